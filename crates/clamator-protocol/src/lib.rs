@@ -1,0 +1,33 @@
+//! The clamator protocol without I/O.
+//!
+//! clamator is typed JSON-RPC 2.0 between services; this crate holds everything
+//! about it that does not touch a socket, so every transport shares one
+//! implementation of the rules in the wire contract.
+//!
+//! # Layout
+//! - [`names`]: service and method names and the `<service>.<method>` wire form.
+//! - [`envelope`]: parsing and building JSON-RPC envelopes; [`Id`].
+//! - [`error`]: [`RpcError`] (the wire error), [`ProtocolError`], [`TransportError`], [`Error`].
+//! - [`validation`]: strict decoding with `{loc, msg, type}` problem reports.
+//! - [`contract`]: [`ContractDescriptor`] and the [`Contract`] trait typed contracts implement.
+//! - [`service`]: the type-erased [`Service`] the dispatcher runs, and handler helpers.
+//! - [`dispatch`]: [`Dispatcher`], the server core every transport feeds.
+//! - [`client`]: [`ClientTransport`], typed [`client::call`], and [`PendingCalls`].
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod contract;
+pub mod dispatch;
+pub mod envelope;
+pub mod error;
+pub mod names;
+pub mod service;
+pub mod validation;
+
+pub use client::{ClientTransport, DEFAULT_TIMEOUT, PendingCall, PendingCalls};
+pub use contract::{Contract, ContractDescriptor, MethodDescriptor};
+pub use dispatch::{Dispatcher, DispatcherBuilder, Incoming, RegisterError};
+pub use envelope::{Envelope, Id, Request, Response};
+pub use error::{BoxError, Error, ProtocolError, RpcError, TransportError, codes};
+pub use service::{HandlerFuture, Service};
+pub use validation::ValidationIssue;

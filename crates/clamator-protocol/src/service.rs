@@ -1,0 +1,70 @@
+//! The type-erased server side of a contract, and the helpers generated code
+//! uses to decode params, run a handler and encode its result.
+
+use std::future::Future;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::contract::ContractDescriptor;
+use crate::error::RpcError;
+use crate::validation::{ValidationIssue, decode_object};
+
+/// What a method's handler resolves to: `Some(result)` for a method, `None`
+/// for a notification, or the error to answer with.
+pub type HandlerFuture = BoxFuture<'static, Result<Option<Value>, RpcError>>;
+
+/// A service as the dispatcher sees it: a descriptor and a way to start a call.
+pub trait Service: Send + Sync + 'static {
+    /// The contract this service implements.
+    fn descriptor(&self) -> &ContractDescriptor;
+
+    /// Starts `method` with `params`; `None` when the method is unknown.
+    ///
+    /// Decoding params happens here or in the future; either may report
+    /// -32602 through the returned error.
+    fn call(&self, method: &str, params: Value) -> Option<HandlerFuture>;
+}
+
+/// Runs a request-response handler: decodes params strictly (-32602 on
+/// failure), awaits the handler, encodes its result (-32603 "Result validation
+/// failed" when it cannot be encoded).
+pub fn unary<P, R, Fut>(params: Value, handler: impl FnOnce(P) -> Fut) -> HandlerFuture
+where
+    P: DeserializeOwned,
+    R: Serialize,
+    Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
+{
+    match decode_object::<P>(params) {
+        Err(issue) => futures::future::ready(Err(RpcError::invalid_params(vec![issue]))).boxed(),
+        Ok(p) => {
+            let fut = handler(p);
+            async move {
+                let result = fut.await?;
+                serde_json::to_value(&result).map(Some).map_err(|e| {
+                    RpcError::result_validation_failed(vec![ValidationIssue {
+                        loc: Vec::new(),
+                        msg: e.to_string(),
+                        kind: "serialization_error".to_owned(),
+                    }])
+                })
+            }
+            .boxed()
+        }
+    }
+}
+
+/// Runs a notification handler: decodes params strictly, awaits the handler.
+pub fn notification<P, Fut>(params: Value, handler: impl FnOnce(P) -> Fut) -> HandlerFuture
+where
+    P: DeserializeOwned,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match decode_object::<P>(params) {
+        Err(issue) => futures::future::ready(Err(RpcError::invalid_params(vec![issue]))).boxed(),
+        Ok(p) => handler(p).map(|()| Ok(None)).boxed(),
+    }
+}
