@@ -1,1 +1,94 @@
-//! placeholder
+//! Typed JSON-RPC between services, over Redis Streams or in process: the Rust
+//! member of the clamator family, wire-compatible with the Python and
+//! TypeScript peers (clamator 0.1.9).
+//!
+//! A contract is a Rust trait marked [`contract`]; it gives the server a
+//! trait to implement and the caller a typed client, with validation at every
+//! edge: params are decoded strictly on the server (-32602 with a list of
+//! `{loc, msg, type}` problems), results are checked on both sides, handler
+//! failures and panics become -32603 and the server keeps serving.
+//!
+//! ```
+//! use clamator::{Dispatcher, RpcError, memory::MemoryBus};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, clamator::schemars::JsonSchema)]
+//! #[schemars(crate = "clamator::schemars")]
+//! #[serde(deny_unknown_fields)]
+//! pub struct AddParams { pub a: f64, pub b: f64 }
+//!
+//! #[derive(Serialize, Deserialize, clamator::schemars::JsonSchema)]
+//! #[schemars(crate = "clamator::schemars")]
+//! pub struct AddResult { pub sum: f64 }
+//!
+//! #[clamator::contract(service = "arith")]
+//! pub trait Arith {
+//!     async fn add(&self, params: AddParams) -> Result<AddResult, RpcError>;
+//! }
+//!
+//! struct MyArith;
+//! impl Arith for MyArith {
+//!     async fn add(&self, p: AddParams) -> Result<AddResult, RpcError> {
+//!         Ok(AddResult { sum: p.a + p.b })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dispatcher = Dispatcher::builder().register(ArithContract, MyArith)?.build();
+//! let bus = MemoryBus::new();
+//! let server = bus.server(dispatcher);
+//! server.start().await?;
+//! let transport = bus.client();
+//! transport.start().await?;
+//!
+//! let arith = ArithClient::new(&transport);
+//! assert_eq!(arith.add(AddParams { a: 2.0, b: 3.0 }).await?.sum, 5.0);
+//!
+//! transport.stop().await;
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`contract`]: the attribute that turns a trait into a contract
+//!   (`XContract`, `XClient<T>`).
+//! - The protocol types, re-exported from `clamator-protocol`: [`RpcError`],
+//!   [`Error`], [`Dispatcher`], [`ClientTransport`], [`ContractDescriptor`]...
+//! - [`memory`]: the in-process transport.
+//!
+//! # Feature flags
+//! - `memory` (default): [`memory::MemoryBus`], the in-process transport.
+#![deny(missing_docs)]
+
+pub use clamator_macros::contract;
+pub use clamator_protocol as protocol;
+pub use clamator_protocol::{
+    BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
+    DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
+    Service, TransportError, ValidationIssue, codes,
+};
+pub use schemars;
+pub use serde;
+pub use serde_json;
+
+/// The in-process transport: [`memory::MemoryBus`], its servers and clients.
+#[cfg(feature = "memory")]
+pub mod memory {
+    pub use clamator_over_memory::*;
+}
+
+/// What generated code refers to. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use clamator_protocol::client::{call, notify};
+    pub use clamator_protocol::contract::schema_of;
+    pub use clamator_protocol::service::{notification, unary};
+    pub use clamator_protocol::{
+        ClientTransport, Contract, ContractDescriptor, Error, HandlerFuture, MethodDescriptor,
+        RpcError, Service,
+    };
+    pub use serde_json::Value;
+    pub use std::sync::Arc;
+}

@@ -1,0 +1,7 @@
+//! Compile errors of `#[clamator::contract]`, pinned by trybuild snapshots.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
