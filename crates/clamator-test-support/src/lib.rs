@@ -45,6 +45,15 @@ impl RedisServer {
     ///
     /// Panics with what to install when there is no `redis-server` binary.
     pub fn start() -> RedisServer {
+        match RedisServer::try_start() {
+            Ok(server) => server,
+            Err(e) => panic!("could not start redis-server: {e}"),
+        }
+    }
+
+    /// Starts a server and waits until it answers PING; says why when it cannot
+    /// (for example, no `redis-server` binary and how to install one).
+    pub fn try_start() -> Result<RedisServer, String> {
         let dir =
             std::env::temp_dir().join(format!("clamator-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create a directory for redis-server");
@@ -56,14 +65,16 @@ impl RedisServer {
                 dir: dir.clone(),
             };
             match server.spawn() {
-                Ok(()) => return server,
+                Ok(()) => return Ok(server),
+                Err(e) if e.starts_with("no redis-server binary") => return Err(e),
                 Err(e) => {
                     last_err = e;
                     std::mem::forget(server); // keep the directory for the next try
                 }
             }
         }
-        panic!("could not start redis-server: {last_err}");
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last_err)
     }
 
     fn spawn(&mut self) -> Result<(), String> {

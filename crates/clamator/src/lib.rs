@@ -56,9 +56,11 @@
 //!   (`XContract`, `XClient<T>`).
 //! - The protocol types, re-exported from `clamator-protocol`: [`RpcError`],
 //!   [`Error`], [`Dispatcher`], [`ClientTransport`], [`ContractDescriptor`]...
+//! - [`redis`]: the Redis Streams transport.
 //! - [`memory`]: the in-process transport.
 //!
 //! # Feature flags
+//! - `redis` (default): [`redis::RedisRpcServer`] and [`redis::RedisRpcClient`].
 //! - `memory` (default): [`memory::MemoryBus`], the in-process transport.
 #![deny(missing_docs)]
 
@@ -72,6 +74,13 @@ pub use clamator_protocol::{
 pub use schemars;
 pub use serde;
 pub use serde_json;
+
+/// The Redis Streams transport: [`redis::RedisRpcServer`], [`redis::RedisRpcClient`],
+/// [`redis::RedisConfig`]; wire-compatible with clamator-over-redis 0.1.9.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use clamator_over_redis::*;
+}
 
 /// The in-process transport: [`memory::MemoryBus`], its servers and clients.
 #[cfg(feature = "memory")]

@@ -1,0 +1,81 @@
+//! `arith-server`: serves the `arith` interop contract over Redis Streams.
+//!
+//! Prints `READY` on stdout once it consumes; SIGINT or SIGTERM stop it
+//! gracefully (in-flight calls finish within the shutdown grace).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clamator::Dispatcher;
+use clamator::redis::{RedisConfig, RedisRpcServer};
+use clamator_arith::{ArithContract, ArithHandler};
+use clap::Parser;
+
+/// Serves the `arith` contract over Redis Streams.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Redis URL (default: $REDIS_URL, else redis://localhost:6379).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://localhost:6379")]
+    redis_url: String,
+    /// Key prefix shared with the clients and the other workers of the pool.
+    #[arg(long)]
+    key_prefix: String,
+    /// Consumer instance id (default: a random UUID v4).
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// Idle time after which another worker reclaims an unacknowledged call.
+    #[arg(long, default_value_t = 60_000)]
+    claim_idle_ms: u64,
+    /// Calls of one service handled at once (1 = one at a time, like the Python peer).
+    #[arg(long, default_value_t = 64)]
+    max_concurrency: usize,
+    /// Print `CALL <method>` on stdout for every handled call.
+    #[arg(long)]
+    trace_calls: bool,
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let instance = args
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let handler = ArithHandler::new(instance.clone()).with_trace_calls(args.trace_calls);
+    let dispatcher = Dispatcher::builder().register(ArithContract, handler)?.build();
+    let config = RedisConfig::builder(args.key_prefix)
+        .redis_url(args.redis_url)
+        .instance_id(instance)
+        .consumer_claim_idle(Duration::from_millis(args.claim_idle_ms))
+        .max_concurrency(args.max_concurrency)
+        .build()?;
+    let server = RedisRpcServer::new(config, dispatcher);
+    server.start().await?;
+    println!("READY");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match serve(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("arith-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
