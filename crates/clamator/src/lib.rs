@@ -101,3 +101,8 @@ pub mod __private {
     pub use serde_json::Value;
     pub use std::sync::Arc;
 }
+
+/// The README's examples, compiled as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
