@@ -95,9 +95,7 @@ class Arith(ArithService):
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://localhost:6379"
-    )
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://localhost:6379")
     p.add_argument("--key-prefix", required=True)
     p.add_argument("--instance-id", default=None, help="default: a random UUID v4")
     p.add_argument("--claim-idle-ms", type=int, default=60_000)

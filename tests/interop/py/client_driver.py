@@ -1,7 +1,10 @@
 """Drive a clamator server with a JSON list of call specs read from stdin.
 
 Prints one JSON object per spec, one per line, in input order (see README.md).
-All specs share one RedisRpcClient, started once and stopped at the end.
+All specs share one peer RedisRpcClient (default connection settings but a larger
+connection pool, see Driver.__init__), started once
+and stopped at the end; `raw` specs use a second connection without a socket timeout
+so their XREAD BLOCK may outlast redis-py's 5 s default.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from clamator_over_redis import (
 from redis.asyncio import Redis
 
 from arith_contract import ArithClient, arith_contract
+from peer_compat import stop_client
 
 Json = Any
+
+# Connections of the peer client's pool: enough for every spec of a --concurrent run.
+_POOL_SIZE = 1024
 
 
 def split_method(full: str) -> tuple[str, str]:
@@ -35,12 +42,17 @@ def split_method(full: str) -> tuple[str, str]:
 
 
 class Driver:
-    def __init__(self, *, redis: Redis, key_prefix: str, timeout_ms: int) -> None:
-        self._redis = redis
+    def __init__(self, *, redis_url: str, key_prefix: str, timeout_ms: int) -> None:
+        self._raw_redis = Redis.from_url(redis_url, socket_timeout=None)
         self._key_prefix = key_prefix
         self._timeout_ms = timeout_ms
+        # redis-py 8 caps a connection pool at 100 connections and the peer's reply loop
+        # holds one in XREAD BLOCK, so with the peer's own default client, --concurrent
+        # with 100 specs fails the 100th XADD with MaxConnectionsError ("xadd failed").
+        # The peer client gets a Redis with a larger pool, default settings otherwise.
+        self._client_redis = Redis.from_url(redis_url, max_connections=_POOL_SIZE)
         self._client = RedisRpcClient(
-            redis=redis, key_prefix=key_prefix, default_timeout_ms=timeout_ms
+            redis=self._client_redis, key_prefix=key_prefix, default_timeout_ms=timeout_ms
         )
         self._arith = ArithClient(self._client)
 
@@ -48,7 +60,12 @@ class Driver:
         await self._client.start()
 
     async def stop(self) -> None:
-        await self._client.stop()
+        try:
+            await stop_client(self._client)
+        finally:
+            # The peer closes only a Redis it created itself.
+            await self._client_redis.aclose()
+            await self._raw_redis.aclose()
 
     async def run(self, spec: dict[str, Json]) -> dict[str, Json]:
         try:
@@ -95,13 +112,14 @@ class Driver:
         service, _ = split_method(envelope["method"])
         reply_to = reply_stream(self._key_prefix, f"raw-{uuid.uuid4()}")
         try:
-            await self._redis.xadd(
+            await self._raw_redis.xadd(
                 command_stream(self._key_prefix, service),
                 {"type": "rpc", "envelope": json.dumps(envelope), "reply-to": reply_to},
             )
-            read = await self._redis.xread({reply_to: "0"}, count=1, block=timeout_ms)
+            # RESP2 shape: [[stream, [(entry_id, {field: value})]]], or empty on timeout.
+            read: Any = await self._raw_redis.xread({reply_to: "0"}, count=1, block=timeout_ms)
         finally:
-            await self._redis.delete(reply_to)
+            await self._raw_redis.delete(reply_to)
         if not read:
             return {"transportError": "call timeout"}
         _stream, entries = read[0]
@@ -111,9 +129,7 @@ class Driver:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://localhost:6379"
-    )
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://localhost:6379")
     p.add_argument("--key-prefix", required=True)
     p.add_argument("--timeout-ms", type=int, default=30_000)
     p.add_argument(
@@ -127,21 +143,19 @@ def emit(out: dict[str, Json]) -> None:
 
 
 async def drive(args: argparse.Namespace, specs: list[dict[str, Json]]) -> None:
-    redis = Redis.from_url(args.redis_url)
-    driver = Driver(redis=redis, key_prefix=args.key_prefix, timeout_ms=args.timeout_ms)
+    driver = Driver(
+        redis_url=args.redis_url, key_prefix=args.key_prefix, timeout_ms=args.timeout_ms
+    )
+    await driver.start()
     try:
-        await driver.start()
-        try:
-            if args.concurrent:
-                for out in await asyncio.gather(*(driver.run(s) for s in specs)):
-                    emit(out)
-            else:
-                for spec in specs:
-                    emit(await driver.run(spec))
-        finally:
-            await driver.stop()
+        if args.concurrent:
+            for out in await asyncio.gather(*(driver.run(s) for s in specs)):
+                emit(out)
+        else:
+            for spec in specs:
+                emit(await driver.run(spec))
     finally:
-        await redis.aclose()
+        await driver.stop()
 
 
 def main() -> None:
