@@ -1,0 +1,102 @@
+//! The consumer loop of one service on one server: reads new entries of the
+//! command stream with `XREADGROUP` on a connection of its own and starts a
+//! handler for each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::BlockingConn;
+use crate::entry::parse_read;
+use crate::worker::ServiceWorker;
+
+/// How long one read blocks: short, so a stop that could not unblock it stays prompt.
+pub(crate) const BLOCK: Duration = Duration::from_millis(1_000);
+/// The most entries one read fetches (the peer's COUNT).
+pub(crate) const MAX_COUNT: usize = 16;
+
+/// Reads `XREADGROUP GROUP <service> <consumer> COUNT n BLOCK 1000 STREAMS <stream> >`
+/// until shutdown, with n = min(16, free handler slots).
+#[derive(Debug)]
+pub(crate) struct ConsumerLoop {
+    /// The service read for.
+    pub(crate) worker: Arc<ServiceWorker>,
+    /// The loop's own connection: a parked read must delay nothing else.
+    pub(crate) conn: BlockingConn,
+    /// Fired by `stop()`: no new reads after it.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl ConsumerLoop {
+    /// Runs until shutdown. Entries a read returns are always handed to
+    /// handlers, even when shutdown fired meanwhile, so none are stranded in
+    /// this consumer's pending list.
+    pub(crate) async fn run(mut self) {
+        let w = Arc::clone(&self.worker);
+        loop {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            if !self.conn.is_connected() && !self.conn.reconnect("consumer", &self.shutdown).await {
+                break;
+            }
+            // Wait for one free slot, then take what else is free (up to 16).
+            let first = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                permit = w.slots.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break, // semaphore closed: the server is going away
+                },
+            };
+            let mut permits = vec![first];
+            permits.extend(w.try_take_slots(MAX_COUNT - 1));
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(&w.group)
+                .arg(&w.consumer)
+                .arg("COUNT")
+                .arg(permits.len())
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&w.stream)
+                .arg(">");
+            match self.conn.query::<redis::Value>(&cmd, BLOCK).await {
+                Ok(reply) => match parse_read(reply) {
+                    Ok(entries) => {
+                        for entry in entries {
+                            let permit = match permits.pop() {
+                                Some(p) => p,
+                                // Never with COUNT = permits; be safe if a server sends more.
+                                None => match w.slots.clone().acquire_owned().await {
+                                    Ok(p) => p,
+                                    Err(_) => break,
+                                },
+                            };
+                            w.spawn(entry, permit);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(service = %w.service, %error, "unreadable XREADGROUP reply");
+                    }
+                },
+                Err(e) if e.is_no_group() => w.recreate_group(&self.shutdown).await,
+                Err(error) if self.conn.is_connected() => {
+                    // Redis refused the read (e.g. UNBLOCKED: the stream was
+                    // deleted); pause, then read again (NOGROUP is handled above).
+                    tracing::warn!(service = %w.service, %error, "XREADGROUP failed; retrying");
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(service = %w.service, %error,
+                        "XREADGROUP failed; reconnecting with backoff");
+                }
+            }
+        }
+        tracing::debug!(service = %w.service, "consumer loop stopped");
+    }
+}

@@ -1,0 +1,206 @@
+//! Stream entries as this transport reads them, parsed from raw Redis replies
+//! (XREADGROUP, XREAD, XAUTOCLAIM; RESP2 or RESP3).
+//!
+//! Parsing is done here by hand rather than with the `redis` crate's typed
+//! replies, because those fail the whole batch on one entry whose field name
+//! is not UTF-8: a junk entry must be acked and dropped, never wedge a loop.
+
+use redis::Value;
+
+use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_TO};
+
+/// One stream entry: its id and the fields this transport reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The stream entry id, `<ms>-<seq>`.
+    pub(crate) id: String,
+    /// The `envelope` field, raw bytes (`None` when missing).
+    pub(crate) envelope: Option<Vec<u8>>,
+    /// The `reply-to` field, raw bytes (`None` when missing).
+    pub(crate) reply_to: Option<Vec<u8>>,
+}
+
+/// The reply had an unexpected shape.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected reply shape from Redis: {0}")]
+pub(crate) struct ShapeError(String);
+
+fn shape(what: impl Into<String>) -> ShapeError {
+    ShapeError(what.into())
+}
+
+fn bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// Key/value pairs of an array (RESP2) or a map (RESP3).
+fn pairs(v: Value) -> Result<Vec<(Value, Value)>, ShapeError> {
+    match v {
+        Value::Map(m) => Ok(m),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let Some(k) = it.next() {
+                let v = it
+                    .next()
+                    .ok_or_else(|| shape("odd number of items in a field list"))?;
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+        // A deleted entry still in a pending list (Redis 6) has nil fields.
+        Value::Nil => Ok(Vec::new()),
+        other => Err(shape(format!("expected a field list, got {other:?}"))),
+    }
+}
+
+/// One `[id, [field, value, ...]]` entry.
+fn entry(v: Value) -> Result<Entry, ShapeError> {
+    let Value::Array(parts) = v else {
+        return Err(shape("an entry is not an array"));
+    };
+    let mut parts = parts.into_iter();
+    let id = parts
+        .next()
+        .and_then(bytes)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| shape("an entry has no id"))?;
+    let mut envelope = None;
+    let mut reply_to = None;
+    for (k, v) in pairs(parts.next().unwrap_or(Value::Nil))? {
+        match bytes(k).as_deref() {
+            Some(f) if f == FIELD_ENVELOPE.as_bytes() => envelope = bytes(v),
+            Some(f) if f == FIELD_REPLY_TO.as_bytes() => reply_to = bytes(v),
+            _ => {} // readers ignore fields they do not know (WIRE.md §2)
+        }
+    }
+    Ok(Entry {
+        id,
+        envelope,
+        reply_to,
+    })
+}
+
+fn entries(v: Value) -> Result<Vec<Entry>, ShapeError> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            // Redis 6 XAUTOCLAIM lists deleted entries as nil: nothing to handle.
+            .filter(|item| !matches!(item, Value::Nil))
+            .map(entry)
+            .collect(),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(shape(format!("expected a list of entries, got {other:?}"))),
+    }
+}
+
+/// The entries of an XREAD / XREADGROUP reply (one or more streams); nil
+/// (the BLOCK timed out) is no entries.
+pub(crate) fn parse_read(v: Value) -> Result<Vec<Entry>, ShapeError> {
+    let streams = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(m) => m,
+        Value::Array(items) => items
+            .into_iter()
+            .map(|s| match s {
+                Value::Array(kv) if kv.len() == 2 => {
+                    let mut kv = kv.into_iter();
+                    match (kv.next(), kv.next()) {
+                        (Some(k), Some(v)) => Ok((k, v)),
+                        _ => Err(shape("a stream is not [key, entries]")),
+                    }
+                }
+                _ => Err(shape("a stream is not [key, entries]")),
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(shape(format!("expected streams, got {other:?}"))),
+    };
+    let mut out = Vec::new();
+    for (_key, list) in streams {
+        out.extend(entries(list)?);
+    }
+    Ok(out)
+}
+
+/// The claimed entries of an XAUTOCLAIM reply (`[cursor, entries, deleted]`).
+pub(crate) fn parse_autoclaim(v: Value) -> Result<Vec<Entry>, ShapeError> {
+    let Value::Array(items) = v else {
+        return Err(shape("XAUTOCLAIM reply is not an array"));
+    };
+    let mut items = items.into_iter();
+    let _cursor = items.next();
+    entries(items.next().unwrap_or(Value::Nil))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bs(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    fn raw_entry(id: &str, fields: &[(&[u8], &[u8])]) -> Value {
+        Value::Array(vec![
+            bs(id.as_bytes()),
+            Value::Array(fields.iter().flat_map(|(k, v)| [bs(k), bs(v)]).collect()),
+        ])
+    }
+
+    #[test]
+    fn reads_resp2_and_resp3_stream_replies() {
+        let e = raw_entry(
+            "1-0",
+            &[
+                (b"type", b"rpc"),
+                (b"envelope", b"{}"),
+                (b"reply-to", b"p:replies:x"),
+                (b"x\xff", b"y"),
+            ],
+        );
+        let want = Entry {
+            id: "1-0".into(),
+            envelope: Some(b"{}".to_vec()),
+            reply_to: Some(b"p:replies:x".to_vec()),
+        };
+        let resp2 = Value::Array(vec![Value::Array(vec![
+            bs(b"s"),
+            Value::Array(vec![e.clone()]),
+        ])]);
+        assert_eq!(parse_read(resp2).unwrap(), vec![want.clone()]);
+        let resp3 = Value::Map(vec![(bs(b"s"), Value::Array(vec![e]))]);
+        assert_eq!(parse_read(resp3).unwrap(), vec![want]);
+        assert!(parse_read(Value::Nil).unwrap().is_empty());
+    }
+
+    #[test]
+    fn junk_fields_parse_as_missing() {
+        let e = raw_entry("2-0", &[(b"\xff\xfe", b"\xff")]);
+        let got = parse_read(Value::Array(vec![Value::Array(vec![
+            bs(b"s"),
+            Value::Array(vec![e]),
+        ])]))
+        .unwrap();
+        assert_eq!(got[0].envelope, None);
+        assert_eq!(got[0].reply_to, None);
+    }
+
+    #[test]
+    fn reads_autoclaim_with_deleted_entries() {
+        let reply = Value::Array(vec![
+            bs(b"0-0"),
+            Value::Array(vec![raw_entry("3-0", &[(b"envelope", b"x")]), Value::Nil]),
+            Value::Array(vec![bs(b"4-0")]),
+        ]);
+        let got = parse_autoclaim(reply).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id, "3-0");
+        assert_eq!(got[0].envelope.as_deref(), Some(&b"x"[..]));
+    }
+}

@@ -1,0 +1,51 @@
+//! Every Redis key, group, consumer and stream field name this transport uses
+//! (WIRE.md §1 and §2), spelled here and nowhere else.
+//!
+//! Each command the transport sends touches exactly one of these keys, so a
+//! Redis Cluster connection can route every command by its key.
+
+/// The `type` field of request, notification and reply entries.
+pub const FIELD_TYPE: &str = "type";
+/// The `envelope` field: the JSON-RPC envelope as UTF-8 JSON text.
+pub const FIELD_ENVELOPE: &str = "envelope";
+/// The `reply-to` field of a request entry: the caller's reply stream key.
+pub const FIELD_REPLY_TO: &str = "reply-to";
+/// The value of the `type` field (reserved by the peer, which does not check it).
+pub const TYPE_RPC: &str = "rpc";
+
+/// The command stream of a service: `<key_prefix>:cmds:<service>`.
+pub fn command_stream(key_prefix: &str, service: &str) -> String {
+    format!("{key_prefix}:cmds:{service}")
+}
+
+/// The reply stream of one client instance: `<key_prefix>:replies:<instance_id>`.
+pub fn reply_stream(key_prefix: &str, instance_id: &str) -> String {
+    format!("{key_prefix}:replies:{instance_id}")
+}
+
+/// The consumer group on a service's command stream: the service name itself.
+pub fn group(service: &str) -> String {
+    service.to_owned()
+}
+
+/// The consumer name of one server instance inside a group: `<service>:<instance_id>`.
+pub fn consumer(service: &str, instance_id: &str) -> String {
+    format!("{service}:{instance_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_wire_contract() {
+        assert_eq!(command_stream("app", "arith"), "app:cmds:arith");
+        assert_eq!(reply_stream("app", "i-1"), "app:replies:i-1");
+        assert_eq!(group("arith"), "arith");
+        assert_eq!(consumer("arith", "i-1"), "arith:i-1");
+        assert_eq!(
+            (FIELD_TYPE, FIELD_ENVELOPE, FIELD_REPLY_TO, TYPE_RPC),
+            ("type", "envelope", "reply-to", "rpc")
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! [`RedisRpcServer`]: hosts the services of a [`Dispatcher`] on their command
+//! streams, as one worker of a pool that may mix Rust, Python and TypeScript
+//! servers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator_protocol::{Dispatcher, TransportError};
+use futures::future::join_all;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RedisConfig;
+use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
+use crate::consumer::{self, ConsumerLoop};
+use crate::reclaim::ReclaimLoop;
+use crate::worker::ServiceWorker;
+
+/// How long `stop()` waits for abandoned handlers to notice after the grace.
+const ABANDON_WAIT: Duration = Duration::from_secs(1);
+
+/// Serves every service of a [`Dispatcher`] over Redis Streams.
+///
+/// Per service it runs a consumer loop (`XREADGROUP` on a connection of its
+/// own) and a reclaim loop (`XAUTOCLAIM` of entries another worker left
+/// pending longer than `consumer_claim_idle`); handlers run concurrently up to
+/// `max_concurrency`. Replies and acks share one multiplexed connection.
+/// Dropping a running server aborts its tasks; their entries stay pending for
+/// another worker.
+#[derive(Debug)]
+pub struct RedisRpcServer {
+    /// Settings (key prefix, claim idle, grace, concurrency, ...).
+    config: RedisConfig,
+    /// The services served.
+    dispatcher: Dispatcher,
+    /// Names this server's consumers.
+    instance_id: String,
+    /// Opens the loops' own connections.
+    connector: Connector,
+    /// Replies, acks, group creation, reclaims and unblocks.
+    shared: Arc<SharedConn>,
+    /// The lifecycle; an async lock so a second `stop()` waits for the first.
+    state: tokio::sync::Mutex<State>,
+}
+
+/// Where a server is in its life.
+#[derive(Debug)]
+enum State {
+    /// Built, not started.
+    Idle,
+    /// Serving.
+    Running(Running),
+    /// Stopped for good.
+    Stopped,
+}
+
+/// What a running server owns.
+#[derive(Debug)]
+struct Running {
+    /// Fired by `stop()`: loops stop reading.
+    shutdown: CancellationToken,
+    /// The consumer and reclaim loop tasks.
+    loops: Vec<JoinHandle<()>>,
+    /// The per-service workers (handler tasks live in their trackers).
+    workers: Vec<Arc<ServiceWorker>>,
+    /// Ends the consumer loops' parked reads at stop.
+    unblockers: Vec<Unblocker>,
+}
+
+impl RedisRpcServer {
+    /// A server for the services of `dispatcher`; nothing happens before [`start`](Self::start).
+    pub fn new(config: RedisConfig, dispatcher: Dispatcher) -> RedisRpcServer {
+        let connector = Connector::new(config.redis_client().clone(), config.command_timeout());
+        RedisRpcServer {
+            instance_id: config.new_instance_id(),
+            shared: Arc::new(SharedConn::new(connector.clone())),
+            connector,
+            config,
+            dispatcher,
+            state: tokio::sync::Mutex::new(State::Idle),
+        }
+    }
+
+    /// This server's instance id (its consumers are `<service>:<instance_id>`).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`),
+    /// opens the loops' connections and starts consuming; returns once every
+    /// service is being consumed. Calling it again while running does nothing.
+    ///
+    /// Fails with [`TransportError::ConnectionLost`] when Redis is unreachable
+    /// (the server stays startable), with [`TransportError::Stopped`] after
+    /// `stop()`, and with [`TransportError::Config`] when no service is registered.
+    pub async fn start(&self) -> Result<(), TransportError> {
+        let mut state = self.state.lock().await;
+        match &*state {
+            State::Running(_) => return Ok(()),
+            State::Stopped => return Err(TransportError::Stopped),
+            State::Idle => {}
+        }
+        let services: Vec<String> = self.dispatcher.service_names().map(str::to_owned).collect();
+        if services.is_empty() {
+            return Err(TransportError::Config(
+                "the dispatcher has no services: register at least one before starting the server"
+                    .to_owned(),
+            ));
+        }
+        let mut prepared = Vec::with_capacity(services.len());
+        for service in &services {
+            let worker = Arc::new(ServiceWorker::new(
+                self.config.key_prefix(),
+                service,
+                &self.instance_id,
+                self.dispatcher.clone(),
+                Arc::clone(&self.shared),
+                self.config.max_concurrency(),
+                self.config.reply_stream_maxlen(),
+            ));
+            worker.ensure_group().await.map_err(|e| {
+                e.into_transport(&format!("creating the consumer group of {}", worker.stream))
+            })?;
+            let mut conn = BlockingConn::new(self.connector.clone());
+            conn.connect().await.map_err(|e| {
+                e.into_transport(&format!("opening the consumer connection of {service}"))
+            })?;
+            prepared.push((worker, conn));
+        }
+        let shutdown = CancellationToken::new();
+        let mut running = Running {
+            shutdown: shutdown.clone(),
+            loops: Vec::new(),
+            workers: Vec::new(),
+            unblockers: Vec::new(),
+        };
+        for (worker, conn) in prepared {
+            running.unblockers.push(conn.unblocker());
+            running.loops.push(tokio::spawn(
+                ConsumerLoop {
+                    worker: Arc::clone(&worker),
+                    conn,
+                    shutdown: shutdown.clone(),
+                }
+                .run(),
+            ));
+            running.loops.push(tokio::spawn(
+                ReclaimLoop {
+                    worker: Arc::clone(&worker),
+                    period: self.config.reclaim_period(),
+                    claim_idle: self.config.consumer_claim_idle(),
+                    shutdown: shutdown.clone(),
+                }
+                .run(),
+            ));
+            running.workers.push(worker);
+        }
+        tracing::info!(instance_id = %self.instance_id, ?services, "Redis RPC server started");
+        *state = State::Running(running);
+        Ok(())
+    }
+
+    /// Stops reading, lets in-flight handlers finish within `shutdown_grace`
+    /// (their replies are written and entries acked), and abandons the rest:
+    /// those entries stay pending for another worker to reclaim. Waits for
+    /// every loop; calling it again (or before `start`) does nothing more.
+    pub async fn stop(&self) {
+        let mut state = self.state.lock().await;
+        let running = match std::mem::replace(&mut *state, State::Stopped) {
+            State::Running(r) => r,
+            State::Idle | State::Stopped => return,
+        };
+        let Running {
+            shutdown,
+            loops,
+            workers,
+            unblockers,
+        } = running;
+        shutdown.cancel();
+        join_all(unblockers.iter().map(|u| u.unblock(&self.shared))).await;
+
+        // A read that could not be unblocked ends by its BLOCK timeout.
+        let loop_wait = consumer::BLOCK + self.config.command_timeout() + Duration::from_secs(1);
+        let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
+        if tokio::time::timeout(loop_wait, join_all(loops))
+            .await
+            .is_err()
+        {
+            tracing::warn!("a server loop did not stop in time; aborting it");
+            aborts.iter().for_each(|a| a.abort());
+        }
+
+        for w in &workers {
+            w.handlers.close();
+        }
+        let all_done = || join_all(workers.iter().map(|w| w.handlers.wait()));
+        if tokio::time::timeout(self.config.shutdown_grace(), all_done())
+            .await
+            .is_err()
+        {
+            let unfinished: usize = workers.iter().map(|w| w.handlers.len()).sum();
+            tracing::warn!(
+                unfinished,
+                grace_ms = self.config.shutdown_grace().as_millis() as u64,
+                "handlers still running after the shutdown grace; abandoning them \
+                 (their entries stay pending for another worker to reclaim)"
+            );
+            for w in &workers {
+                w.abandon.cancel();
+            }
+            let _ = tokio::time::timeout(ABANDON_WAIT, all_done()).await;
+        }
+        for w in &workers {
+            w.slots.close();
+        }
+        tracing::info!(instance_id = %self.instance_id, "Redis RPC server stopped");
+    }
+}
+
+impl Drop for RedisRpcServer {
+    fn drop(&mut self) {
+        if let State::Running(running) = self.state.get_mut() {
+            running.shutdown.cancel();
+            for handle in &running.loops {
+                handle.abort();
+            }
+            for w in &running.workers {
+                w.abandon.cancel();
+                w.slots.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! One service hosted by one server: the state its consumer and reclaim loops
+//! share, and the handling of one entry (WIRE.md §5).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use clamator_protocol::{Dispatcher, Incoming};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::conn::{ConnError, SharedConn};
+use crate::entry::Entry;
+use crate::keys;
+
+/// How long a loop waits after failing to recreate a missing group.
+const RECREATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A service's worker on one server.
+#[derive(Debug)]
+pub(crate) struct ServiceWorker {
+    /// The service name.
+    pub(crate) service: String,
+    /// Its command stream key.
+    pub(crate) stream: String,
+    /// The consumer group (the service name).
+    pub(crate) group: String,
+    /// This server's consumer in the group.
+    pub(crate) consumer: String,
+    /// Runs the handlers.
+    dispatcher: Dispatcher,
+    /// Replies, acks, group creation and reclaims: never behind a blocked read.
+    pub(crate) shared: Arc<SharedConn>,
+    /// One permit per handler allowed to run; loops take permits before
+    /// reading, so they never fetch entries they cannot start.
+    pub(crate) slots: Arc<Semaphore>,
+    /// `MAXLEN ~` of the reply streams written to.
+    reply_maxlen: usize,
+    /// Entry ids whose handler runs here now: the reclaim loop must not start
+    /// them a second time when it claims them back from ourselves.
+    in_flight: Mutex<HashSet<String>>,
+    /// The handler tasks, so `stop()` can wait for them.
+    pub(crate) handlers: TaskTracker,
+    /// Fired when handlers must be abandoned (grace over, or dropped):
+    /// their entries stay pending for another worker to reclaim.
+    pub(crate) abandon: CancellationToken,
+}
+
+/// Removes an entry id from the in-flight set when its handler ends.
+struct InFlight {
+    worker: Arc<ServiceWorker>,
+    id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.worker.in_flight().remove(&self.id);
+    }
+}
+
+impl ServiceWorker {
+    /// A worker for `service`.
+    pub(crate) fn new(
+        key_prefix: &str,
+        service: &str,
+        instance_id: &str,
+        dispatcher: Dispatcher,
+        shared: Arc<SharedConn>,
+        max_concurrency: usize,
+        reply_maxlen: usize,
+    ) -> Self {
+        ServiceWorker {
+            service: service.to_owned(),
+            stream: keys::command_stream(key_prefix, service),
+            group: keys::group(service),
+            consumer: keys::consumer(service, instance_id),
+            dispatcher,
+            shared,
+            slots: Arc::new(Semaphore::new(max_concurrency)),
+            reply_maxlen,
+            in_flight: Mutex::new(HashSet::new()),
+            handlers: TaskTracker::new(),
+            abandon: CancellationToken::new(),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes up to `max` free handler slots without waiting (maybe none).
+    pub(crate) fn try_take_slots(&self, max: usize) -> Vec<OwnedSemaphorePermit> {
+        let mut permits = Vec::new();
+        while permits.len() < max {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        permits
+    }
+
+    /// `XGROUP CREATE <stream> <service> $ MKSTREAM`; an existing group is fine.
+    pub(crate) async fn ensure_group(&self) -> Result<(), ConnError> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg("$")
+            .arg("MKSTREAM");
+        match self
+            .shared
+            .query::<redis::Value>(&cmd, self.shared.command_timeout())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_busy_group() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Recreates the group after Redis lost it (NOGROUP), logging the outcome;
+    /// pauses after a failure so a loop that keeps hitting NOGROUP does not spin.
+    pub(crate) async fn recreate_group(&self, shutdown: &CancellationToken) {
+        match self.ensure_group().await {
+            Ok(()) => tracing::warn!(service = %self.service, stream = %self.stream,
+                "consumer group was missing (Redis restarted without persistence?); recreated it"),
+            Err(e) => {
+                tracing::warn!(service = %self.service, error = %e,
+                    "consumer group is missing and recreating it failed; will retry");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(RECREATE_PAUSE) => {}
+                }
+            }
+        }
+    }
+
+    /// Starts handling `entry` on a task holding `permit`; skips an entry whose
+    /// handler already runs here (claimed back from ourselves). Returns
+    /// whether a handler was started.
+    pub(crate) fn spawn(self: &Arc<Self>, entry: Entry, permit: OwnedSemaphorePermit) -> bool {
+        if !self.in_flight().insert(entry.id.clone()) {
+            tracing::debug!(service = %self.service, entry_id = %entry.id,
+                "entry already being handled here; not starting it twice");
+            return false;
+        }
+        let guard = InFlight {
+            worker: Arc::clone(self),
+            id: entry.id.clone(),
+        };
+        let worker = Arc::clone(self);
+        let guard_id = entry.id.clone();
+        self.handlers.spawn(async move {
+            let _permit = permit;
+            let _guard = guard;
+            tokio::select! {
+                () = worker.abandon.cancelled() => {
+                    tracing::debug!(service = %worker.service, entry_id = %guard_id,
+                        "handler abandoned at shutdown; the entry stays pending for reclaim");
+                }
+                () = worker.handle(entry) => {}
+            }
+        });
+        true
+    }
+
+    /// Handles one entry: poison is acked and dropped; a request is
+    /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
+    /// both in one round trip.
+    async fn handle(&self, entry: Entry) {
+        let Some(envelope) = entry.envelope else {
+            tracing::warn!(service = %self.service, entry_id = %entry.id,
+                "entry without an envelope field; acked and dropped");
+            self.finish(&entry.id, None).await;
+            return;
+        };
+        let reply = match self.dispatcher.incoming(&envelope, Some(&self.service)) {
+            Incoming::Poison(error) => {
+                tracing::warn!(service = %self.service, entry_id = %entry.id, %error,
+                    "poison entry (not a valid envelope); acked and dropped");
+                None
+            }
+            Incoming::Dispatch(fut) => fut.await,
+        };
+        let reply = match (entry.reply_to, reply) {
+            (Some(to), Some(text)) => Some((to, text)),
+            _ => None,
+        };
+        self.finish(&entry.id, reply).await;
+    }
+
+    /// `XADD <reply-to> MAXLEN ~ n * type rpc envelope <reply>` (if any) and
+    /// `XACK`, pipelined. A failure leaves the entry pending: another worker
+    /// (or our reclaim loop) runs it again later.
+    async fn finish(&self, entry_id: &str, reply: Option<(Vec<u8>, String)>) {
+        let mut pipe = redis::pipe();
+        if let Some((reply_to, text)) = &reply {
+            pipe.cmd("XADD")
+                .arg(reply_to.as_slice())
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.reply_maxlen)
+                .arg("*")
+                .arg(keys::FIELD_TYPE)
+                .arg(keys::TYPE_RPC)
+                .arg(keys::FIELD_ENVELOPE)
+                .arg(text.as_str())
+                .ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(entry_id)
+            .ignore();
+        if let Err(error) = self
+            .shared
+            .query_pipeline::<()>(&pipe, self.shared.command_timeout())
+            .await
+        {
+            tracing::warn!(service = %self.service, %entry_id, %error, replied = reply.is_some(),
+                "writing the reply or the ack failed; an unacked entry stays pending and is reclaimed later");
+        }
+    }
+}

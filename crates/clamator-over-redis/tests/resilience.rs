@@ -1,0 +1,263 @@
+//! Redis going away and coming back (empty: no persistence) under traffic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clamator_over_redis::keys;
+use clamator_protocol::Error;
+use clamator_test_support::{RedisServer, unique_prefix};
+use common::*;
+use serde_json::json;
+
+const CALL_TIMEOUT: Duration = Duration::from_millis(800);
+/// How late past its timeout a failing call may return.
+const SLACK: Duration = Duration::from_millis(700);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_a_redis_restart_mid_traffic() {
+    let mut redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix)
+        .command_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let server = Arc::new(server(cfg.clone(), &arith).await);
+    let client = Arc::new(client(cfg).await);
+    within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
+        .await
+        .unwrap();
+
+    // Background traffic: every call must end within its timeout, success or not.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let traffic = {
+        let (client, stop, ok, failed) = (client.clone(), stop.clone(), ok.clone(), failed.clone());
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let started = Instant::now();
+                let r = client
+                    .call("arith", "add", json!({"a": i, "b": 0}), Some(CALL_TIMEOUT))
+                    .await;
+                assert!(
+                    started.elapsed() < CALL_TIMEOUT + SLACK,
+                    "a call took {:?}",
+                    started.elapsed()
+                );
+                match r {
+                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                    Err(Error::Transport(_)) => {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        0
+                    }
+                    Err(other) => panic!("unexpected error kind: {other:?}"),
+                };
+            }
+        })
+    };
+    eventually("traffic flows", || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::SeqCst) > 5 }
+    })
+    .await;
+
+    tokio::task::block_in_place(|| redis.kill());
+    // While Redis is down, calls fail with transport errors within their timeout.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = client
+            .call("arith", "add", json!({"a": 1, "b": 1}), Some(CALL_TIMEOUT))
+            .await;
+        assert!(matches!(r, Err(Error::Transport(_))), "{r:?}");
+        assert!(
+            started.elapsed() < CALL_TIMEOUT + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let failed_before = failed.load(Ordering::SeqCst);
+    tokio::task::block_in_place(|| redis.restart());
+
+    // Back: new calls succeed without restarting anything (the group is recreated).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match client
+            .call("arith", "add", json!({"a": 2, "b": 2}), Some(CALL_TIMEOUT))
+            .await
+        {
+            Ok(v) => {
+                assert_eq!(v, json!({"sum": 4.0}));
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+    }
+    let ok_after = ok.load(Ordering::SeqCst);
+    eventually("background traffic flows again", || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::SeqCst) > ok_after + 5 }
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    within(traffic).await.unwrap();
+    assert!(failed_before > 0 || failed.load(Ordering::SeqCst) > 0);
+
+    let mut raw = raw(&redis.url()).await;
+    let groups: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(keys::command_stream(&prefix, "arith"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "the consumer group was recreated");
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_fails_fast_when_redis_is_unreachable() {
+    let port = clamator_test_support::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let cfg = config(&url, &unique_prefix()).build().unwrap();
+    let client = clamator_over_redis::RedisRpcClient::new(cfg.clone());
+    let r = within(client.start()).await;
+    assert!(
+        matches!(
+            r,
+            Err(clamator_protocol::TransportError::ConnectionLost { .. })
+        ),
+        "{r:?}"
+    );
+    let arith = Arith::new();
+    let server = clamator_over_redis::RedisRpcServer::new(cfg, arith.dispatcher());
+    let r = within(server.start()).await;
+    assert!(
+        matches!(
+            r,
+            Err(clamator_protocol::TransportError::ConnectionLost { .. })
+        ),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_group_is_recreated() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let mut raw = raw(&redis.url()).await;
+    let _: i64 = redis::cmd("DEL")
+        .arg(keys::command_stream(&prefix, "arith"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client
+            .call(
+                "arith",
+                "add",
+                json!({"a": 1, "b": 2}),
+                Some(Duration::from_millis(700)),
+            )
+            .await
+        {
+            Ok(v) => {
+                assert_eq!(v, json!({"sum": 3.0}));
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+    }
+    client.stop().await;
+    server.stop().await;
+}
+
+/// `INFO server`'s process id of the Redis behind `raw`.
+async fn redis_pid(raw: &mut redis::aio::MultiplexedConnection) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .expect("process_id in INFO server")
+        .trim()
+        .to_owned()
+}
+
+fn signal(pid: &str, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_never_hangs_a_call() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix)
+        .command_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
+        .await
+        .unwrap();
+    let mut raw = raw(&redis.url()).await;
+    let pid = redis_pid(&mut raw).await;
+
+    // Frozen (SIGSTOP): connections stay open, nothing answers.
+    signal(&pid, "-STOP");
+    let frozen = async {
+        for timeout in [Duration::from_millis(300), Duration::from_millis(900)] {
+            let started = Instant::now();
+            let r = client
+                .call("arith", "add", json!({"a": 1, "b": 1}), Some(timeout))
+                .await;
+            assert!(matches!(r, Err(Error::Transport(_))), "{r:?}");
+            assert!(
+                started.elapsed() < timeout + SLACK,
+                "{:?}",
+                started.elapsed()
+            );
+        }
+        let r = client.notify("arith", "ping", json!({})).await;
+        assert!(matches!(r, Err(Error::Transport(_))), "{r:?}");
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), frozen).await;
+    signal(&pid, "-CONT");
+    outcome.expect("calls hung while Redis was frozen");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match client
+            .call("arith", "add", json!({"a": 2, "b": 5}), Some(CALL_TIMEOUT))
+            .await
+        {
+            Ok(v) => {
+                assert_eq!(v, json!({"sum": 7.0}));
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+    }
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
