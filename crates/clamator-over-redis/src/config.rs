@@ -48,6 +48,8 @@ pub struct RedisConfig {
     max_concurrency: usize,
     /// Bound on one non-blocking command and on opening a connection.
     command_timeout: Duration,
+    /// Whether running handlers' entries have their idle time renewed.
+    renew_leases: bool,
 }
 
 impl RedisConfig {
@@ -64,6 +66,7 @@ impl RedisConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            renew_leases: true,
         }
     }
 
@@ -112,6 +115,16 @@ impl RedisConfig {
         self.command_timeout
     }
 
+    /// Whether a server renews the leases of entries whose handlers still run.
+    pub fn renew_leases(&self) -> bool {
+        self.renew_leases
+    }
+
+    /// The period of lease renewal: a third of the claim idle time (at least 100 ms).
+    pub(crate) fn lease_period(&self) -> Duration {
+        (self.consumer_claim_idle / 3).max(Duration::from_millis(100))
+    }
+
     /// The period of the reclaim loop: `max(1 s, consumer_claim_idle / 4)` (WIRE.md §5).
     pub(crate) fn reclaim_period(&self) -> Duration {
         (self.consumer_claim_idle / 4).max(Duration::from_secs(1))
@@ -139,6 +152,7 @@ pub struct RedisConfigBuilder {
     shutdown_grace: Duration,
     max_concurrency: usize,
     command_timeout: Duration,
+    renew_leases: bool,
 }
 
 impl RedisConfigBuilder {
@@ -192,6 +206,16 @@ impl RedisConfigBuilder {
     /// 1 processes one entry at a time, as the peer does.
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = n;
+        self
+    }
+
+    /// Whether a server keeps the entries of handlers that run longer than
+    /// `consumer_claim_idle` from being reclaimed (and run a second time) by
+    /// other workers, by renewing their idle time every claim idle / 3 with
+    /// `XCLAIM ... JUSTID`. Default `true`; `false` behaves like the peer, where
+    /// such a handler runs again on another worker.
+    pub fn renew_leases(mut self, on: bool) -> Self {
+        self.renew_leases = on;
         self
     }
 
@@ -286,6 +310,7 @@ impl RedisConfigBuilder {
             shutdown_grace: self.shutdown_grace,
             max_concurrency: self.max_concurrency,
             command_timeout: self.command_timeout,
+            renew_leases: self.renew_leases,
         })
     }
 }

@@ -36,6 +36,8 @@
 //!   handling one entry (dispatch, reply, ack).
 //! - `consumer`: the `XREADGROUP` loop of a service.
 //! - `reclaim`: the `XAUTOCLAIM` loop of a service.
+//! - `lease`: renews the idle time of entries whose handlers still run here,
+//!   so long handlers are not reclaimed and run twice.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
 #![deny(missing_docs)]
@@ -48,6 +50,7 @@ mod conn;
 mod consumer;
 mod entry;
 pub mod keys;
+mod lease;
 mod reclaim;
 mod reply_loop;
 pub mod server;

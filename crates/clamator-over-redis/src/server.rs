@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RedisConfig;
 use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
 use crate::consumer::{self, ConsumerLoop};
+use crate::lease::LeaseLoop;
 use crate::reclaim::ReclaimLoop;
 use crate::worker::ServiceWorker;
 
@@ -153,6 +154,16 @@ impl RedisRpcServer {
                 }
                 .run(),
             ));
+            if self.config.renew_leases() {
+                running.loops.push(tokio::spawn(
+                    LeaseLoop {
+                        worker: Arc::clone(&worker),
+                        period: self.config.lease_period(),
+                        shutdown: shutdown.clone(),
+                    }
+                    .run(),
+                ));
+            }
             running.workers.push(worker);
         }
         tracing::info!(instance_id = %self.instance_id, ?services, "Redis RPC server started");

@@ -88,6 +88,11 @@ impl ServiceWorker {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The ids of the entries whose handlers run here now.
+    pub(crate) fn in_flight_ids(&self) -> Vec<String> {
+        self.in_flight().iter().cloned().collect()
+    }
+
     /// Takes up to `max` free handler slots without waiting (maybe none).
     pub(crate) fn try_take_slots(&self, max: usize) -> Vec<OwnedSemaphorePermit> {
         let mut permits = Vec::new();

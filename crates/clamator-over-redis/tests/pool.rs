@@ -237,3 +237,74 @@ async fn poison_entries_are_acked_and_dropped() {
     client.stop().await;
     server.stop().await;
 }
+
+/// Runs one 1.5 s slowAdd on a server whose claim idle is 600 ms while
+/// another consumer (standing in for a peer's reclaim loop) polls
+/// `XAUTOCLAIM ... 600 ...` every 50 ms; returns how many entries it took.
+async fn entries_a_peer_reclaims_from_a_long_handler(renew_leases: bool) -> usize {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(600))
+        .renew_leases(renew_leases)
+        .build()
+        .unwrap();
+    let arith = Arith::new();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let stream = keys::command_stream(&prefix, "arith");
+    let mut conn = raw(&redis.url()).await;
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 1, "b": 2, "sleepMs": 1500}),
+        Some(Duration::from_secs(8)),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let thief = async {
+        let mut taken = 0;
+        while !done.load(Ordering::SeqCst) {
+            let reply: redis::Value = redis::cmd("XAUTOCLAIM")
+                .arg(&stream)
+                .arg("arith")
+                .arg("arith:thief")
+                .arg(600)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(10)
+                .arg("JUSTID")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if let redis::Value::Array(parts) = reply
+                && let Some(redis::Value::Array(ids)) = parts.get(1)
+            {
+                taken += ids.len();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        taken
+    };
+    let call = async {
+        let r = call.await;
+        done.store(true, Ordering::SeqCst);
+        r
+    };
+    let (result, taken) = within(futures::future::join(call, thief)).await;
+    assert_eq!(result.unwrap(), json!({"sum": 3.0}));
+    client.stop().await;
+    server.stop().await;
+    taken
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_longer_than_the_claim_idle_keeps_its_entry() {
+    assert_eq!(entries_a_peer_reclaims_from_a_long_handler(true).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_lease_renewal_a_peer_reclaims_a_long_handlers_entry() {
+    // The control for the test above: the takeover (and the second run it
+    // would cause on a peer) that lease renewal prevents.
+    assert!(entries_a_peer_reclaims_from_a_long_handler(false).await >= 1);
+}
