@@ -1,0 +1,60 @@
+//! `clamator call <service>.<method> '<json params>'`: one call, its result on stdout.
+
+use std::time::Duration;
+
+use crate::cmd::{parse_target, read_params, start_client};
+use crate::error::CliError;
+use crate::global::Global;
+use crate::output;
+
+/// Options of `clamator call`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CallArgs {
+    /// The method to call, as `<service>.<method>` (e.g. `arith.add`).
+    #[arg(value_name = "SERVICE.METHOD")]
+    target: String,
+
+    /// The params as JSON (an object or array); `-` reads them from stdin. Default `{}`.
+    #[arg(value_name = "PARAMS", allow_hyphen_values = true)]
+    params: Option<String>,
+
+    /// How long to wait for the reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_ms: u64,
+}
+
+/// Calls the method and prints its result; an RPC error is printed as its
+/// error object (`code`, `message`, `data`) and exits 1.
+pub(crate) async fn run(global: &Global, args: CallArgs) -> Result<(), CliError> {
+    let prefix = global.prefix("call")?;
+    let (service, method) = parse_target(&args.target)?;
+    let params = read_params(args.params.as_deref())?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let client = start_client(global, prefix, Some(timeout)).await?;
+    let outcome = tokio::select! {
+        outcome = client.call(&service, &method, params, Some(timeout)) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            client.stop().await; // deletes the reply stream
+            return Err(CliError::Interrupted(format!(
+                "stopped waiting for {service}.{method}; the server may still run it"
+            )));
+        }
+    };
+    client.stop().await;
+    match outcome {
+        Ok(result) if global.json => output::json(&result),
+        Ok(result) => output::json_pretty(&result),
+        Err(e) => {
+            let e = CliError::from_call(e, &service, &method, prefix, &global.redis_url);
+            if let CliError::Rpc { error, .. } = &e {
+                if global.json {
+                    output::json(error)?;
+                } else {
+                    output::json_pretty(error)?;
+                }
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! `clamator services`: every command stream under the prefix, its consumer
+//! groups, their consumers, lag and oldest pending entry.
+
+use clamator_over_redis::keys;
+use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
+use serde::Serialize;
+
+use crate::clock;
+use crate::conn::{Redis, redact};
+use crate::error::CliError;
+use crate::global::Global;
+use crate::output;
+use crate::table::Table;
+
+/// Entries counted one by one at most when Redis does not report a group's lag.
+const LAG_COUNT_LIMIT: usize = 1_000;
+
+/// Options of `clamator services` (none besides the global ones).
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServicesArgs {}
+
+/// One service: its command stream and groups.
+#[derive(Debug, Serialize)]
+struct ServiceInfo {
+    /// The service name.
+    service: String,
+    /// `<prefix>:cmds:<service>`.
+    stream: String,
+    /// Entries in the stream.
+    length: usize,
+    /// Id of the newest entry, `null` when empty.
+    last_entry_id: Option<String>,
+    /// The consumer groups (normally one, named after the service).
+    groups: Vec<GroupInfo>,
+}
+
+/// One consumer group on a command stream.
+#[derive(Debug, Serialize)]
+struct GroupInfo {
+    /// The group name.
+    name: String,
+    /// The last entry id delivered to the group.
+    last_delivered_id: String,
+    /// Entries delivered and not acknowledged yet.
+    pending: usize,
+    /// Entries not delivered yet; `null` when unknown.
+    lag: Option<usize>,
+    /// Where `lag` comes from: `redis` (XINFO GROUPS), `counted`, or `unknown`.
+    lag_source: &'static str,
+    /// The oldest pending entry id.
+    oldest_pending_id: Option<String>,
+    /// Its age (from its id's timestamp, against Redis's clock).
+    oldest_pending_age_ms: Option<u64>,
+    /// The workers in the group.
+    consumers: Vec<ConsumerInfo>,
+}
+
+/// One consumer (one server instance) in a group.
+#[derive(Debug, Serialize)]
+struct ConsumerInfo {
+    /// `<service>:<instance_id>`.
+    name: String,
+    /// Milliseconds since its last read or claim.
+    idle_ms: usize,
+    /// Entries it holds unacknowledged.
+    pending: usize,
+}
+
+/// Lists the services under the prefix.
+pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliError> {
+    let prefix = global.prefix("services")?;
+    let mut redis = Redis::connect(&global.redis_url).await?;
+    let stream_prefix = keys::command_stream(prefix, "");
+    let streams = redis.scan_streams(&stream_prefix).await?;
+    let now = redis.now_ms().await?;
+    let mut services = Vec::with_capacity(streams.len());
+    for stream in streams {
+        let service = stream
+            .strip_prefix(&stream_prefix)
+            .unwrap_or(&stream)
+            .to_owned();
+        services.push(inspect(&mut redis, service, stream, now).await?);
+    }
+    if global.json {
+        return output::json(&services);
+    }
+    if services.is_empty() {
+        return output::line(&format!(
+            "no services under key prefix `{prefix}` (no stream matches {stream_prefix}*): \
+             check the prefix (--key-prefix / CLAMATOR_KEY_PREFIX) and the Redis URL ({})",
+            redact(&global.redis_url)
+        ));
+    }
+    let mut summary = Table::new(&[
+        "SERVICE",
+        "STREAM",
+        "LENGTH",
+        "GROUP",
+        "CONSUMERS",
+        "PENDING",
+        "LAG",
+        "OLDEST PENDING",
+    ])
+    .right(&[2, 4, 5, 6, 7]);
+    let mut consumers =
+        Table::new(&["SERVICE", "GROUP", "CONSUMER", "IDLE", "PENDING"]).right(&[3, 4]);
+    for s in &services {
+        if s.groups.is_empty() {
+            summary.push(vec![
+                s.service.clone(),
+                s.stream.clone(),
+                s.length.to_string(),
+                "- (no group: never served)".to_owned(),
+                "0".to_owned(),
+                "-".to_owned(),
+                "-".to_owned(),
+                "-".to_owned(),
+            ]);
+        }
+        for g in &s.groups {
+            summary.push(vec![
+                s.service.clone(),
+                s.stream.clone(),
+                s.length.to_string(),
+                g.name.clone(),
+                g.consumers.len().to_string(),
+                g.pending.to_string(),
+                g.lag.map_or_else(|| "-".to_owned(), |l| l.to_string()),
+                g.oldest_pending_age_ms
+                    .map_or_else(|| "-".to_owned(), clock::human),
+            ]);
+            for c in &g.consumers {
+                consumers.push(vec![
+                    s.service.clone(),
+                    g.name.clone(),
+                    c.name.clone(),
+                    clock::human(c.idle_ms as u64),
+                    c.pending.to_string(),
+                ]);
+            }
+        }
+    }
+    output::line(&summary.render())?;
+    if !consumers.is_empty() {
+        output::line("")?;
+        output::line(&consumers.render())?;
+    }
+    Ok(())
+}
+
+/// Everything about one command stream.
+async fn inspect(
+    redis: &mut Redis,
+    service: String,
+    stream: String,
+    now: u64,
+) -> Result<ServiceInfo, CliError> {
+    let length: usize = redis
+        .query(redis::cmd("XLEN").arg(&stream), &format!("XLEN {stream}"))
+        .await?;
+    let last_entry_id = redis.last_entry_id(&stream).await?;
+    let groups: StreamInfoGroupsReply = redis
+        .query(
+            redis::cmd("XINFO").arg("GROUPS").arg(&stream),
+            &format!("XINFO GROUPS {stream}"),
+        )
+        .await?;
+    let mut out = Vec::with_capacity(groups.groups.len());
+    for g in groups.groups {
+        let members: StreamInfoConsumersReply = redis
+            .query(
+                redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(&stream)
+                    .arg(&g.name),
+                &format!("XINFO CONSUMERS {stream} {}", g.name),
+            )
+            .await?;
+        let summary: StreamPendingReply = redis
+            .query(
+                redis::cmd("XPENDING").arg(&stream).arg(&g.name),
+                &format!("XPENDING {stream} {}", g.name),
+            )
+            .await?;
+        let oldest_pending_id = match summary {
+            StreamPendingReply::Data(d) if d.count > 0 => Some(d.start_id),
+            _ => None,
+        };
+        let (lag, lag_source) = match g.lag {
+            Some(lag) => (Some(lag), "redis"),
+            None => match count_lag(
+                redis,
+                &stream,
+                &g.last_delivered_id,
+                last_entry_id.as_deref(),
+            )
+            .await?
+            {
+                Some(lag) => (Some(lag), "counted"),
+                None => (None, "unknown"),
+            },
+        };
+        out.push(GroupInfo {
+            oldest_pending_age_ms: oldest_pending_id
+                .as_deref()
+                .and_then(clock::id_ms)
+                .map(|ms| now.saturating_sub(ms)),
+            oldest_pending_id,
+            name: g.name,
+            last_delivered_id: g.last_delivered_id,
+            pending: g.pending,
+            lag,
+            lag_source,
+            consumers: members
+                .consumers
+                .into_iter()
+                .map(|c| ConsumerInfo {
+                    name: c.name,
+                    idle_ms: c.idle,
+                    pending: c.pending,
+                })
+                .collect(),
+        });
+    }
+    Ok(ServiceInfo {
+        service,
+        stream,
+        length,
+        last_entry_id,
+        groups: out,
+    })
+}
+
+/// The group's lag when Redis does not report it (before Redis 7, or after
+/// deletions): 0 when the last entry was delivered, else the entries after the
+/// last delivered one, counted up to a limit (`None` beyond it).
+async fn count_lag(
+    redis: &mut Redis,
+    stream: &str,
+    last_delivered: &str,
+    last_entry: Option<&str>,
+) -> Result<Option<usize>, CliError> {
+    let Some(last_entry) = last_entry else {
+        return Ok(Some(0));
+    };
+    if clock::id_parts(last_entry) <= clock::id_parts(last_delivered) {
+        return Ok(Some(0));
+    }
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(stream)
+        .arg(format!("({last_delivered}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(LAG_COUNT_LIMIT + 1);
+    let reply: redis::streams::StreamRangeReply = redis
+        .query(&cmd, &format!("counting undelivered entries of {stream}"))
+        .await?;
+    Ok((reply.ids.len() <= LAG_COUNT_LIMIT).then_some(reply.ids.len()))
+}

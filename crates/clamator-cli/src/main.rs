@@ -1,0 +1,123 @@
+//! `clamator`: the command-line companion of clamator-rs.
+//!
+//! Call and notify services, inspect the Redis streams of an application
+//! (services, pending entries, reply streams), clean up reply streams left by
+//! crashed clients, watch requests go by, and run a self-contained demo.
+//!
+//! # Exit codes
+//! 0 success; 1 the call was answered with an RPC error; 2 usage error (bad
+//! arguments, bad JSON, missing key prefix, unknown service); 3 transport
+//! failure (Redis unreachable, no reply in time); 130 when Ctrl-C interrupts
+//! `call` or `demo` (Ctrl-C is the normal end of `tail`: 0).
+//!
+//! # Layout
+//! - `global`: the options every command takes ([`global::Global`]).
+//! - `error`: [`error::CliError`] and its exit codes.
+//! - `conn`: the bounded Redis connection of the inspection commands.
+//! - `cmd`: one module per command.
+//! - `bench`: `clamator bench` (owned separately).
+//! - `table`, `output`, `clock`: plain-text tables, stdout, times and durations.
+
+mod bench;
+mod clock;
+mod cmd;
+mod conn;
+mod error;
+mod global;
+mod output;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::global::Global;
+
+/// Typed JSON-RPC over Redis Streams: call services, inspect and clean up their streams.
+#[derive(Parser, Debug)]
+#[command(
+    name = "clamator",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes: 0 success, 1 the call was answered with an RPC error, 2 usage \
+                  error, 3 transport failure (Redis unreachable, no reply in time), 130 interrupted."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Call `<service>.<method>` with JSON params and print the result.
+    Call(cmd::call::CallArgs),
+    /// Send a notification (no reply) to `<service>.<method>`.
+    Notify(cmd::notify::NotifyArgs),
+    /// List the services under the key prefix: streams, groups, consumers, lag, pending.
+    Services(cmd::services::ServicesArgs),
+    /// List a service's pending (delivered, unacknowledged) entries.
+    Pending(cmd::pending::PendingArgs),
+    /// List the reply streams under the key prefix and their last activity.
+    Replies(cmd::replies::RepliesArgs),
+    /// Delete reply streams idle longer than --older-than (a dry run without --yes).
+    Gc(cmd::replies::GcArgs),
+    /// Watch requests (and with --replies, their replies) arrive, without consuming them.
+    Tail(cmd::tail::TailArgs),
+    /// Run a worker pool and a client against Redis and show what clamator does.
+    Demo(cmd::demo::DemoArgs),
+    /// Measure throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Call(args) => cmd::call::run(global, args).await,
+        Command::Notify(args) => cmd::notify::run(global, args).await,
+        Command::Services(args) => cmd::services::run(global, args).await,
+        Command::Pending(args) => cmd::pending::run(global, args).await,
+        Command::Replies(args) => cmd::replies::run_replies(global, args).await,
+        Command::Gc(args) => cmd::replies::run_gc(global, args).await,
+        Command::Tail(args) => cmd::tail::run(global, args).await,
+        Command::Demo(args) => cmd::demo::run(global, args).await,
+        Command::Bench(_) => Err(CliError::Internal("bench is dispatched in main".to_owned())),
+    }
+}
+
+fn main() -> ExitCode {
+    // clap exits 2 on usage errors and 0 for --help / --version.
+    let cli = Cli::parse();
+    let global = cli.global.normalized();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_TRANSPORT);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Bench(args) => Ok(bench::run(&global, args).await),
+            command => dispatch(&global, command)
+                .await
+                .map(|()| ExitCode::from(error::EXIT_OK)),
+        }
+    });
+    // Background tasks (a stopped client's leftovers) must not delay the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
+        Ok(code) => code,
+        Err(CliError::StdoutClosed) => ExitCode::from(error::EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.to_exit_code()
+        }
+    }
+}

@@ -1,0 +1,922 @@
+//! The `clamator` binary against real redis-server processes, with an `arith`
+//! worker (RedisRpcServer + ArithHandler) running in the test process.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use clamator_arith::{ArithContract, ArithHandler};
+use clamator_over_redis::{RedisConfig, RedisRpcClient, RedisRpcServer, keys};
+use clamator_protocol::Dispatcher;
+use clamator_test_support::{RedisServer, free_port, unique_prefix};
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+/// Bound on every subprocess.
+const PROC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on every await in the test process.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A throwaway Redis, a unique prefix, and optionally an `arith` worker.
+struct Fixture {
+    redis: RedisServer,
+    prefix: String,
+    rt: tokio::runtime::Runtime,
+    server: Option<RedisRpcServer>,
+}
+
+impl Fixture {
+    fn bare() -> Fixture {
+        Fixture {
+            redis: RedisServer::start(),
+            prefix: unique_prefix(),
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            server: None,
+        }
+    }
+
+    /// With an `arith` worker whose instance id is `t1`.
+    fn with_arith() -> Fixture {
+        let mut f = Fixture::bare();
+        let dispatcher = Dispatcher::builder()
+            .register(ArithContract, ArithHandler::new("t1"))
+            .unwrap()
+            .build();
+        let server = RedisRpcServer::new(f.config().instance_id("t1").build().unwrap(), dispatcher);
+        f.rt.block_on(async { tokio::time::timeout(WAIT, server.start()).await })
+            .unwrap()
+            .unwrap();
+        f.server = Some(server);
+        f
+    }
+
+    fn config(&self) -> clamator_over_redis::RedisConfigBuilder {
+        RedisConfig::builder(&self.prefix)
+            .redis_url(self.redis.url())
+            .default_timeout(Duration::from_secs(5))
+    }
+
+    /// `clamator --redis-url <test redis> --key-prefix <prefix>`, environment cleared.
+    fn cli(&self) -> Command {
+        let mut cmd = bare_cli();
+        cmd.args([
+            "--redis-url",
+            &self.redis.url(),
+            "--key-prefix",
+            &self.prefix,
+        ]);
+        cmd
+    }
+
+    /// A synchronous connection for raw checks.
+    fn conn(&self) -> redis::Connection {
+        let client = redis::Client::open(self.redis.url()).unwrap();
+        let conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn
+    }
+
+    fn cmds(&self, service: &str) -> String {
+        keys::command_stream(&self.prefix, service)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(WAIT, server.stop()).await });
+        }
+    }
+}
+
+/// The binary with no inherited configuration and a time bound.
+fn bare_cli() -> Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("clamator");
+    cmd.env_remove("REDIS_URL")
+        .env_remove("CLAMATOR_KEY_PREFIX")
+        .timeout(PROC_TIMEOUT);
+    cmd
+}
+
+fn stdout_json(out: &std::process::Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"))
+}
+
+fn stdout_text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A URL where nothing listens.
+fn closed_url() -> String {
+    format!("redis://127.0.0.1:{}", free_port())
+}
+
+#[test]
+fn call_prints_the_result() {
+    let f = Fixture::with_arith();
+    let out = f
+        .cli()
+        .args(["--json", "call", "arith.add", r#"{"a": 2, "b": 3}"#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+
+    // Table mode prints indented JSON; global options may follow the command.
+    let out = bare_cli()
+        .args(["call", "arith.echoText", r#"{"text": "héllo 👋"}"#])
+        .args(["--redis-url", &f.redis.url(), "--key-prefix", &f.prefix])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout_json(&out), json!({"text": "héllo 👋"}));
+    assert!(
+        stdout_text(&out).contains("\n  \"text\""),
+        "pretty: {}",
+        stdout_text(&out)
+    );
+
+    // Params from stdin; configuration from the environment.
+    let out = bare_cli()
+        .env("REDIS_URL", f.redis.url())
+        .env("CLAMATOR_KEY_PREFIX", &f.prefix)
+        .args(["call", "arith.slowAdd", "-", "--timeout-ms", "5000"])
+        .write_stdin(r#"{"a": 1, "b": 2, "sleepMs": 10}"#)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout_json(&out), json!({"sum": 3.0}));
+
+    // Params default to {}.
+    f.cli()
+        .args(["call", "arith.whoami"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("rust:t1"));
+
+    // The CLI's client deletes its reply stream when done.
+    let mut conn = f.conn();
+    let leftovers: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", keys::reply_stream(&f.prefix, "")))
+        .query(&mut conn)
+        .unwrap();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn rpc_errors_print_the_error_object_and_exit_1() {
+    let f = Fixture::with_arith();
+    let out = f
+        .cli()
+        .args(["call", "arith.divide", r#"{"a": 1, "b": 0}"#, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stdout_json(&out),
+        json!({"code": -32000, "message": "division by zero", "data": {"a": 1.0}})
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-32000"));
+
+    let out = f
+        .cli()
+        .args(["call", "arith.add", r#"{"a": 1, "b": "two"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = stdout_json(&out);
+    assert_eq!(err["code"], -32602);
+    assert_eq!(err["message"], "Invalid params");
+    let errors = err["data"]["errors"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    assert_eq!(errors[0]["loc"], json!(["b"]), "{err}");
+
+    let out = f.cli().args(["call", "arith.nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(stdout_json(&out)["code"], -32601);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let f = Fixture::bare();
+    let bad_json = f
+        .cli()
+        .args(["call", "arith.add", r#"{"a": 1 "b": 2}"#])
+        .output()
+        .unwrap();
+    assert_eq!(bad_json.status.code(), Some(2), "{bad_json:?}");
+    let err = String::from_utf8_lossy(&bad_json.stderr);
+    assert!(
+        err.contains("invalid JSON") && err.contains("line 1 column 9"),
+        "{err}"
+    );
+    assert!(
+        err.contains("{\"a\": 1 \"b\": 2}\n          ^"),
+        "caret: {err}"
+    );
+
+    let bad_stdin = f
+        .cli()
+        .args(["call", "arith.add", "-"])
+        .write_stdin("{]")
+        .output()
+        .unwrap();
+    assert_eq!(bad_stdin.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_stdin.stderr).contains("stdin"));
+
+    let no_prefix = bare_cli()
+        .args(["--redis-url", &f.redis.url(), "services"])
+        .output()
+        .unwrap();
+    assert_eq!(no_prefix.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&no_prefix.stderr);
+    assert!(
+        err.contains("--key-prefix") && err.contains("CLAMATOR_KEY_PREFIX"),
+        "{err}"
+    );
+
+    for args in [
+        vec!["call", "arith"],          // no method
+        vec!["call", "Arith.add"],      // bad service name
+        vec!["call", "arith.add", "5"], // params not an object
+        vec!["call", "arith.add", "--timeout-ms", "0"],
+        vec!["frobnicate"],                 // clap: unknown command
+        vec!["call"],                       // clap: missing argument
+        vec!["gc", "--older-than", "soon"], // bad duration
+        vec!["pending", "no-such-service"], // no such command stream
+    ] {
+        let out = f.cli().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+
+    let bad_url = bare_cli()
+        .args([
+            "--redis-url",
+            "http://nope",
+            "--key-prefix",
+            "p",
+            "services",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad_url.status.code(), Some(2), "{bad_url:?}");
+
+    bare_cli().arg("--help").assert().success();
+}
+
+#[test]
+fn transport_failures_exit_3() {
+    let url = closed_url();
+    for args in [
+        vec!["call", "arith.add", "{}"],
+        vec!["notify", "arith.ping"],
+        vec!["services"],
+        vec!["pending", "arith"],
+        vec!["replies"],
+        vec!["gc"],
+        vec!["tail", "arith", "--count", "1"],
+    ] {
+        let started = Instant::now();
+        let out = bare_cli()
+            .args(["--redis-url", &url, "--key-prefix", "p"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot reach Redis") && err.contains("--redis-url"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} failed fast"
+        );
+    }
+
+    // A service nobody serves: the call times out.
+    let f = Fixture::bare();
+    let started = Instant::now();
+    let out = f
+        .cli()
+        .args(["call", "nobody.add", "{}", "--timeout-ms", "300"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no reply within 300 ms") && err.contains("clamator services"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn notify_sends_without_waiting() {
+    let f = Fixture::with_arith();
+    for _ in 0..2 {
+        let out = f
+            .cli()
+            .args(["--json", "notify", "arith.ping"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let v = stdout_json(&out);
+        assert_eq!(v["sent"], true);
+        assert_eq!(v["stream"], f.cmds("arith"));
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = f
+            .cli()
+            .args(["--json", "call", "arith.pingCount"])
+            .output()
+            .unwrap();
+        if stdout_json(&out) == json!({"count": 2}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pings never counted: {out:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Adds an entry to `service`'s command stream and has consumer `owner` take it
+/// without acknowledging, as a crashed worker would.
+fn strand_entry(f: &Fixture, service: &str, owner: &str) -> String {
+    let mut conn = f.conn();
+    let stream = f.cmds(service);
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg(keys::group(service))
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut conn)
+        .unwrap();
+    let envelope = json!({"jsonrpc": "2.0", "method": format!("{service}.work"), "params": {"n": 1}, "id": "req-1"});
+    let id: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(envelope.to_string())
+        .arg(keys::FIELD_REPLY_TO)
+        .arg(keys::reply_stream(&f.prefix, "gone"))
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(keys::group(service))
+        .arg(owner)
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query(&mut conn)
+        .unwrap();
+    id
+}
+
+#[test]
+fn services_and_pending_show_the_pool() {
+    let f = Fixture::with_arith();
+    f.cli()
+        .args(["call", "arith.add", r#"{"a":1,"b":1}"#])
+        .assert()
+        .success();
+    f.cli().args(["call", "arith.whoami"]).assert().success();
+    let stuck_id = strand_entry(&f, "stuck", "stuck:dead");
+
+    let out = f.cli().args(["services", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = stdout_json(&out);
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{v}");
+    let arith = list.iter().find(|s| s["service"] == "arith").unwrap();
+    assert_eq!(arith["stream"], f.cmds("arith"));
+    assert_eq!(arith["length"], 2);
+    let group = &arith["groups"][0];
+    assert_eq!(group["name"], "arith");
+    assert_eq!(group["pending"], 0);
+    assert_eq!(group["lag"], 0);
+    assert_eq!(group["oldest_pending_id"], Value::Null);
+    assert_eq!(group["consumers"][0]["name"], keys::consumer("arith", "t1"));
+    assert_eq!(group["consumers"][0]["pending"], 0);
+    assert!(group["consumers"][0]["idle_ms"].is_u64());
+
+    let stuck = list.iter().find(|s| s["service"] == "stuck").unwrap();
+    let group = &stuck["groups"][0];
+    assert_eq!(group["pending"], 1);
+    assert_eq!(group["lag"], 0);
+    assert_eq!(group["oldest_pending_id"], stuck_id.as_str());
+    assert!(group["oldest_pending_age_ms"].as_u64().unwrap() < 60_000);
+    assert_eq!(group["consumers"][0]["name"], "stuck:dead");
+    assert_eq!(group["consumers"][0]["pending"], 1);
+
+    let out = f.cli().arg("services").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout_text(&out);
+    println!("{text}");
+    for needle in [
+        "SERVICE",
+        "OLDEST PENDING",
+        "arith:t1",
+        "stuck:dead",
+        &f.cmds("arith"),
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+
+    let out = f
+        .cli()
+        .args(["pending", "stuck", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = stdout_json(&out);
+    assert_eq!(v["total"], 1);
+    let e = &v["entries"][0];
+    assert_eq!(e["id"], stuck_id.as_str());
+    assert_eq!(e["owner"], "stuck:dead");
+    assert_eq!(e["deliveries"], 1);
+    assert_eq!(e["method"], "stuck.work");
+    assert_eq!(e["request_id"], "req-1");
+    assert!(e["idle_ms"].is_u64());
+
+    let out = f.cli().args(["pending", "stuck"]).output().unwrap();
+    let text = stdout_text(&out);
+    println!("{text}");
+    assert!(
+        text.contains("stuck:dead") && text.contains("DELIVERIES") && text.contains("req-1"),
+        "{text}"
+    );
+
+    let out = f.cli().args(["pending", "arith"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout_text(&out).contains("no pending entries"));
+
+    // Another prefix sees nothing.
+    let out = bare_cli()
+        .args([
+            "--redis-url",
+            &f.redis.url(),
+            "--key-prefix",
+            "other",
+            "services",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_json(&out), json!([]));
+}
+
+#[test]
+fn gc_deletes_only_idle_reply_streams() {
+    let f = Fixture::with_arith();
+    let mut conn = f.conn();
+    let reply = |instance: &str| keys::reply_stream(&f.prefix, instance);
+    let xadd = |conn: &mut redis::Connection, key: &str, id: &str| {
+        let _: String = redis::cmd("XADD")
+            .arg(key)
+            .arg(id)
+            .arg(keys::FIELD_TYPE)
+            .arg(keys::TYPE_RPC)
+            .arg(keys::FIELD_ENVELOPE)
+            .arg(r#"{"jsonrpc":"2.0","id":"x","result":{}}"#)
+            .query(conn)
+            .unwrap();
+    };
+    xadd(&mut conn, &reply("old"), "1000-0");
+    xadd(&mut conn, &reply("fresh"), "*");
+    // Not reply streams: a string, and a stream with a consumer group.
+    let _: () = redis::cmd("SET")
+        .arg(reply("a-string"))
+        .arg("x")
+        .query(&mut conn)
+        .unwrap();
+    xadd(&mut conn, &reply("grouped"), "1000-0");
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(reply("grouped"))
+        .arg("g")
+        .arg("0")
+        .query(&mut conn)
+        .unwrap();
+    // An old command stream.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(f.cmds("old"))
+        .arg("old")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut conn)
+        .unwrap();
+    xadd(&mut conn, &f.cmds("old"), "1000-0");
+
+    let out = f.cli().args(["replies", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = stdout_json(&out);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fresh", "old"], "{v}");
+    let old = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["instance"] == "old")
+        .unwrap();
+    assert_eq!(old["length"], 1);
+    assert_eq!(old["last_entry_id"], "1000-0");
+    assert!(old["idle_ms"].as_u64().unwrap() > 86_400_000);
+
+    let out = f.cli().arg("replies").output().unwrap();
+    let text = stdout_text(&out);
+    println!("{text}");
+    assert!(
+        text.contains("LAST ACTIVITY") && text.contains(&reply("old")) && text.contains(" ago"),
+        "{text}"
+    );
+
+    let exists = |conn: &mut redis::Connection, key: &str| -> bool {
+        redis::cmd("EXISTS").arg(key).query::<i64>(conn).unwrap() == 1
+    };
+    let all = [
+        reply("old"),
+        reply("fresh"),
+        reply("a-string"),
+        reply("grouped"),
+        f.cmds("old"),
+        f.cmds("arith"),
+    ];
+
+    // Dry run: lists, deletes nothing.
+    let out = f.cli().args(["gc", "--older-than", "1h"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout_text(&out);
+    println!("{text}");
+    assert!(
+        text.contains("dry run") && text.contains(&reply("old")) && text.contains("--yes"),
+        "{text}"
+    );
+    assert!(!text.contains(&reply("fresh")), "{text}");
+    let out = f
+        .cli()
+        .args(["gc", "--older-than", "1h", "--json"])
+        .output()
+        .unwrap();
+    let v = stdout_json(&out);
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["would_delete"][0]["stream"], reply("old"));
+    assert_eq!(v["would_delete"].as_array().unwrap().len(), 1);
+    for key in &all {
+        assert!(exists(&mut conn, key), "{key} survives a dry run");
+    }
+
+    let out = f
+        .cli()
+        .args(["gc", "--older-than", "1h", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = stdout_json(&out);
+    assert_eq!(v["dry_run"], false);
+    assert_eq!(v["deleted"].as_array().unwrap().len(), 1);
+    assert_eq!(v["deleted"][0]["stream"], reply("old"));
+    assert!(!exists(&mut conn, &reply("old")));
+    for key in &all[1..] {
+        assert!(exists(&mut conn, key), "{key} is kept");
+    }
+
+    // A very short threshold takes the fresh one too, never the others.
+    std::thread::sleep(Duration::from_millis(5));
+    let out = f
+        .cli()
+        .args(["gc", "--older-than", "1ms", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout_text(&out).contains("deleted 1 reply stream"),
+        "{}",
+        stdout_text(&out)
+    );
+    assert!(!exists(&mut conn, &reply("fresh")));
+    for key in &all[2..] {
+        assert!(exists(&mut conn, key), "{key} is kept");
+    }
+}
+
+/// Everything about the arith group that a read-only tail must not change.
+fn group_state(conn: &mut redis::Connection, stream: &str) -> Value {
+    let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query(conn)
+        .unwrap();
+    let mut out = Vec::new();
+    for g in groups.groups {
+        let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg(&g.name)
+            .query(conn)
+            .unwrap();
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(&g.name)
+            .query(conn)
+            .unwrap();
+        out.push(json!({
+            "name": g.name,
+            "consumers": consumers.consumers.iter().map(|c| json!([c.name, c.pending])).collect::<Vec<_>>(),
+            "pending": g.pending,
+            "pending_summary": pending.count(),
+            "last_delivered_id": g.last_delivered_id,
+            "entries_read": g.entries_read,
+            "lag": g.lag,
+        }));
+    }
+    Value::Array(out)
+}
+
+#[test]
+fn tail_shows_requests_and_replies_and_changes_nothing() {
+    let f = Fixture::with_arith();
+    f.cli()
+        .args(["call", "arith.add", r#"{"a":1,"b":2}"#])
+        .assert()
+        .success();
+    f.cli()
+        .args(["call", "arith.divide", r#"{"a":1,"b":0}"#])
+        .assert()
+        .code(1);
+    let mut conn = f.conn();
+    let stream = f.cmds("arith");
+    let before = group_state(&mut conn, &stream);
+
+    // From the start: the two requests already there.
+    let out = f
+        .cli()
+        .args(["--json", "tail", "arith", "--from-start", "--count", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines: Vec<Value> = stdout_text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["kind"], "request");
+    assert_eq!(lines[0]["method"], "arith.add");
+    assert_eq!(lines[0]["params"], json!({"a": 1, "b": 2}));
+    assert_eq!(lines[1]["method"], "arith.divide");
+    assert!(lines[0]["id"].is_string() && lines[0]["reply_to"].is_string());
+    assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let out = f
+        .cli()
+        .args(["tail", "arith", "--from-start", "--count", "2"])
+        .output()
+        .unwrap();
+    let text = stdout_text(&out);
+    println!("{text}");
+    assert!(
+        text.contains("METHOD") && text.contains("arith.add") && text.contains("arith.divide"),
+        "{text}"
+    );
+
+    // Live, with replies: start the tail, wait until it is reading, then call.
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_clamator"))
+        .env_remove("REDIS_URL")
+        .env_remove("CLAMATOR_KEY_PREFIX")
+        .args(["--redis-url", &f.redis.url(), "--key-prefix", &f.prefix])
+        .args(["--json", "tail", "arith", "--replies", "--count", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("tailing") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (out_tx, out_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let _ = out_tx.send(lines);
+    });
+    if ready_rx.recv_timeout(WAIT).is_err() {
+        let _ = child.kill();
+        panic!("tail never said it was reading");
+    }
+    let client = RedisRpcClient::new(f.config().build().unwrap());
+    f.rt.block_on(async {
+        tokio::time::timeout(WAIT, async {
+            client.start().await.unwrap();
+            client
+                .call("arith", "add", json!({"a": 20, "b": 22}), None)
+                .await
+                .unwrap();
+            client
+                .call("arith", "divide", json!({"a": 1, "b": 0}), None)
+                .await
+                .unwrap_err();
+            client.notify("arith", "ping", json!({})).await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    let lines = match out_rx.recv_timeout(WAIT) {
+        Ok(lines) => lines,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("tail did not stop after --count entries");
+        }
+    };
+    assert!(child.wait().unwrap().success());
+    f.rt.block_on(async { tokio::time::timeout(WAIT, client.stop()).await.unwrap() });
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap(), l["method"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("request", "arith.add"),
+        ("reply", "arith.add"),
+        ("request", "arith.divide"),
+        ("reply", "arith.divide"),
+        ("notification", "arith.ping"),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
+    let add_reply = lines
+        .iter()
+        .find(|l| l["kind"] == "reply" && l["method"] == "arith.add")
+        .unwrap();
+    assert_eq!(add_reply["result"], json!({"sum": 42.0}));
+    let add_req = lines
+        .iter()
+        .find(|l| l["kind"] == "request" && l["method"] == "arith.add")
+        .unwrap();
+    assert_eq!(add_reply["id"], add_req["id"]);
+    let div_reply = lines
+        .iter()
+        .find(|l| l["kind"] == "reply" && l["method"] == "arith.divide")
+        .unwrap();
+    assert_eq!(div_reply["error"]["code"], -32000);
+
+    // The live calls moved the group on; nothing else did. Compare against a
+    // fresh snapshot taken after them, and check the tails added no consumer.
+    let after = group_state(&mut conn, &stream);
+    assert_eq!(
+        before[0]["consumers"], after[0]["consumers"],
+        "no new consumer"
+    );
+    assert_eq!(after[0]["pending"], 0);
+    let settled = group_state(&mut conn, &stream);
+    f.cli()
+        .args(["tail", "arith", "--from-start", "--count", "5"])
+        .assert()
+        .success();
+    assert_eq!(
+        group_state(&mut conn, &stream),
+        settled,
+        "a tail changes nothing"
+    );
+}
+
+#[test]
+fn demo_runs_against_the_given_redis_and_cleans_up() {
+    let f = Fixture::bare();
+    let out = bare_cli()
+        .args(["demo", "--redis-url", &f.redis.url()])
+        .output()
+        .unwrap();
+    let text = stdout_text(&out);
+    println!("{text}");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for needle in [
+        "answered PING",
+        "arith.add",
+        "héllo wörld",
+        "-32000",
+        "-32602",
+        "pingCount -> {\"count\":3}",
+        "40 concurrent arith.whoami",
+        "worker-2 joins the same consumer group",
+        "rust:worker-",
+        "Cleanup",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    let mut conn = f.conn();
+    let size: i64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
+    assert_eq!(size, 0, "the demo leaves nothing behind");
+
+    let out = bare_cli()
+        .args(["demo", "--json", "--redis-url", &f.redis.url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = stdout_json(&out);
+    let split = v["pool"]["answered_by"].as_object().unwrap();
+    assert_eq!(split.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 40);
+    assert_eq!(v["errors"][0]["error"]["code"], -32000);
+    assert_eq!(v["errors"][1]["error"]["code"], -32602);
+    assert_eq!(v["throwaway_redis"], false);
+}
+
+#[test]
+fn demo_starts_a_throwaway_redis_when_none_answers() {
+    let out = bare_cli()
+        .args(["demo", "--redis-url", &closed_url()])
+        .output()
+        .unwrap();
+    let text = stdout_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text.contains("throwaway redis-server") && text.contains("40 concurrent arith.whoami"),
+        "{text}"
+    );
+
+    // With no redis-server binary either, it says how to get one.
+    let out = bare_cli()
+        .env("PATH", "")
+        .args(["demo", "--redis-url", &closed_url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get install redis-server"), "{err}");
+}
+
+#[test]
+fn a_silent_server_fails_within_seconds() {
+    // Accepts connections and never answers, as a hung server or a wrong port would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < until {
+            match listener.accept() {
+                Ok((c, _)) => conns.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    let children: Vec<_> = [vec!["call", "arith.add"], vec!["services"]]
+        .into_iter()
+        .map(|args| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let out = bare_cli()
+                    .args(["--redis-url", &url, "--key-prefix", "p"])
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                (args, out, started.elapsed())
+            })
+        })
+        .collect();
+    for child in children {
+        let (args, out, took) = child.join().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+        assert!(took < Duration::from_secs(8), "{args:?} took {took:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot reach Redis"), "{err}");
+    }
+    drop(held);
+}
