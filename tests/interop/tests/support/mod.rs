@@ -1,0 +1,837 @@
+//! What every scenario stands on: the environment of the run (one Redis, the
+//! venv's python, the two binaries), server and client-driver child
+//! processes with bounded waits, and a few raw Redis probes.
+//!
+//! Every child process is killed when its handle drops, also when a scenario
+//! fails or panics half-way.
+
+pub(crate) mod runner;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use clamator::redis::keys;
+use clamator_test_support::RedisServer;
+use serde_json::Value;
+
+/// How long a server may take to print READY (a Python start imports pydantic,
+/// which is slow on a loaded 2-core machine).
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one client-driver run may take before it is killed.
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for an event a scenario expects (a CALL line, an empty PEL).
+pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound on building `arith-server` (a fresh clone compiles the workspace).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// The env var naming a Redis to use instead of a throwaway redis-server.
+pub(crate) const REDIS_URL_ENV: &str = "CLAMATOR_INTEROP_REDIS_URL";
+/// The env var naming a prebuilt `arith-server` (skips the cargo build).
+pub(crate) const ARITH_SERVER_ENV: &str = "CLAMATOR_ARITH_SERVER";
+/// The service of the interop contract.
+pub(crate) const SERVICE: &str = "arith";
+
+/// Which implementation a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lang {
+    /// clamator-rs: `arith-server`, `interop-client`.
+    Rust,
+    /// The peer, clamator 0.1.9: `py/arith_server.py`, `py/client_driver.py`.
+    Python,
+}
+
+impl Lang {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+        }
+    }
+
+    pub(crate) fn other(self) -> Lang {
+        match self {
+            Lang::Rust => Lang::Python,
+            Lang::Python => Lang::Rust,
+        }
+    }
+}
+
+/// A direction of the matrix: which language serves and which one calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// A Rust server answering the Python client.
+    RustServerPyClient,
+    /// A Python server answering the Rust client.
+    PyServerRustClient,
+}
+
+impl Dir {
+    pub(crate) const ALL: [Dir; 2] = [Dir::RustServerPyClient, Dir::PyServerRustClient];
+
+    pub(crate) fn server(self) -> Lang {
+        match self {
+            Dir::RustServerPyClient => Lang::Rust,
+            Dir::PyServerRustClient => Lang::Python,
+        }
+    }
+
+    pub(crate) fn client(self) -> Lang {
+        self.server().other()
+    }
+
+    /// The test-name part (`s01_basic_calls::<key>`).
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Dir::RustServerPyClient => "rust_server_py_client",
+            Dir::PyServerRustClient => "py_server_rust_client",
+        }
+    }
+
+    /// The table column title.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Dir::RustServerPyClient => "Rust server + Python client",
+            Dir::PyServerRustClient => "Python server + Rust client",
+        }
+    }
+}
+
+/// The environment of one run, shared by every scenario.
+#[derive(Debug)]
+pub(crate) struct Env {
+    /// Where every process connects.
+    pub(crate) redis_url: String,
+    /// The throwaway server, unless `CLAMATOR_INTEROP_REDIS_URL` named one.
+    _redis: Option<RedisServer>,
+    /// The venv's python (from setup-venv.sh).
+    python: PathBuf,
+    /// `tests/interop/py`.
+    py_dir: PathBuf,
+    /// The `arith-server` binary.
+    rust_server: PathBuf,
+    /// The `interop-client` binary.
+    rust_client: PathBuf,
+}
+
+impl Env {
+    /// Prepares the run: the venv and the `arith-server` build in parallel,
+    /// then Redis. Any missing prerequisite is an error saying what to install.
+    pub(crate) fn setup() -> Result<Env, String> {
+        let venv = std::thread::spawn(setup_venv);
+        let server = build_arith_server();
+        let python = venv
+            .join()
+            .map_err(|_| "setup-venv thread panicked".to_owned())??;
+        let rust_server = server?;
+        let (redis_url, redis) = match std::env::var(REDIS_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => (url, None),
+            _ => {
+                let server = RedisServer::try_start().map_err(|e| {
+                    format!(
+                        "could not start a throwaway redis-server: {e} (or set {REDIS_URL_ENV})"
+                    )
+                })?;
+                (server.url(), Some(server))
+            }
+        };
+        let rust_client = PathBuf::from(env!("CARGO_BIN_EXE_interop-client"));
+        let env = Env {
+            redis_url,
+            _redis: redis,
+            python,
+            py_dir: manifest_dir().join("py"),
+            rust_server,
+            rust_client,
+        };
+        env.redis()
+            .ping()
+            .map_err(|e| format!("Redis at {} does not answer: {e}", env.redis_url))?;
+        Ok(env)
+    }
+
+    /// A fresh connection helper to the run's Redis.
+    pub(crate) fn redis(&self) -> Redis {
+        Redis {
+            url: self.redis_url.clone(),
+        }
+    }
+
+    /// A fresh key prefix (`t-<uuid>`) whose keys are deleted when it drops:
+    /// declare it before the servers using it, so it drops after them.
+    pub(crate) fn prefix(&self) -> Prefix {
+        Prefix {
+            name: clamator_test_support::unique_prefix(),
+            redis: self.redis(),
+        }
+    }
+
+    /// Starts an `arith` server and waits for READY.
+    pub(crate) fn server(
+        &self,
+        lang: Lang,
+        prefix: &str,
+        opts: ServerOpts,
+    ) -> Result<Server, String> {
+        let mut cmd = match lang {
+            Lang::Rust => Command::new(&self.rust_server),
+            Lang::Python => {
+                let mut c = Command::new(&self.python);
+                c.arg(self.py_dir.join("arith_server.py"));
+                c
+            }
+        };
+        cmd.args(["--redis-url", &self.redis_url, "--key-prefix", prefix]);
+        if let Some(id) = &opts.instance_id {
+            cmd.args(["--instance-id", id]);
+        }
+        if let Some(ms) = opts.claim_idle_ms {
+            cmd.args(["--claim-idle-ms", &ms.to_string()]);
+        }
+        if opts.trace_calls {
+            cmd.arg("--trace-calls");
+        }
+        let label = format!(
+            "{} server {}",
+            lang.name(),
+            opts.instance_id.as_deref().unwrap_or("")
+        );
+        Server::spawn(cmd, label)
+    }
+
+    /// Starts a client driver of `lang` on `specs`; finish it with [`ClientRun::finish`].
+    pub(crate) fn spawn_client(
+        &self,
+        lang: Lang,
+        prefix: &str,
+        specs: &[Value],
+        opts: ClientOpts,
+    ) -> Result<ClientRun, String> {
+        let mut cmd = match lang {
+            Lang::Rust => Command::new(&self.rust_client),
+            Lang::Python => {
+                let mut c = Command::new(&self.python);
+                c.arg(self.py_dir.join("client_driver.py"));
+                c
+            }
+        };
+        cmd.args([
+            "--redis-url",
+            &self.redis_url,
+            "--key-prefix",
+            prefix,
+            "--timeout-ms",
+            &opts.timeout_ms.to_string(),
+        ]);
+        if opts.concurrent {
+            cmd.arg("--concurrent");
+        }
+        ClientRun::spawn(cmd, format!("{} client", lang.name()), specs)
+    }
+
+    /// Runs a client driver of `lang` on `specs` and returns its output lines.
+    pub(crate) fn run_client(
+        &self,
+        lang: Lang,
+        prefix: &str,
+        specs: &[Value],
+        opts: ClientOpts,
+    ) -> Result<Vec<Value>, String> {
+        self.spawn_client(lang, prefix, specs, opts)?
+            .finish(CLIENT_TIMEOUT)
+    }
+}
+
+/// `tests/interop`.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs setup-venv.sh (creates or reuses `.venv` with the pinned peer).
+fn setup_venv() -> Result<PathBuf, String> {
+    let script = manifest_dir().join("setup-venv.sh");
+    let (status, stdout, stderr) =
+        run_bounded(Command::new("bash").arg(&script), Duration::from_secs(600))
+            .map_err(|e| format!("running {}: {e} (is bash installed?)", script.display()))?;
+    let stderr = String::from_utf8_lossy(&stderr);
+    if !status.success() {
+        return Err(format!(
+            "{} failed ({status}); the Python peer is required, nothing is skipped:\n{}",
+            script.display(),
+            stderr.trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&stdout);
+    let python = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| PathBuf::from(l.trim()))
+        .ok_or_else(|| format!("{} printed no python path", script.display()))?;
+    if !python.exists() {
+        return Err(format!(
+            "{} printed {}, which does not exist",
+            script.display(),
+            python.display()
+        ));
+    }
+    Ok(python)
+}
+
+/// Builds `arith-server` into this run's target dir (a no-op when fresh) and
+/// returns its path, read from cargo's own artifact messages.
+fn build_arith_server() -> Result<PathBuf, String> {
+    if let Ok(path) = std::env::var(ARITH_SERVER_ENV) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{ARITH_SERVER_ENV}={} is not a file",
+                path.display()
+            ))
+        };
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // CARGO_TARGET_TMPDIR is `<target dir>/tmp` of the build that compiled this
+    // test, whether the target dir came from the env, a flag or a config file.
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or("CARGO_TARGET_TMPDIR has no parent")?;
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(manifest_dir().join("../.."))
+        .args([
+            "build",
+            "-p",
+            "clamator-arith",
+            "--bin",
+            "arith-server",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let (status, stdout, stderr) = run_bounded(&mut cmd, BUILD_TIMEOUT).map_err(|e| {
+        format!("running `{cargo} build -p clamator-arith --bin arith-server`: {e}")
+    })?;
+    if !status.success() {
+        return Err(format!(
+            "`cargo build -p clamator-arith --bin arith-server` failed ({status}):\n{}",
+            String::from_utf8_lossy(&stderr).trim()
+        ));
+    }
+    String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "arith-server")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built arith-server but reported no executable".to_owned())
+}
+
+/// Runs a command to completion under a time bound; returns status, stdout, stderr.
+fn run_bounded(
+    cmd: &mut Command,
+    limit: Duration,
+) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    let stdout = match out.recv_timeout(limit) {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("did not finish within {limit:?}; killed"));
+        }
+    };
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let stderr = err
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    Ok((status, stdout, stderr))
+}
+
+/// Reads a pipe to its end on a thread; the bytes arrive on the channel.
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Lines a child prints, collected by a reader thread; waiters are woken per line.
+#[derive(Debug, Default)]
+struct Lines {
+    state: Mutex<LinesState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct LinesState {
+    /// The last lines (all of stdout for servers; stderr is capped).
+    lines: VecDeque<String>,
+    /// Lines dropped from the front by the cap.
+    dropped: usize,
+    /// The pipe closed.
+    eof: bool,
+}
+
+impl Lines {
+    /// Starts a thread reading `pipe` line by line, keeping at most `cap` lines.
+    fn collect(pipe: Option<impl Read + Send + 'static>, cap: usize) -> Arc<Lines> {
+        let lines = Arc::new(Lines::default());
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            if let Some(p) = pipe {
+                let mut reader = BufReader::new(p);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                            let mut st = sink.lock();
+                            st.lines.push_back(line);
+                            if st.lines.len() > cap {
+                                st.lines.pop_front();
+                                st.dropped += 1;
+                            }
+                            drop(st);
+                            sink.changed.notify_all();
+                        }
+                    }
+                }
+            }
+            sink.lock().eof = true;
+            sink.changed.notify_all();
+        });
+        lines
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinesState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until `pred` holds (true) or the pipe closed / time ran out (false).
+    fn wait_until(&self, limit: Duration, mut pred: impl FnMut(&LinesState) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut st = self.lock();
+        loop {
+            if pred(&st) {
+                return true;
+            }
+            let now = Instant::now();
+            if st.eof || now >= deadline {
+                return false;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn count(&self, line: &str) -> usize {
+        self.lock().lines.iter().filter(|l| *l == line).count()
+    }
+
+    fn tail(&self, n: usize) -> String {
+        let st = self.lock();
+        let skip = st.lines.len().saturating_sub(n);
+        st.lines
+            .iter()
+            .skip(skip)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Options of a server process.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ServerOpts {
+    /// `--instance-id` (also names the server in failure messages).
+    pub(crate) instance_id: Option<String>,
+    /// `--claim-idle-ms` (default: the server's 60000).
+    pub(crate) claim_idle_ms: Option<u64>,
+    /// `--trace-calls`.
+    pub(crate) trace_calls: bool,
+}
+
+impl ServerOpts {
+    /// An instance id and `--trace-calls`.
+    pub(crate) fn traced(id: impl Into<String>) -> ServerOpts {
+        ServerOpts {
+            instance_id: Some(id.into()),
+            trace_calls: true,
+            ..ServerOpts::default()
+        }
+    }
+}
+
+/// A running `arith` server (either language); killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// "rust server <id>", for messages.
+    label: String,
+    /// `None` once killed.
+    child: Option<Child>,
+    /// Stdout: READY and the CALL lines.
+    out: Arc<Lines>,
+    /// Stderr (logs), for failure reports.
+    err: Arc<Lines>,
+}
+
+impl Server {
+    fn spawn(mut cmd: Command, label: String) -> Result<Server, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {label}: {e}"))?;
+        let out = Lines::collect(child.stdout.take(), usize::MAX);
+        let err = Lines::collect(child.stderr.take(), 200);
+        let server = Server {
+            label,
+            child: Some(child),
+            out,
+            err,
+        };
+        if !server
+            .out
+            .wait_until(READY_TIMEOUT, |st| st.lines.iter().any(|l| l == "READY"))
+        {
+            return Err(format!(
+                "{} did not print READY within {READY_TIMEOUT:?}; its stderr:\n{}",
+                server.label,
+                server.err.tail(30)
+            ));
+        }
+        Ok(server)
+    }
+
+    /// How many `CALL arith.<method>` lines it printed.
+    pub(crate) fn calls(&self, method: &str) -> usize {
+        self.out.count(&format!("CALL {SERVICE}.{method}"))
+    }
+
+    /// Waits until it printed at least `n` `CALL arith.<method>` lines.
+    pub(crate) fn wait_calls(&self, method: &str, n: usize) -> Result<(), String> {
+        let line = format!("CALL {SERVICE}.{method}");
+        if self.out.wait_until(EVENT_TIMEOUT, |st| {
+            st.lines.iter().filter(|l| **l == line).count() >= n
+        }) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: expected {n} x `{line}` within {EVENT_TIMEOUT:?}, saw {}; stderr:\n{}",
+                self.label,
+                self.calls(method),
+                self.err.tail(20)
+            ))
+        }
+    }
+
+    /// Kills it at once (SIGKILL), as a crash would, and reaps it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Its label and last stderr lines, for failure reports.
+    pub(crate) fn diagnostics(&self) -> String {
+        format!(
+            "--- {} stderr (tail) ---\n{}",
+            self.label,
+            self.err.tail(20)
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Options of a client-driver run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientOpts {
+    /// `--timeout-ms`.
+    pub(crate) timeout_ms: u64,
+    /// `--concurrent`.
+    pub(crate) concurrent: bool,
+}
+
+impl Default for ClientOpts {
+    fn default() -> Self {
+        ClientOpts {
+            timeout_ms: 10_000,
+            concurrent: false,
+        }
+    }
+}
+
+/// A client driver running in the background; killed if dropped unfinished.
+#[derive(Debug)]
+pub(crate) struct ClientRun {
+    label: String,
+    child: Option<Child>,
+    /// Stdout, whole, once the pipe closes.
+    out: mpsc::Receiver<Vec<u8>>,
+    err: Arc<Lines>,
+    /// How many output lines to expect.
+    specs: usize,
+}
+
+impl ClientRun {
+    fn spawn(mut cmd: Command, label: String, specs: &[Value]) -> Result<ClientRun, String> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {label}: {e}"))?;
+        let input = serde_json::to_vec(specs).map_err(|e| e.to_string())?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // On a thread: a large input must not block while the child writes output.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
+        let out = read_all(child.stdout.take());
+        let err = Lines::collect(child.stderr.take(), 200);
+        Ok(ClientRun {
+            label,
+            child: Some(child),
+            out,
+            err,
+            specs: specs.len(),
+        })
+    }
+
+    /// Waits (up to `limit`) for it to exit and returns one JSON value per spec.
+    pub(crate) fn finish(mut self, limit: Duration) -> Result<Vec<Value>, String> {
+        let stdout = match self.out.recv_timeout(limit) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return Err(format!(
+                    "{} did not finish within {limit:?} (killed); stderr:\n{}",
+                    self.label,
+                    self.err.tail(30)
+                ));
+            }
+        };
+        let status = match self.child.take() {
+            Some(mut child) => child.wait().map_err(|e| e.to_string())?,
+            None => return Err("client already finished".to_owned()),
+        };
+        self.err.wait_until(Duration::from_secs(5), |st| st.eof);
+        if !status.success() {
+            return Err(format!(
+                "{} exited with {status}; stderr:\n{}",
+                self.label,
+                self.err.tail(30)
+            ));
+        }
+        let text = String::from_utf8_lossy(&stdout);
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    format!(
+                        "{} printed a non-JSON line ({e}): {}",
+                        self.label,
+                        short_str(l)
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if lines.len() != self.specs {
+            return Err(format!(
+                "{} printed {} lines for {} specs; stderr:\n{}",
+                self.label,
+                lines.len(),
+                self.specs,
+                self.err.tail(30)
+            ));
+        }
+        Ok(lines)
+    }
+}
+
+impl Drop for ClientRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A case's key prefix; its keys are deleted on drop (they would pile up on
+/// a Redis given by `CLAMATOR_INTEROP_REDIS_URL`).
+#[derive(Debug)]
+pub(crate) struct Prefix {
+    name: String,
+    redis: Redis,
+}
+
+impl std::ops::Deref for Prefix {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        if let Ok(keys) = self.redis.keys(&format!("{}:*", self.name))
+            && !keys.is_empty()
+            && let Ok(mut conn) = self.redis.conn()
+        {
+            let _ = redis::cmd("DEL").arg(&keys).query::<i64>(&mut conn);
+        }
+    }
+}
+
+/// Direct Redis probes of the harness (a fresh connection per probe).
+#[derive(Debug, Clone)]
+pub(crate) struct Redis {
+    url: String,
+}
+
+impl Redis {
+    fn conn(&self) -> Result<redis::Connection, String> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
+        let conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .map_err(|e| format!("connecting to {}: {e}", self.url))?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        Ok(conn)
+    }
+
+    fn ping(&self) -> Result<(), String> {
+        redis::cmd("PING")
+            .query::<String>(&mut self.conn()?)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// `XADD <stream> * field value ...` with raw bytes values.
+    pub(crate) fn xadd(&self, stream: &str, fields: &[(&str, &[u8])]) -> Result<(), String> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(stream).arg("*");
+        for (k, v) in fields {
+            cmd.arg(*k).arg(*v);
+        }
+        cmd.query::<String>(&mut self.conn()?)
+            .map(|_| ())
+            .map_err(|e| format!("XADD {stream}: {e}"))
+    }
+
+    /// The XPENDING summary count of the `arith` group on `<prefix>:cmds:arith`.
+    pub(crate) fn pending(&self, prefix: &str) -> Result<usize, String> {
+        let stream = keys::command_stream(prefix, SERVICE);
+        let reply: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg(keys::group(SERVICE))
+            .query(&mut self.conn()?)
+            .map_err(|e| format!("XPENDING {stream}: {e}"))?;
+        let first = reply.first().ok_or("empty XPENDING reply")?;
+        redis::from_redis_value_ref::<usize>(first).map_err(|e| e.to_string())
+    }
+
+    /// Polls (bounded) until nothing is pending on `<prefix>:cmds:arith`.
+    pub(crate) fn wait_no_pending(&self, prefix: &str) -> Result<(), String> {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let n = self.pending(prefix)?;
+            if n == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{n} entries still pending on {} after {EVENT_TIMEOUT:?}",
+                    keys::command_stream(prefix, SERVICE)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Keys matching a glob pattern (SCAN, not KEYS: the Redis may be shared).
+    pub(crate) fn keys(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let mut conn = self.conn()?;
+        let iter = redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter::<String>(&mut conn)
+            .map_err(|e| format!("SCAN {pattern}: {e}"))?;
+        let mut keys = Vec::new();
+        for key in iter {
+            keys.push(key.map_err(|e| format!("SCAN {pattern}: {e}"))?);
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Whether `key` exists.
+    pub(crate) fn exists(&self, key: &str) -> Result<bool, String> {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query::<i64>(&mut self.conn()?)
+            .map(|n| n > 0)
+            .map_err(|e| format!("EXISTS {key}: {e}"))
+    }
+}
+
+/// A JSON value shortened for messages (the 1 MiB echo must not flood them).
+pub(crate) fn short(v: &Value) -> String {
+    short_str(&v.to_string())
+}
+
+fn short_str(s: &str) -> String {
+    const MAX: usize = 400;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &s[..end], s.len())
+}
