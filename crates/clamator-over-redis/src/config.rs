@@ -50,6 +50,8 @@ pub struct RedisConfig {
     command_timeout: Duration,
     /// Whether running handlers' entries have their idle time renewed.
     renew_leases: bool,
+    /// Whether servers trim delivered and acknowledged command-stream entries.
+    trim_command_streams: bool,
 }
 
 impl RedisConfig {
@@ -67,6 +69,7 @@ impl RedisConfig {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             renew_leases: true,
+            trim_command_streams: true,
         }
     }
 
@@ -120,6 +123,11 @@ impl RedisConfig {
         self.renew_leases
     }
 
+    /// Whether servers trim delivered and acknowledged command-stream entries.
+    pub fn trim_command_streams(&self) -> bool {
+        self.trim_command_streams
+    }
+
     /// The period of lease renewal: a third of the claim idle time (at least 100 ms).
     pub(crate) fn lease_period(&self) -> Duration {
         (self.consumer_claim_idle / 3).max(Duration::from_millis(100))
@@ -153,6 +161,7 @@ pub struct RedisConfigBuilder {
     max_concurrency: usize,
     command_timeout: Duration,
     renew_leases: bool,
+    trim_command_streams: bool,
 }
 
 impl RedisConfigBuilder {
@@ -216,6 +225,17 @@ impl RedisConfigBuilder {
     /// such a handler runs again on another worker.
     pub fn renew_leases(mut self, on: bool) -> Self {
         self.renew_leases = on;
+        self
+    }
+
+    /// Whether a server removes, once a second, the command-stream entries that
+    /// every consumer group has delivered and acknowledged (`XTRIM MINID ~`),
+    /// so command streams stay small. Pending and undelivered entries are never
+    /// removed, whichever worker (Rust or Python) holds them. Default `true`;
+    /// `false` keeps every entry, as the peer does (e.g. to audit with
+    /// `clamator tail --from-start`).
+    pub fn trim_command_streams(mut self, on: bool) -> Self {
+        self.trim_command_streams = on;
         self
     }
 
@@ -311,6 +331,7 @@ impl RedisConfigBuilder {
             max_concurrency: self.max_concurrency,
             command_timeout: self.command_timeout,
             renew_leases: self.renew_leases,
+            trim_command_streams: self.trim_command_streams,
         })
     }
 }

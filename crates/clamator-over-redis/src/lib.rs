@@ -36,6 +36,8 @@
 //!   handling one entry (dispatch, reply, ack).
 //! - `consumer`: the `XREADGROUP` loop of a service.
 //! - `reclaim`: the `XAUTOCLAIM` loop of a service.
+//! - `trim`: removes command-stream entries every group has delivered and
+//!   acknowledged, so command streams stay bounded (the peer never trims).
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
@@ -54,6 +56,7 @@ mod lease;
 mod reclaim;
 mod reply_loop;
 pub mod server;
+mod trim;
 mod worker;
 
 pub use client::RedisRpcClient;

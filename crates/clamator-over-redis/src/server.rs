@@ -15,6 +15,7 @@ use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
 use crate::consumer::{self, ConsumerLoop};
 use crate::lease::LeaseLoop;
 use crate::reclaim::ReclaimLoop;
+use crate::trim::TrimLoop;
 use crate::worker::ServiceWorker;
 
 /// How long `stop()` waits for abandoned handlers to notice after the grace.
@@ -159,6 +160,15 @@ impl RedisRpcServer {
                     LeaseLoop {
                         worker: Arc::clone(&worker),
                         period: self.config.lease_period(),
+                        shutdown: shutdown.clone(),
+                    }
+                    .run(),
+                ));
+            }
+            if self.config.trim_command_streams() {
+                running.loops.push(tokio::spawn(
+                    TrimLoop {
+                        worker: Arc::clone(&worker),
                         shutdown: shutdown.clone(),
                     }
                     .run(),

@@ -1,0 +1,150 @@
+//! Trimming of command streams: the peer never removes an entry, so a busy
+//! service's command stream grows without bound. This loop removes the
+//! entries that every consumer group on the stream has both delivered and
+//! acknowledged, and nothing else.
+//!
+//! Every period it reads `XINFO GROUPS <stream>` and, for groups with pending
+//! entries, `XPENDING <stream> <group>` (summary form). The boundary is the
+//! smallest of: each group's oldest pending id, and the id just after each
+//! group's last-delivered id. Then `XTRIM <stream> MINID ~ <boundary>` drops
+//! whole stream nodes below it. Pending entries (which `XAUTOCLAIM` may still
+//! hand to another worker, Rust or Python) and undelivered ones are kept.
+//! Works on Redis 7.0; every worker of a pool may run it, as it is idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
+use tokio_util::sync::CancellationToken;
+
+use crate::worker::ServiceWorker;
+
+/// How often a command stream is trimmed.
+pub(crate) const PERIOD: Duration = Duration::from_secs(1);
+
+/// A stream entry id `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct StreamId(u64, u64);
+
+impl StreamId {
+    /// Parses `<ms>-<seq>` (a bare `<ms>` means sequence 0).
+    pub(crate) fn parse(s: &str) -> Option<StreamId> {
+        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+        Some(StreamId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+
+    /// The smallest id greater than this one.
+    pub(crate) fn successor(self) -> StreamId {
+        match self.1.checked_add(1) {
+            Some(seq) => StreamId(self.0, seq),
+            None => StreamId(self.0.saturating_add(1), 0),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// What one group keeps: its oldest pending entry, else everything after its
+/// last-delivered id. `None` when an id cannot be read (then nothing is trimmed).
+pub(crate) fn group_floor(last_delivered: &str, oldest_pending: Option<&str>) -> Option<StreamId> {
+    match oldest_pending {
+        Some(id) => StreamId::parse(id),
+        None => StreamId::parse(last_delivered).map(StreamId::successor),
+    }
+}
+
+/// The trim loop of one service on one server.
+#[derive(Debug)]
+pub(crate) struct TrimLoop {
+    /// The service whose command stream is trimmed.
+    pub(crate) worker: Arc<ServiceWorker>,
+    /// Fired by `stop()`.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl TrimLoop {
+    /// Runs until shutdown, on the shared connection (nothing here blocks).
+    pub(crate) async fn run(self) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + PERIOD, PERIOD);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.trim_once().await {
+                tracing::debug!(service = %self.worker.service, %error,
+                    "trimming the command stream failed; retrying next period");
+            }
+        }
+        tracing::debug!(service = %self.worker.service, "trim loop stopped");
+    }
+
+    /// One pass: find the boundary, trim below it. Returns the entries removed.
+    pub(crate) async fn trim_once(&self) -> Result<usize, crate::conn::ConnError> {
+        let w = &self.worker;
+        let limit = w.shared.command_timeout();
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(&w.stream);
+        let groups: StreamInfoGroupsReply = w.shared.query(&cmd, limit).await?;
+        let mut boundary: Option<StreamId> = None;
+        for group in &groups.groups {
+            let oldest = if group.pending > 0 {
+                let mut cmd = redis::cmd("XPENDING");
+                cmd.arg(&w.stream).arg(&group.name);
+                match w.shared.query::<StreamPendingReply>(&cmd, limit).await? {
+                    StreamPendingReply::Data(d) => Some(d.start_id),
+                    // Acked meanwhile, or a reply shape we do not know: keep everything.
+                    _ => return Ok(0),
+                }
+            } else {
+                None
+            };
+            let Some(floor) = group_floor(&group.last_delivered_id, oldest.as_deref()) else {
+                return Ok(0); // an id we cannot read: keep everything
+            };
+            boundary = Some(boundary.map_or(floor, |b| b.min(floor)));
+        }
+        let Some(boundary) = boundary else {
+            return Ok(0); // no group: nobody has consumed anything
+        };
+        let mut cmd = redis::cmd("XTRIM");
+        cmd.arg(&w.stream)
+            .arg("MINID")
+            .arg("~")
+            .arg(boundary.to_string());
+        let removed: usize = w.shared.query(&cmd, limit).await?;
+        if removed > 0 {
+            tracing::trace!(service = %w.service, removed, %boundary, "command stream trimmed");
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_and_succeed() {
+        let a = StreamId::parse("5-3").unwrap();
+        assert!(a < StreamId::parse("5-4").unwrap());
+        assert!(a < StreamId::parse("6-0").unwrap());
+        assert_eq!(a.successor().to_string(), "5-4");
+        assert_eq!(StreamId::parse("7").unwrap().to_string(), "7-0");
+        assert_eq!(StreamId(1, u64::MAX).successor(), StreamId(2, 0));
+        assert!(StreamId::parse("x-1").is_none());
+    }
+
+    #[test]
+    fn floor_keeps_pending_else_undelivered() {
+        assert_eq!(group_floor("9-0", Some("3-1")), StreamId::parse("3-1"));
+        assert_eq!(group_floor("9-0", None), StreamId::parse("9-1"));
+        assert_eq!(group_floor("0-0", None), StreamId::parse("0-1"));
+        assert_eq!(group_floor("junk", None), None);
+    }
+}

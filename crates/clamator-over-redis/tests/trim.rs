@@ -1,0 +1,152 @@
+//! Command-stream trimming: entries every group delivered and acknowledged
+//! go; pending and undelivered entries (of any group) stay.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use clamator_over_redis::keys;
+use clamator_test_support::{RedisServer, unique_prefix};
+use common::*;
+use serde_json::json;
+
+/// Small stream nodes, so `XTRIM MINID ~` (which drops whole nodes) shows.
+const NODE: usize = 8;
+
+async fn calls(client: &clamator_over_redis::RedisRpcClient, n: usize) {
+    let all = (0..n).map(|i| client.call("arith", "add", json!({"a": i, "b": 1}), None));
+    for r in within(futures::future::join_all(all)).await {
+        r.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_entries_go_pending_and_undelivered_stay() {
+    let redis = RedisServer::start();
+    let mut conn = raw(&redis.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(NODE)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let arith = Arith::new();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let stream = keys::command_stream(&prefix, "arith");
+
+    calls(&client, 100).await;
+    // A second group that joins late and lags: it holds one entry pending and
+    // has not been delivered most of the rest.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("audit")
+        .arg("$")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    calls(&client, 100).await;
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("audit")
+        .arg("auditor")
+        .arg("COUNT")
+        .arg(20)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // It acks all but the first: that one stays pending, older than the
+    // group's last-delivered id by 19 entries (more than two stream nodes).
+    let ids: Vec<String> = read.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    let held = ids[0].clone();
+    let mut ack = redis::cmd("XACK");
+    ack.arg(&stream).arg("audit");
+    for id in &ids[1..] {
+        ack.arg(id);
+    }
+    let acked: usize = ack.query_async(&mut conn).await.unwrap();
+    assert_eq!(acked, 19);
+
+    eventually(
+        "the 100 entries both groups are done with are trimmed",
+        || {
+            let mut conn = conn.clone();
+            let stream = stream.clone();
+            async move { xlen(&mut conn, &stream).await < 100 + NODE }
+        },
+    )
+    .await;
+    assert!(
+        xlen(&mut conn, &stream).await >= 100,
+        "entries the audit group has not acked stay"
+    );
+    let kept: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg(&held)
+        .arg(&held)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.ids.len(),
+        1,
+        "the entry pending in the audit group is kept"
+    );
+
+    // Once the lagging group is gone, everything delivered and acked goes.
+    let _: () = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(&stream)
+        .arg("audit")
+        .query_async(&mut conn)
+        .await
+        .map(|_: i64| ())
+        .unwrap();
+    eventually("the stream shrinks to under one node", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { xlen(&mut conn, &stream).await < NODE }
+    })
+    .await;
+    calls(&client, 3).await; // still serving
+    client.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_can_be_turned_off() {
+    let redis = RedisServer::start();
+    let mut conn = raw(&redis.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(NODE)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix)
+        .trim_command_streams(false)
+        .build()
+        .unwrap();
+    let arith = Arith::new();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    calls(&client, 50).await;
+    // Absence of an event: wait out more than one trim period (1 s).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        xlen(&mut conn, &keys::command_stream(&prefix, "arith")).await,
+        50
+    );
+    client.stop().await;
+    server.stop().await;
+}
