@@ -1,8 +1,9 @@
 //! `clamator`: the command-line companion of clamator-rs.
 //!
 //! Call and notify services, inspect the Redis streams of an application
-//! (services, pending entries, reply streams), clean up reply streams left by
-//! crashed clients, watch requests go by, and run a self-contained demo.
+//! (services, pending entries, reply streams, dead letters), clean up reply
+//! streams left by crashed clients, requeue dead letters, watch requests go
+//! by, and run a self-contained demo.
 //!
 //! # Exit codes
 //! 0 success; 1 the call was answered with an RPC error; 2 usage error (bad
@@ -61,6 +62,8 @@ enum Command {
     Services(cmd::services::ServicesArgs),
     /// List a service's pending (delivered, unacknowledged) entries.
     Pending(cmd::pending::PendingArgs),
+    /// List a service's dead letters (requests no worker ever acknowledged), or requeue them.
+    Dead(cmd::dead::DeadArgs),
     /// List the reply streams under the key prefix and their last activity.
     Replies(cmd::replies::RepliesArgs),
     /// Delete reply streams idle longer than --older-than (a dry run without --yes).
@@ -79,6 +82,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Notify(args) => cmd::notify::run(global, args).await,
         Command::Services(args) => cmd::services::run(global, args).await,
         Command::Pending(args) => cmd::pending::run(global, args).await,
+        Command::Dead(args) => cmd::dead::run(global, args).await,
         Command::Replies(args) => cmd::replies::run_replies(global, args).await,
         Command::Gc(args) => cmd::replies::run_gc(global, args).await,
         Command::Tail(args) => cmd::tail::run(global, args).await,

@@ -45,16 +45,22 @@ impl Fixture {
     /// With an `arith` worker whose instance id is `t1`.
     fn with_arith() -> Fixture {
         let mut f = Fixture::bare();
+        f.serve_arith(f.config());
+        f
+    }
+
+    /// Starts the `arith` worker `t1` with this config.
+    fn serve_arith(&mut self, config: clamator_over_redis::RedisConfigBuilder) {
         let dispatcher = Dispatcher::builder()
             .register(ArithContract, ArithHandler::new("t1"))
             .unwrap()
             .build();
-        let server = RedisRpcServer::new(f.config().instance_id("t1").build().unwrap(), dispatcher);
-        f.rt.block_on(async { tokio::time::timeout(WAIT, server.start()).await })
+        let server = RedisRpcServer::new(config.instance_id("t1").build().unwrap(), dispatcher);
+        self.rt
+            .block_on(async { tokio::time::timeout(WAIT, server.start()).await })
             .unwrap()
             .unwrap();
-        f.server = Some(server);
-        f
+        self.server = Some(server);
     }
 
     fn config(&self) -> clamator_over_redis::RedisConfigBuilder {
@@ -256,6 +262,8 @@ fn usage_errors_exit_2() {
         vec!["call"],                       // clap: missing argument
         vec!["gc", "--older-than", "soon"], // bad duration
         vec!["pending", "no-such-service"], // no such command stream
+        vec!["dead", "Bad_Name"],           // invalid service name
+        vec!["dead", "arith", "--yes"],     // clap: --yes needs --requeue
     ] {
         let out = f.cli().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
@@ -285,6 +293,8 @@ fn transport_failures_exit_3() {
         vec!["notify", "arith.ping"],
         vec!["services"],
         vec!["pending", "arith"],
+        vec!["dead", "arith"],
+        vec!["dead", "arith", "--requeue", "--yes"],
         vec!["replies"],
         vec!["gc"],
         vec!["tail", "arith", "--count", "1"],
@@ -919,4 +929,312 @@ fn a_silent_server_fails_within_seconds() {
         assert!(err.contains("cannot reach Redis"), "{err}");
     }
     drop(held);
+}
+
+/// Polls `check` every 20 ms until it holds, for at most [`WAIT`].
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "condition never held: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The fields of a stream's entries, oldest first.
+fn stream_entries(conn: &mut redis::Connection, key: &str) -> Vec<(String, Value)> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(conn)
+        .unwrap();
+    reply
+        .ids
+        .into_iter()
+        .map(|e| {
+            let fields: serde_json::Map<String, Value> = e
+                .map
+                .iter()
+                .map(|(k, v)| {
+                    let text: String = redis::from_redis_value_ref(v).unwrap();
+                    (k.clone(), Value::from(text))
+                })
+                .collect();
+            (e.id, Value::Object(fields))
+        })
+        .collect()
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    stdout_text(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn dead_lists_and_requeues_what_servers_dead_lettered() {
+    let mut f = Fixture::bare();
+    let mut conn = f.conn();
+    let stream = f.cmds("arith");
+    let dead_stream = keys::dead_letter_stream(&f.prefix, "arith");
+    let waiting = keys::reply_stream(&f.prefix, "waiting");
+    // A request and a notification that "crashed" ten workers each.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query(&mut conn)
+        .unwrap();
+    let request = json!({"jsonrpc": "2.0", "method": "arith.add", "params": {"a": 2, "b": 3}, "id": "req-dead"});
+    let note = json!({"jsonrpc": "2.0", "method": "arith.ping", "params": {}});
+    let call_id: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(request.to_string())
+        .arg(keys::FIELD_REPLY_TO)
+        .arg(&waiting)
+        .query(&mut conn)
+        .unwrap();
+    let note_id: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(note.to_string())
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg(0)
+        .arg(&call_id)
+        .arg(&note_id)
+        .arg("RETRYCOUNT")
+        .arg(10)
+        .query(&mut conn)
+        .unwrap();
+    // A worker with the default max_deliveries (10) dead-letters both.
+    f.serve_arith(
+        f.config()
+            .consumer_claim_idle(Duration::from_millis(200))
+            .trim_command_streams(false),
+    );
+    eventually("both entries dead-lettered", || {
+        let n: usize = redis::cmd("XLEN")
+            .arg(&dead_stream)
+            .query(&mut conn)
+            .unwrap();
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg("arith")
+            .query(&mut conn)
+            .unwrap();
+        n == 2 && pending.count() == 0
+    });
+    let replies = stream_entries(&mut conn, &waiting);
+    assert_eq!(replies.len(), 1, "the caller was answered");
+
+    // Listing, as JSON lines and as a table.
+    let out = f.cli().args(["--json", "dead", "arith"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let by_method = |m: &str| lines.iter().find(|l| l["method"] == m).unwrap().clone();
+    let add = by_method("arith.add");
+    assert_eq!(add["dead_id"], call_id.as_str());
+    assert_eq!(add["deliveries"], 10);
+    assert_eq!(add["last_consumer"], "arith:crashed");
+    assert_eq!(add["request_id"], "req-dead");
+    assert_eq!(add["params"], json!({"a": 2, "b": 3}));
+    assert_eq!(add["reply_to"], waiting.as_str());
+    assert!(
+        add["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_deliveries 10"),
+        "{add}"
+    );
+    assert!(add["time"].as_str().unwrap().ends_with('Z'));
+    let ping = by_method("arith.ping");
+    assert_eq!(ping["dead_id"], note_id.as_str());
+    assert_eq!(ping["request_id"], Value::Null);
+    assert_eq!(ping["reply_to"], Value::Null);
+
+    let out = f.cli().args(["dead", "arith"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout_text(&out);
+    println!("{text}");
+    for needle in [
+        "ORIGINAL ID",
+        "DELIVERIES",
+        "LAST CONSUMER",
+        call_id.as_str(),
+        "arith.add",
+        "req-dead",
+        "arith:crashed",
+        "{\"a\":2,\"b\":3}",
+        "2 dead letter(s)",
+        "--requeue",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    let out = f
+        .cli()
+        .args(["dead", "arith", "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout_text(&out).contains("showing the oldest 1"),
+        "{out:?}"
+    );
+
+    // `services` counts them.
+    let out = f.cli().args(["--json", "services"]).output().unwrap();
+    let v = stdout_json(&out);
+    assert_eq!(v[0]["service"], "arith");
+    assert_eq!(v[0]["dead_letters"], 2);
+    assert_eq!(v[0]["dead_stream"], dead_stream.as_str());
+    let out = f.cli().arg("services").output().unwrap();
+    let text = stdout_text(&out);
+    println!("{text}");
+    let header = text.lines().next().unwrap();
+    assert!(header.ends_with("DEAD"), "{header}");
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.ends_with(" 2"), "{row}");
+    assert!(text.contains("clamator dead <service>"), "{text}");
+
+    // A dry run changes nothing.
+    let cmds_before: usize = redis::cmd("XLEN").arg(&stream).query(&mut conn).unwrap();
+    let out = f
+        .cli()
+        .args(["dead", "arith", "--requeue"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout_text(&out);
+    assert!(
+        text.contains("dry run") && text.contains("--yes") && text.contains("req-dead"),
+        "{text}"
+    );
+    let out = f
+        .cli()
+        .args(["--json", "dead", "arith", "--requeue"])
+        .output()
+        .unwrap();
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["action"] == "would_requeue"));
+    let dead_len: usize = redis::cmd("XLEN")
+        .arg(&dead_stream)
+        .query(&mut conn)
+        .unwrap();
+    let cmds_len: usize = redis::cmd("XLEN").arg(&stream).query(&mut conn).unwrap();
+    assert_eq!((dead_len, cmds_len), (2, cmds_before));
+
+    // Requeue the oldest: the request runs again and its caller gets the result.
+    let out = f
+        .cli()
+        .args(["dead", "arith", "--requeue", "--yes", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout_text(&out);
+    assert!(
+        text.contains("requeued 1 dead letter(s)") && text.contains("REQUEUED AS"),
+        "{text}"
+    );
+    let dead_left = stream_entries(&mut conn, &dead_stream);
+    assert_eq!(dead_left.len(), 1);
+    assert_eq!(dead_left[0].1[keys::FIELD_DEAD_ID], note_id.as_str());
+    let (_, requeued) = stream_entries(&mut conn, &stream).pop().unwrap();
+    assert_eq!(
+        requeued,
+        json!({"type": "rpc", "envelope": request.to_string(), "reply-to": waiting}),
+        "original fields only"
+    );
+    eventually("the requeued request answered", || {
+        stream_entries(&mut conn, &waiting).len() == 2
+    });
+    let (_, reply) = stream_entries(&mut conn, &waiting).pop().unwrap();
+    let reply: Value = serde_json::from_str(reply["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        reply,
+        json!({"jsonrpc": "2.0", "id": "req-dead", "result": {"sum": 5.0}})
+    );
+
+    // Requeue the rest, with JSON lines.
+    let out = f
+        .cli()
+        .args(["--json", "dead", "arith", "--requeue", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["action"], "requeued");
+    assert_eq!(lines[0]["method"], "arith.ping");
+    assert!(lines[0]["new_id"].is_string());
+    eventually("the requeued notification ran", || {
+        let out = f
+            .cli()
+            .args(["--json", "call", "arith.pingCount"])
+            .output()
+            .unwrap();
+        stdout_json(&out) == json!({"count": 1})
+    });
+    let out = f.cli().args(["dead", "arith"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout_text(&out).contains("no dead letters"), "{out:?}");
+    let out = f
+        .cli()
+        .args(["dead", "arith", "--requeue", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout_text(&out).contains("nothing requeued"), "{out:?}");
+
+    // Dead letters of a service no server has served are not requeued into the void.
+    let _: String = redis::cmd("XADD")
+        .arg(keys::dead_letter_stream(&f.prefix, "orphan"))
+        .arg("*")
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(r#"{"jsonrpc":"2.0","method":"orphan.run","params":{}}"#)
+        .arg(keys::FIELD_DEAD_ID)
+        .arg("1-0")
+        .query(&mut conn)
+        .unwrap();
+    let out = f
+        .cli()
+        .args(["dead", "orphan", "--requeue", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no consumer group"),
+        "{out:?}"
+    );
+    let n: usize = redis::cmd("XLEN")
+        .arg(keys::dead_letter_stream(&f.prefix, "orphan"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(n, 1, "left where it was");
 }

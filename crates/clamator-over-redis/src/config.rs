@@ -21,6 +21,11 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(5_000);
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 /// Default bound on one Redis command (and on opening a connection): 5 s.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Default number of deliveries after which an entry no worker acknowledged is
+/// dead-lettered instead of delivered again: 10.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 10;
+/// Approximate cap on a dead-letter stream's length (`MAXLEN ~`): 10000 entries.
+pub const DEAD_LETTER_MAXLEN: usize = 10_000;
 
 /// Configuration of a [`RedisRpcServer`](crate::RedisRpcServer) or
 /// [`RedisRpcClient`](crate::RedisRpcClient). Build it with [`RedisConfig::builder`].
@@ -52,6 +57,8 @@ pub struct RedisConfig {
     renew_leases: bool,
     /// Whether servers trim delivered and acknowledged command-stream entries.
     trim_command_streams: bool,
+    /// Deliveries after which an unacknowledged entry is dead-lettered; `None`: never.
+    max_deliveries: Option<u32>,
 }
 
 impl RedisConfig {
@@ -70,6 +77,7 @@ impl RedisConfig {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             renew_leases: true,
             trim_command_streams: true,
+            max_deliveries: Some(DEFAULT_MAX_DELIVERIES),
         }
     }
 
@@ -128,6 +136,12 @@ impl RedisConfig {
         self.trim_command_streams
     }
 
+    /// How many deliveries an entry gets before a server moves it to the
+    /// service's dead-letter stream; `None` when entries are redelivered forever.
+    pub fn max_deliveries(&self) -> Option<u32> {
+        self.max_deliveries
+    }
+
     /// The period of lease renewal: a third of the claim idle time (at least 100 ms).
     pub(crate) fn lease_period(&self) -> Duration {
         (self.consumer_claim_idle / 3).max(Duration::from_millis(100))
@@ -162,6 +176,7 @@ pub struct RedisConfigBuilder {
     command_timeout: Duration,
     renew_leases: bool,
     trim_command_streams: bool,
+    max_deliveries: Option<u32>,
 }
 
 impl RedisConfigBuilder {
@@ -239,6 +254,25 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// How many times an entry may be delivered without being acknowledged
+    /// before a server moves it to the dead-letter stream
+    /// `<prefix>:dead:<service>` instead of handing it to yet another worker.
+    /// Default `Some(10)`.
+    ///
+    /// An entry that crashes (or hangs until it is killed) every worker that
+    /// runs it is otherwise reclaimed and run again forever, one worker after
+    /// another. Once it has been delivered `n` times and is again left idle
+    /// for `consumer_claim_idle`, a server's reclaim loop records it in the
+    /// dead-letter stream, answers the caller (if it waits for a reply) with
+    /// -32603 "Internal error", `data.name` `"DeadLetter"`, and acknowledges
+    /// it. `Some(1)` never redelivers; `None` redelivers forever, as the peer
+    /// does. Entries whose handler still runs (with renewed leases) are never
+    /// dead-lettered. `clamator dead <service>` lists and requeues dead letters.
+    pub fn max_deliveries(mut self, max: Option<u32>) -> Self {
+        self.max_deliveries = max;
+        self
+    }
+
     /// Bound on one Redis command and on opening a connection. Default 5 s.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
@@ -275,6 +309,13 @@ impl RedisConfigBuilder {
             return bad(
                 "max_concurrency is 0, so no handler could ever run: set at least 1 \
                  (1 handles one entry at a time)"
+                    .to_owned(),
+            );
+        }
+        if self.max_deliveries == Some(0) {
+            return bad(
+                "max_deliveries is Some(0), so no entry could ever be delivered: set at \
+                 least Some(1) (1 never redelivers), or None to redeliver forever"
                     .to_owned(),
             );
         }
@@ -332,6 +373,7 @@ impl RedisConfigBuilder {
             command_timeout: self.command_timeout,
             renew_leases: self.renew_leases,
             trim_command_streams: self.trim_command_streams,
+            max_deliveries: self.max_deliveries,
         })
     }
 }
@@ -360,6 +402,7 @@ mod tests {
         assert_eq!(c.shutdown_grace(), Duration::from_millis(5_000));
         assert_eq!(c.max_concurrency(), 64);
         assert_eq!(c.reclaim_period(), Duration::from_secs(15));
+        assert_eq!(c.max_deliveries(), Some(10));
         assert!(c.instance_id().is_none());
         assert_ne!(c.new_instance_id(), c.new_instance_id());
     }
@@ -401,6 +444,20 @@ mod tests {
         assert!(
             err(RedisConfig::builder("a").redis_url(url).instance_id("")).contains("instance_id")
         );
+        assert!(
+            err(RedisConfig::builder("a")
+                .redis_url(url)
+                .max_deliveries(Some(0)))
+            .contains("max_deliveries")
+        );
+        for ok in [None, Some(1), Some(u32::MAX)] {
+            let c = RedisConfig::builder("a")
+                .redis_url(url)
+                .max_deliveries(ok)
+                .build()
+                .unwrap();
+            assert_eq!(c.max_deliveries(), ok);
+        }
         assert!(
             err(RedisConfig::builder("a").redis_url("http://x")).contains("not a valid Redis URL")
         );

@@ -4,7 +4,7 @@
 //! Two kinds of connection (REDIS-NOTES "Blocking reads"):
 //! - [`SharedConn`]: one multiplexed connection per server or client, shared by
 //!   every task, for the commands that must never wait behind a blocked read
-//!   (XADD, XACK, DEL, XAUTOCLAIM, XGROUP). It reconnects lazily after a
+//!   (XADD, XACK, DEL, XPENDING, XCLAIM, XGROUP). It reconnects lazily after a
 //!   failure and fails fast (with backoff) while Redis is unreachable.
 //! - [`BlockingConn`]: a connection of its own for one blocking loop
 //!   (`XREADGROUP ... BLOCK`, `XREAD ... BLOCK`), with redis-rs's response

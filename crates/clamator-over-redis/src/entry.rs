@@ -1,5 +1,5 @@
 //! Stream entries as this transport reads them, parsed from raw Redis replies
-//! (XREADGROUP, XREAD, XAUTOCLAIM; RESP2 or RESP3).
+//! (XREADGROUP, XREAD, XCLAIM; RESP2 or RESP3).
 //!
 //! Parsing is done here by hand rather than with the `redis` crate's typed
 //! replies, because those fail the whole batch on one entry whose field name
@@ -18,6 +18,43 @@ pub(crate) struct Entry {
     pub(crate) envelope: Option<Vec<u8>>,
     /// The `reply-to` field, raw bytes (`None` when missing).
     pub(crate) reply_to: Option<Vec<u8>>,
+}
+
+/// One stream entry with every field, raw: what a dead letter carries over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawEntry {
+    /// The stream entry id, `<ms>-<seq>`.
+    pub(crate) id: String,
+    /// Every field and value in stream order (pairs that are not strings are left out).
+    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RawEntry {
+    /// The value of the first field named `name`.
+    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The entry as handlers see it.
+    pub(crate) fn into_entry(self) -> Entry {
+        let mut envelope = None;
+        let mut reply_to = None;
+        for (k, v) in self.fields {
+            if k == FIELD_ENVELOPE.as_bytes() && envelope.is_none() {
+                envelope = Some(v);
+            } else if k == FIELD_REPLY_TO.as_bytes() && reply_to.is_none() {
+                reply_to = Some(v);
+            }
+        }
+        Entry {
+            id: self.id,
+            envelope,
+            reply_to,
+        }
+    }
 }
 
 /// The reply had an unexpected shape.
@@ -87,11 +124,43 @@ fn entry(v: Value) -> Result<Entry, ShapeError> {
     })
 }
 
+/// One `[id, [field, value, ...]]` entry with all its fields.
+fn raw_entry(v: Value) -> Result<RawEntry, ShapeError> {
+    let Value::Array(parts) = v else {
+        return Err(shape("an entry is not an array"));
+    };
+    let mut parts = parts.into_iter();
+    let id = parts
+        .next()
+        .and_then(bytes)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| shape("an entry has no id"))?;
+    let fields = pairs(parts.next().unwrap_or(Value::Nil))?
+        .into_iter()
+        .filter_map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
+        .collect();
+    Ok(RawEntry { id, fields })
+}
+
+/// The entries of an XCLAIM (or XRANGE) reply, with all their fields. Deleted
+/// entries (nil on Redis 6; Redis 7 leaves them out) are skipped.
+pub(crate) fn parse_claim(v: Value) -> Result<Vec<RawEntry>, ShapeError> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter(|item| !matches!(item, Value::Nil))
+            .map(raw_entry)
+            .collect(),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(shape(format!("expected a list of entries, got {other:?}"))),
+    }
+}
+
 fn entries(v: Value) -> Result<Vec<Entry>, ShapeError> {
     match v {
         Value::Array(items) => items
             .into_iter()
-            // Redis 6 XAUTOCLAIM lists deleted entries as nil: nothing to handle.
+            // Redis 6 lists deleted entries as nil: nothing to handle.
             .filter(|item| !matches!(item, Value::Nil))
             .map(entry)
             .collect(),
@@ -126,16 +195,6 @@ pub(crate) fn parse_read(v: Value) -> Result<Vec<Entry>, ShapeError> {
         out.extend(entries(list)?);
     }
     Ok(out)
-}
-
-/// The claimed entries of an XAUTOCLAIM reply (`[cursor, entries, deleted]`).
-pub(crate) fn parse_autoclaim(v: Value) -> Result<Vec<Entry>, ShapeError> {
-    let Value::Array(items) = v else {
-        return Err(shape("XAUTOCLAIM reply is not an array"));
-    };
-    let mut items = items.into_iter();
-    let _cursor = items.next();
-    entries(items.next().unwrap_or(Value::Nil))
 }
 
 #[cfg(test)]
@@ -192,15 +251,29 @@ mod tests {
     }
 
     #[test]
-    fn reads_autoclaim_with_deleted_entries() {
+    fn reads_claimed_entries_with_every_field() {
         let reply = Value::Array(vec![
-            bs(b"0-0"),
-            Value::Array(vec![raw_entry("3-0", &[(b"envelope", b"x")]), Value::Nil]),
-            Value::Array(vec![bs(b"4-0")]),
+            raw_entry(
+                "5-0",
+                &[
+                    (b"type", b"rpc"),
+                    (b"envelope", b"{}"),
+                    (b"x-trace", b"t1"),
+                    (b"\xff", b"\x00"),
+                ],
+            ),
+            Value::Nil,
         ]);
-        let got = parse_autoclaim(reply).unwrap();
+        let got = parse_claim(reply).unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].id, "3-0");
-        assert_eq!(got[0].envelope.as_deref(), Some(&b"x"[..]));
+        assert_eq!(got[0].id, "5-0");
+        assert_eq!(got[0].fields.len(), 4, "unknown and binary fields are kept");
+        assert_eq!(got[0].field("x-trace"), Some(&b"t1"[..]));
+        assert_eq!(got[0].field("reply-to"), None);
+        let e = got[0].clone().into_entry();
+        assert_eq!(e.envelope.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(e.reply_to, None);
+        assert!(parse_claim(Value::Array(vec![])).unwrap().is_empty());
+        assert!(parse_claim(Value::Int(1)).is_err());
     }
 }

@@ -13,6 +13,26 @@ pub const FIELD_REPLY_TO: &str = "reply-to";
 /// The value of the `type` field (reserved by the peer, which does not check it).
 pub const TYPE_RPC: &str = "rpc";
 
+/// Dead-letter field: the id the entry had on the command stream.
+pub const FIELD_DEAD_ID: &str = "dead-id";
+/// Dead-letter field: how many times the entry was delivered without being acknowledged.
+pub const FIELD_DEAD_DELIVERIES: &str = "dead-deliveries";
+/// Dead-letter field: the consumer that held the entry last (`<service>:<instance_id>`).
+pub const FIELD_DEAD_CONSUMER: &str = "dead-consumer";
+/// Dead-letter field: why the entry was dead-lettered, for people.
+pub const FIELD_DEAD_REASON: &str = "dead-reason";
+/// Every field a dead letter adds to the fields of the original entry; the
+/// rest of a dead letter is the original entry, field for field.
+///
+/// They share the `dead-` prefix so they cannot be mistaken for request
+/// fields (extensions travel as extra fields of the same entry).
+pub const DEAD_LETTER_FIELDS: [&str; 4] = [
+    FIELD_DEAD_ID,
+    FIELD_DEAD_DELIVERIES,
+    FIELD_DEAD_CONSUMER,
+    FIELD_DEAD_REASON,
+];
+
 /// The command stream of a service: `<key_prefix>:cmds:<service>`.
 pub fn command_stream(key_prefix: &str, service: &str) -> String {
     format!("{key_prefix}:cmds:{service}")
@@ -21,6 +41,16 @@ pub fn command_stream(key_prefix: &str, service: &str) -> String {
 /// The reply stream of one client instance: `<key_prefix>:replies:<instance_id>`.
 pub fn reply_stream(key_prefix: &str, instance_id: &str) -> String {
     format!("{key_prefix}:replies:{instance_id}")
+}
+
+/// The dead-letter stream of a service: `<key_prefix>:dead:<service>`.
+///
+/// Requests no worker ever acknowledged are moved here after
+/// `max_deliveries` deliveries (see the crate docs, "Dead letters"). A plain
+/// stream without consumer group: nothing consumes it; `clamator dead` lists
+/// and requeues its entries. Not part of the peer's wire contract.
+pub fn dead_letter_stream(key_prefix: &str, service: &str) -> String {
+    format!("{key_prefix}:dead:{service}")
 }
 
 /// The consumer group on a service's command stream: the service name itself.
@@ -41,6 +71,7 @@ mod tests {
     fn names_match_the_wire_contract() {
         assert_eq!(command_stream("app", "arith"), "app:cmds:arith");
         assert_eq!(reply_stream("app", "i-1"), "app:replies:i-1");
+        assert_eq!(dead_letter_stream("app", "arith"), "app:dead:arith");
         assert_eq!(group("arith"), "arith");
         assert_eq!(consumer("arith", "i-1"), "arith:i-1");
         assert_eq!(

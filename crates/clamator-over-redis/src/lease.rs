@@ -2,7 +2,8 @@
 //! abandoned, so a long handler is not reclaimed and run a second time by
 //! another worker.
 //!
-//! A pending entry's idle time is what `XAUTOCLAIM` (ours and the peer's)
+//! A pending entry's idle time is what reclaim loops (the peer's `XAUTOCLAIM`,
+//! our `XPENDING IDLE` and `XCLAIM`)
 //! compares with `consumer_claim_idle`. While a handler runs, this loop resets
 //! it every `consumer_claim_idle / 3` with
 //! `XCLAIM <stream> <group> <own consumer> 0 <ids...> JUSTID`, which keeps the

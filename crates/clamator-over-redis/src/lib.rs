@@ -23,9 +23,45 @@
 //! At least once: an entry a crashed worker did not ack is reclaimed by
 //! another after `consumer_claim_idle`, so handlers should be idempotent.
 //!
+//! # Dead letters
+//! The peer redelivers an entry that no worker ever acknowledges forever: a
+//! request whose handler crashes (or hangs until it is killed) every worker
+//! process is reclaimed by the next worker, which dies too, and so on. A Rust
+//! server stops that after
+//! [`max_deliveries`](RedisConfigBuilder::max_deliveries) deliveries (default
+//! 10; `None` redelivers forever like the peer). When its reclaim loop finds
+//! an entry that has been delivered that often and is idle again for
+//! `consumer_claim_idle`, it does not run it again; it:
+//! - claims it (`XCLAIM`), so of several workers only one acts on it;
+//! - appends it to the dead-letter stream `<prefix>:dead:<service>`
+//!   ([`keys::dead_letter_stream`], `MAXLEN ~ 10000`): every original field
+//!   (`type`, `envelope`, `reply-to`, ...) plus `dead-id` (its id on the
+//!   command stream), `dead-deliveries`, `dead-consumer` (its last owner) and
+//!   `dead-reason` ([`keys::DEAD_LETTER_FIELDS`]);
+//! - answers a caller waiting for a reply with -32603 "Internal error", data
+//!   `{"name": "DeadLetter", "message": "delivered N times without being
+//!   acknowledged; moved to <dead stream>"}`, instead of leaving it to time out;
+//! - acknowledges it, and logs a warning with its id.
+//!
+//! An entry whose handler still runs on a Rust server is never dead-lettered:
+//! its lease is renewed, so it never looks idle, and the server running it
+//! skips it. (So a handler that hangs in a live Rust server holds its entry,
+//! and a handler slot, until the server stops; only a killed worker's entries
+//! come back.) The delivery count is Redis's own (`XREADGROUP` and every claim
+//! count one; lease renewal does not), so deliveries by Python workers count
+//! too; but a Python worker's reclaim loop does not look at it, so in a mixed
+//! pool an entry may be delivered more often before a Rust worker catches it.
+//! The peer does not renew leases: an entry whose Python handler runs longer
+//! than `consumer_claim_idle` looks abandoned, and is reclaimed (as it is
+//! without dead letters) or, at the limit, dead-lettered.
+//! Nothing on the wire changes: the peer ignores the dead-letter stream.
+//! `clamator dead <service>` lists dead letters and requeues them.
+//!
 //! # Layout
-//! - [`config`]: [`RedisConfig`] and its builder; defaults equal the peer's.
-//! - [`keys`]: every key, group, consumer and field name (WIRE.md §1, §2).
+//! - [`config`]: [`RedisConfig`] and its builder; defaults equal the peer's
+//!   where the peer has the setting.
+//! - [`keys`]: every key, group, consumer and field name (WIRE.md §1, §2),
+//!   and the dead-letter stream and its fields.
 //! - `conn`: the connection layer: a shared multiplexed connection for
 //!   replies, acks and sends; connections of their own for blocking reads;
 //!   time bounds and reconnects. The one module that would change for Redis Cluster.
@@ -35,7 +71,10 @@
 //! - `worker`: one service on one server: handler slots, in-flight entries,
 //!   handling one entry (dispatch, reply, ack).
 //! - `consumer`: the `XREADGROUP` loop of a service.
-//! - `reclaim`: the `XAUTOCLAIM` loop of a service.
+//! - `reclaim`: the reclaim loop of a service (`XPENDING IDLE`, `XCLAIM`):
+//!   takes over entries other workers left pending too long.
+//! - `dead_letter`: moves entries delivered `max_deliveries` times to the
+//!   dead-letter stream and answers their callers.
 //! - `trim`: removes command-stream entries every group has delivered and
 //!   acknowledged, so command streams stay bounded (the peer never trims).
 //! - `lease`: renews the idle time of entries whose handlers still run here,
@@ -50,6 +89,7 @@ pub mod client;
 pub mod config;
 mod conn;
 mod consumer;
+mod dead_letter;
 mod entry;
 pub mod keys;
 mod lease;

@@ -24,9 +24,9 @@ const ABANDON_WAIT: Duration = Duration::from_secs(1);
 /// Serves every service of a [`Dispatcher`] over Redis Streams.
 ///
 /// Per service it runs a consumer loop (`XREADGROUP` on a connection of its
-/// own) and a reclaim loop (`XAUTOCLAIM` of entries another worker left
-/// pending longer than `consumer_claim_idle`); handlers run concurrently up to
-/// `max_concurrency`. Replies and acks share one multiplexed connection.
+/// own) and a reclaim loop (claims entries another worker left pending longer
+/// than `consumer_claim_idle`, and dead-letters those delivered
+/// `max_deliveries` times); handlers run concurrently up to `max_concurrency`. Replies and acks share one multiplexed connection.
 /// Dropping a running server aborts its tasks; their entries stay pending for
 /// another worker.
 #[derive(Debug)]
@@ -151,6 +151,7 @@ impl RedisRpcServer {
                     worker: Arc::clone(&worker),
                     period: self.config.reclaim_period(),
                     claim_idle: self.config.consumer_claim_idle(),
+                    max_deliveries: self.config.max_deliveries(),
                     shutdown: shutdown.clone(),
                 }
                 .run(),

@@ -7,8 +7,8 @@
 //! entries, `XPENDING <stream> <group>` (summary form). The boundary is the
 //! smallest of: each group's oldest pending id, and the id just after each
 //! group's last-delivered id. Then `XTRIM <stream> MINID ~ <boundary>` drops
-//! whole stream nodes below it. Pending entries (which `XAUTOCLAIM` may still
-//! hand to another worker, Rust or Python) and undelivered ones are kept.
+//! whole stream nodes below it. Pending entries (which a reclaim loop may
+//! still hand to another worker, Rust or Python) and undelivered ones are kept.
 //! Works on Redis 7.0; every worker of a pool may run it, as it is idempotent.
 
 use std::sync::Arc;

@@ -27,6 +27,8 @@ pub(crate) struct ServiceWorker {
     pub(crate) group: String,
     /// This server's consumer in the group.
     pub(crate) consumer: String,
+    /// Where entries no worker acknowledged go (`<prefix>:dead:<service>`).
+    pub(crate) dead_stream: String,
     /// Runs the handlers.
     dispatcher: Dispatcher,
     /// Replies, acks, group creation and reclaims: never behind a blocked read.
@@ -35,7 +37,7 @@ pub(crate) struct ServiceWorker {
     /// reading, so they never fetch entries they cannot start.
     pub(crate) slots: Arc<Semaphore>,
     /// `MAXLEN ~` of the reply streams written to.
-    reply_maxlen: usize,
+    pub(crate) reply_maxlen: usize,
     /// Entry ids whose handler runs here now: the reclaim loop must not start
     /// them a second time when it claims them back from ourselves.
     in_flight: Mutex<HashSet<String>>,
@@ -74,6 +76,7 @@ impl ServiceWorker {
             stream: keys::command_stream(key_prefix, service),
             group: keys::group(service),
             consumer: keys::consumer(service, instance_id),
+            dead_stream: keys::dead_letter_stream(key_prefix, service),
             dispatcher,
             shared,
             slots: Arc::new(Semaphore::new(max_concurrency)),
@@ -86,6 +89,16 @@ impl ServiceWorker {
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the handler of entry `id` runs here now.
+    pub(crate) fn is_in_flight(&self, id: &str) -> bool {
+        self.in_flight().contains(id)
+    }
+
+    /// How many handlers run here now.
+    pub(crate) fn in_flight_len(&self) -> usize {
+        self.in_flight().len()
     }
 
     /// The ids of the entries whose handlers run here now.

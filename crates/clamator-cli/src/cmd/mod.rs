@@ -2,6 +2,7 @@
 //! `<service>.<method>`, the JSON params, and a started client.
 
 pub(crate) mod call;
+pub(crate) mod dead;
 pub(crate) mod demo;
 pub(crate) mod notify;
 pub(crate) mod pending;

@@ -1,5 +1,6 @@
 //! `clamator services`: every command stream under the prefix, its consumer
-//! groups, their consumers, lag and oldest pending entry.
+//! groups, their consumers, lag and oldest pending entry, and how many dead
+//! letters the service has.
 
 use clamator_over_redis::keys;
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
@@ -32,6 +33,11 @@ struct ServiceInfo {
     last_entry_id: Option<String>,
     /// The consumer groups (normally one, named after the service).
     groups: Vec<GroupInfo>,
+    /// `<prefix>:dead:<service>`: requests no worker ever acknowledged.
+    dead_stream: String,
+    /// Entries in the dead-letter stream (0 when it does not exist); `null`
+    /// when the key is not a stream.
+    dead_letters: Option<usize>,
 }
 
 /// One consumer group on a command stream.
@@ -79,7 +85,8 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
             .strip_prefix(&stream_prefix)
             .unwrap_or(&stream)
             .to_owned();
-        services.push(inspect(&mut redis, service, stream, now).await?);
+        let dead_stream = keys::dead_letter_stream(prefix, &service);
+        services.push(inspect(&mut redis, service, stream, dead_stream, now).await?);
     }
     if global.json {
         return output::json(&services);
@@ -100,11 +107,15 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
         "PENDING",
         "LAG",
         "OLDEST PENDING",
+        "DEAD",
     ])
-    .right(&[2, 4, 5, 6, 7]);
+    .right(&[2, 4, 5, 6, 7, 8]);
     let mut consumers =
         Table::new(&["SERVICE", "GROUP", "CONSUMER", "IDLE", "PENDING"]).right(&[3, 4]);
     for s in &services {
+        let dead = s
+            .dead_letters
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
         if s.groups.is_empty() {
             summary.push(vec![
                 s.service.clone(),
@@ -115,6 +126,7 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
                 "-".to_owned(),
                 "-".to_owned(),
                 "-".to_owned(),
+                dead.clone(),
             ]);
         }
         for g in &s.groups {
@@ -128,6 +140,7 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
                 g.lag.map_or_else(|| "-".to_owned(), |l| l.to_string()),
                 g.oldest_pending_age_ms
                     .map_or_else(|| "-".to_owned(), clock::human),
+                dead.clone(),
             ]);
             for c in &g.consumers {
                 consumers.push(vec![
@@ -145,6 +158,13 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
         output::line("")?;
         output::line(&consumers.render())?;
     }
+    if services.iter().any(|s| s.dead_letters.unwrap_or(0) > 0) {
+        output::line("")?;
+        output::line(
+            "DEAD counts requests no worker ever acknowledged: `clamator dead <service>` \
+             lists them and requeues them",
+        )?;
+    }
     Ok(())
 }
 
@@ -153,6 +173,7 @@ async fn inspect(
     redis: &mut Redis,
     service: String,
     stream: String,
+    dead_stream: String,
     now: u64,
 ) -> Result<ServiceInfo, CliError> {
     let length: usize = redis
@@ -222,12 +243,19 @@ async fn inspect(
                 .collect(),
         });
     }
+    // XLEN is 0 for a missing key; a key of another type is not ours to count.
+    let dead_letters = redis
+        .try_query::<usize>(redis::cmd("XLEN").arg(&dead_stream))
+        .await?
+        .ok();
     Ok(ServiceInfo {
         service,
         stream,
         length,
         last_entry_id,
         groups: out,
+        dead_stream,
+        dead_letters,
     })
 }
 

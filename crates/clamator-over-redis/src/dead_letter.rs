@@ -1,0 +1,260 @@
+//! Dead letters: entries that no worker ever acknowledged, however often they
+//! were delivered (their handler crashes or hangs the worker every time).
+//!
+//! The peer reclaims such an entry forever: each `XAUTOCLAIM` hands it to the
+//! next worker, which dies again. Our reclaim loop instead moves an entry that
+//! has been delivered `max_deliveries` times, and is idle again, to the
+//! service's dead-letter stream (`<prefix>:dead:<service>`, `MAXLEN ~ 10000`):
+//! the original fields, field for field, plus `dead-id`, `dead-deliveries`,
+//! `dead-consumer` and `dead-reason`. A caller waiting for a reply gets
+//! -32603 "Internal error" with `data.name` `"DeadLetter"`, and the entry is
+//! acknowledged. The reclaim loop claims an entry with `XCLAIM` before
+//! dead-lettering it, so of several workers only one acts on it.
+//!
+//! Two round trips: first the dead letters are written; only the entries whose
+//! dead letter is stored are then answered and acknowledged (pipelined). A
+//! failure in between leaves the entry pending: a later pass moves it again
+//! (a duplicate dead letter is possible, a lost one is not).
+
+use clamator_protocol::envelope::build_error;
+use clamator_protocol::{Envelope, RpcError};
+use redis::{RedisResult, Value};
+
+use crate::config::DEAD_LETTER_MAXLEN;
+use crate::entry::RawEntry;
+use crate::keys;
+use crate::worker::ServiceWorker;
+
+/// `data.name` of the error a dead-lettered request's caller receives.
+pub(crate) const ERROR_NAME: &str = "DeadLetter";
+
+/// An entry the reclaim loop claimed to dead-letter, with what `XPENDING` said of it.
+#[derive(Debug)]
+pub(crate) struct DeadEntry {
+    /// The entry as claimed: id and every field.
+    pub(crate) entry: RawEntry,
+    /// Its delivery count before our claim.
+    pub(crate) deliveries: usize,
+    /// The consumer that held it before our claim.
+    pub(crate) last_consumer: String,
+}
+
+/// "3 times", "1 time".
+fn times(n: usize) -> String {
+    if n == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{n} times")
+    }
+}
+
+/// "delivered 3 times without being acknowledged; moved to <dead stream>".
+pub(crate) fn error_message(deliveries: usize, dead_stream: &str) -> String {
+    format!(
+        "delivered {} without being acknowledged; moved to {dead_stream}",
+        times(deliveries)
+    )
+}
+
+/// The reply-to stream and error reply for a dead-lettered request; `None`
+/// for a notification, an entry without `reply-to`, or one that is not a request.
+pub(crate) fn error_reply(
+    entry: &RawEntry,
+    deliveries: usize,
+    dead_stream: &str,
+) -> Option<(Vec<u8>, String)> {
+    let reply_to = entry.field(keys::FIELD_REPLY_TO)?;
+    let Ok(Envelope::Request(request)) = Envelope::parse(entry.field(keys::FIELD_ENVELOPE)?) else {
+        return None;
+    };
+    let id = request.id?;
+    let error = RpcError::internal(ERROR_NAME, error_message(deliveries, dead_stream));
+    Some((reply_to.to_vec(), build_error(Some(&id), &error)))
+}
+
+/// The wire method of the entry's request, for logs.
+fn method_of(entry: &RawEntry) -> Option<String> {
+    match Envelope::parse(entry.field(keys::FIELD_ENVELOPE)?) {
+        Ok(Envelope::Request(r)) => Some(format!("{}.{}", r.service, r.method)),
+        _ => None,
+    }
+}
+
+/// `XADD <dead stream> MAXLEN ~ 10000 * <original fields> dead-id .. dead-deliveries ..
+/// dead-consumer .. dead-reason ..`.
+fn dead_letter_command(w: &ServiceWorker, d: &DeadEntry, max_deliveries: u32) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(&w.dead_stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(DEAD_LETTER_MAXLEN)
+        .arg("*");
+    for (k, v) in &d.entry.fields {
+        // An original field with one of our names would make the letter ambiguous.
+        if !keys::DEAD_LETTER_FIELDS
+            .iter()
+            .any(|f| f.as_bytes() == k.as_slice())
+        {
+            cmd.arg(k.as_slice()).arg(v.as_slice());
+        }
+    }
+    cmd.arg(keys::FIELD_DEAD_ID)
+        .arg(&d.entry.id)
+        .arg(keys::FIELD_DEAD_DELIVERIES)
+        .arg(d.deliveries)
+        .arg(keys::FIELD_DEAD_CONSUMER)
+        .arg(&d.last_consumer)
+        .arg(keys::FIELD_DEAD_REASON)
+        .arg(format!(
+            "delivered {} without being acknowledged (max_deliveries {max_deliveries}); \
+             its handler probably crashes or hangs the worker",
+            times(d.deliveries)
+        ));
+    cmd
+}
+
+impl ServiceWorker {
+    /// Moves entries this worker claimed to the dead-letter stream, answers
+    /// their callers and acknowledges them. Never fails: what could not be
+    /// done stays pending and is retried by a later reclaim pass.
+    pub(crate) async fn dead_letter(&self, dead: Vec<DeadEntry>, max_deliveries: u32) {
+        if dead.is_empty() {
+            return;
+        }
+        let limit = self.shared.command_timeout();
+        let mut store = redis::pipe();
+        store.ignore_errors();
+        for d in &dead {
+            store.add_command(dead_letter_command(self, d, max_deliveries));
+        }
+        let stored: Vec<RedisResult<String>> = match self.shared.query_pipeline(&store, limit).await
+        {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::warn!(service = %self.service, %error, entries = dead.len(),
+                    "writing dead letters failed; the entries stay pending and are retried");
+                return;
+            }
+        };
+        let mut finish = redis::pipe();
+        finish.ignore_errors();
+        let mut acked = Vec::new();
+        let mut replied = Vec::new();
+        for (d, result) in dead.iter().zip(stored) {
+            let dead_letter_id = match result {
+                Ok(id) => id,
+                Err(error) => {
+                    tracing::warn!(service = %self.service, entry_id = %d.entry.id, %error,
+                        dead_stream = %self.dead_stream,
+                        "writing a dead letter failed (is the dead-letter key a stream?); the \
+                         entry stays pending and is retried");
+                    continue;
+                }
+            };
+            tracing::warn!(service = %self.service, entry_id = %d.entry.id,
+                deliveries = d.deliveries, last_consumer = %d.last_consumer,
+                method = method_of(&d.entry).as_deref().unwrap_or("-"),
+                dead_stream = %self.dead_stream, %dead_letter_id,
+                "entry delivered max_deliveries times without being acknowledged (its handler \
+                 probably crashes or hangs the worker); moved to the dead-letter stream");
+            if let Some((reply_to, text)) = error_reply(&d.entry, d.deliveries, &self.dead_stream) {
+                finish
+                    .cmd("XADD")
+                    .arg(reply_to)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(self.reply_maxlen)
+                    .arg("*")
+                    .arg(keys::FIELD_TYPE)
+                    .arg(keys::TYPE_RPC)
+                    .arg(keys::FIELD_ENVELOPE)
+                    .arg(text);
+                replied.push(d.entry.id.as_str());
+            }
+            acked.push(d.entry.id.as_str());
+        }
+        if acked.is_empty() {
+            return;
+        }
+        finish.cmd("XACK").arg(&self.stream).arg(&self.group);
+        for id in &acked {
+            finish.arg(*id);
+        }
+        let results: Vec<RedisResult<Value>> =
+            match self.shared.query_pipeline(&finish, limit).await {
+                Ok(results) => results,
+                Err(error) => {
+                    tracing::warn!(service = %self.service, %error, entries = acked.len(),
+                        "answering and acknowledging dead-lettered entries failed; they stay \
+                         pending and will be dead-lettered again");
+                    return;
+                }
+            };
+        // One result per reply, then the XACK's.
+        for (i, result) in results.iter().enumerate() {
+            let Err(error) = result else { continue };
+            match replied.get(i) {
+                Some(entry_id) => tracing::warn!(service = %self.service, %entry_id, %error,
+                    "writing the error reply of a dead-lettered request failed; its caller \
+                     will time out"),
+                None => tracing::warn!(service = %self.service, %error, entries = acked.len(),
+                    "acknowledging dead-lettered entries failed; they stay pending and will be \
+                     dead-lettered again"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value as Json;
+
+    fn raw(fields: &[(&str, &str)]) -> RawEntry {
+        RawEntry {
+            id: "7-1".to_owned(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn replies_keep_the_id_and_its_type() {
+        for (id, want) in [(r#""abc""#, Json::from("abc")), ("7", Json::from(7))] {
+            let envelope =
+                format!(r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{}},"id":{id}}}"#);
+            let e = raw(&[
+                ("type", "rpc"),
+                ("envelope", &envelope),
+                ("reply-to", "p:replies:c"),
+            ]);
+            let (to, text) = error_reply(&e, 3, "p:dead:arith").unwrap();
+            assert_eq!(to, b"p:replies:c");
+            let v: Json = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["id"], want);
+            assert_eq!(v["error"]["code"], -32603);
+            assert_eq!(v["error"]["message"], "Internal error");
+            assert_eq!(v["error"]["data"]["name"], "DeadLetter");
+            assert_eq!(
+                v["error"]["data"]["message"],
+                "delivered 3 times without being acknowledged; moved to p:dead:arith"
+            );
+        }
+    }
+
+    #[test]
+    fn no_reply_without_reply_to_or_id() {
+        let note = r#"{"jsonrpc":"2.0","method":"arith.ping","params":{}}"#;
+        assert!(error_reply(&raw(&[("envelope", note), ("reply-to", "r")]), 2, "d").is_none());
+        let call = r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"x"}"#;
+        assert!(error_reply(&raw(&[("envelope", call)]), 2, "d").is_none());
+        assert!(error_reply(&raw(&[("envelope", "{junk"), ("reply-to", "r")]), 2, "d").is_none());
+        assert!(error_reply(&raw(&[("reply-to", "r")]), 2, "d").is_none());
+        assert_eq!(
+            error_message(1, "d"),
+            "delivered 1 time without being acknowledged; moved to d"
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! Dead letters: an entry no worker ever acknowledges ends in the dead-letter
+//! stream after `max_deliveries` deliveries, and its caller gets an error
+//! instead of a timeout; running handlers' entries are never dead-lettered.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clamator_over_redis::keys;
+use clamator_test_support::{RedisServer, unique_prefix};
+use common::*;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Value, json};
+
+/// The entries of a stream, oldest first: id and fields as text.
+async fn entries(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> Vec<(String, HashMap<String, String>)> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .into_iter()
+        .map(|e| {
+            let fields = e
+                .map
+                .iter()
+                .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap()))
+                .collect();
+            (e.id, fields)
+        })
+        .collect()
+}
+
+async fn create_group(conn: &mut MultiplexedConnection, stream: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+/// Waits until `arith`'s `slowAdd` handler has started (at least once).
+async fn slow_add_started(arith: &Arith) {
+    let started = arith.state.slow_started_notify.notified();
+    tokio::pin!(started);
+    started.as_mut().enable();
+    if arith.state.slow_started.load(Ordering::SeqCst) == 0 {
+        within(started).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answered() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let dead_stream = keys::dead_letter_stream(&prefix, "arith");
+    let mut conn = raw(&redis.url()).await;
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(300))
+        .max_deliveries(Some(2))
+        .build()
+        .unwrap();
+    let client = client(cfg.clone()).await;
+    // The first worker, up before the request is sent (its group starts at `$`).
+    let first = Arith::new();
+    let first_server = server(cfg.clone(), &first).await;
+
+    // A handler that never ends, on workers that crash (are dropped) while
+    // running it: as if the request killed each worker that took it.
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 1, "b": 2, "sleepMs": 60_000}),
+        Some(Duration::from_secs(9)),
+    );
+    let crashes = async {
+        slow_add_started(&first).await;
+        let original = entries(&mut conn.clone(), &stream).await;
+        drop(first_server); // delivery 1: crash, no ack
+        let second = Arith::new();
+        let second_server = server(cfg.clone(), &second).await;
+        slow_add_started(&second).await; // delivery 2, by the reclaim loop
+        let last_consumer = keys::consumer("arith", second_server.instance_id());
+        drop(second_server);
+        // The third worker must not run it a third time.
+        let survivor = Arith::new();
+        let survivor_server = server(cfg.clone(), &survivor).await;
+        (original, last_consumer, survivor, survivor_server)
+    };
+    let (result, (original, last_consumer, survivor, survivor_server)) =
+        within(futures::future::join(call, crashes)).await;
+
+    let error = result.expect_err("the caller gets an error, not a result");
+    let rpc = error
+        .as_rpc()
+        .unwrap_or_else(|| panic!("an RPC error, not a timeout: {error}"));
+    assert_eq!(rpc.code, -32603);
+    assert_eq!(rpc.message, "Internal error");
+    assert_eq!(rpc.data["name"], "DeadLetter");
+    assert_eq!(
+        rpc.data["message"],
+        format!("delivered 2 times without being acknowledged; moved to {dead_stream}")
+    );
+
+    eventually("the dead entry acked", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { pending_count(&mut conn, &stream, "arith").await == 0 }
+    })
+    .await;
+    let (original_id, original_fields) = original.into_iter().next().unwrap();
+    let dead = entries(&mut conn, &dead_stream).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let fields = &dead[0].1;
+    for name in ["type", "envelope", "reply-to"] {
+        assert_eq!(
+            fields[name], original_fields[name],
+            "field {name} carried over"
+        );
+    }
+    assert_eq!(fields["reply-to"], client.reply_stream());
+    assert_eq!(fields[keys::FIELD_DEAD_ID], original_id);
+    assert_eq!(fields[keys::FIELD_DEAD_DELIVERIES], "2");
+    assert_eq!(fields[keys::FIELD_DEAD_CONSUMER], last_consumer);
+    assert!(
+        fields[keys::FIELD_DEAD_REASON].contains("max_deliveries 2"),
+        "{fields:?}"
+    );
+    assert_eq!(survivor.state.slow_started.load(Ordering::SeqCst), 0);
+
+    // The survivor goes on serving.
+    let ok = within(client.call("arith", "add", json!({"a": 2, "b": 2}), None))
+        .await
+        .unwrap();
+    assert_eq!(ok, json!({"sum": 4.0}));
+    client.stop().await;
+    survivor_server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let dead_stream = keys::dead_letter_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "raw-caller");
+    let mut conn = raw(&redis.url()).await;
+    create_group(&mut conn, &stream).await;
+    let request = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":7}"#;
+    let note = r#"{"jsonrpc":"2.0","method":"arith.ping","params":{}}"#;
+    xadd_raw(
+        &mut conn,
+        &stream,
+        &[
+            ("type", b"rpc"),
+            ("envelope", request.as_bytes()),
+            ("reply-to", reply_to.as_bytes()),
+            ("x-trace", b"abc"),
+        ],
+    )
+    .await;
+    xadd_raw(
+        &mut conn,
+        &stream,
+        &[("type", b"rpc"), ("envelope", note.as_bytes())],
+    )
+    .await;
+    // Two workers of another kind took both entries and died (XREADGROUP,
+    // then a reclaim: two deliveries each).
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:crashed-1")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ids: Vec<String> = read.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("arith")
+        .arg("arith:crashed-2")
+        .arg(0)
+        .arg(&ids)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    // Two workers race to dead-letter them; only one acts on each entry.
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(200))
+        .max_deliveries(Some(2))
+        .build()
+        .unwrap();
+    let (a, b) = (Arith::new(), Arith::new());
+    let (server_a, server_b) =
+        futures::future::join(server(cfg.clone(), &a), server(cfg, &b)).await;
+
+    let (_, reply) = read_reply(&mut conn, &reply_to, "0-0").await;
+    assert_eq!(reply["id"], json!(7), "an integer id stays an integer");
+    assert_eq!(reply["error"]["code"], -32603);
+    assert_eq!(reply["error"]["data"]["name"], "DeadLetter");
+    assert_eq!(
+        reply["error"]["data"]["message"],
+        format!("delivered 2 times without being acknowledged; moved to {dead_stream}")
+    );
+    eventually("both entries acked", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { pending_count(&mut conn, &stream, "arith").await == 0 }
+    })
+    .await;
+
+    let dead = entries(&mut conn, &dead_stream).await;
+    assert_eq!(dead.len(), 2, "one dead letter per entry: {dead:?}");
+    let by_id: HashMap<&str, &HashMap<String, String>> = dead
+        .iter()
+        .map(|(_, f)| (f[keys::FIELD_DEAD_ID].as_str(), f))
+        .collect();
+    let call = by_id[ids[0].as_str()];
+    assert_eq!(call["type"], "rpc");
+    assert_eq!(call["envelope"], request);
+    assert_eq!(call["reply-to"], reply_to);
+    assert_eq!(call["x-trace"], "abc", "unknown fields are carried over");
+    assert_eq!(call[keys::FIELD_DEAD_DELIVERIES], "2");
+    assert_eq!(call[keys::FIELD_DEAD_CONSUMER], "arith:crashed-2");
+    let notification = by_id[ids[1].as_str()];
+    assert_eq!(notification["envelope"], note);
+    assert!(!notification.contains_key("reply-to"));
+    assert_eq!(
+        xlen(&mut conn, &reply_to).await,
+        1,
+        "a notification gets no reply"
+    );
+    for w in [&a, &b] {
+        assert!(w.handled().is_empty(), "a dead entry is never run");
+        assert_eq!(w.state.pings.load(Ordering::SeqCst), 0);
+    }
+    server_a.stop().await;
+    server_b.stop().await;
+}
+
+/// One 1.2 s `slowAdd` on servers that dead-letter after one delivery; returns
+/// the dead-stream length and the result.
+async fn long_call_with_max_deliveries_1(renew_leases: bool, servers: usize) -> (usize, Value) {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(300))
+        .renew_leases(renew_leases)
+        .max_deliveries(Some(1))
+        .build()
+        .unwrap();
+    let workers: Vec<_> = (0..servers).map(|_| Arith::new()).collect();
+    let mut running = Vec::new();
+    for w in &workers {
+        running.push(server(cfg.clone(), w).await);
+    }
+    let client = client(cfg).await;
+    let result = within(client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 1, "b": 2, "sleepMs": 1_200}),
+        Some(Duration::from_secs(8)),
+    ))
+    .await
+    .unwrap();
+    let handled: usize = workers.iter().map(|w| w.handled().len()).sum();
+    assert_eq!(handled, 1, "run exactly once");
+    let mut conn = raw(&redis.url()).await;
+    let dead = xlen(&mut conn, &keys::dead_letter_stream(&prefix, "arith")).await;
+    client.stop().await;
+    for s in running {
+        s.stop().await;
+    }
+    (dead, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_running_an_entry_never_dead_letters_it() {
+    // Without lease renewal the entry looks idle (and at the limit) to the
+    // reclaim loop of the very server running it: it must skip it.
+    let (dead, result) = long_call_with_max_deliveries_1(false, 1).await;
+    assert_eq!(result, json!({"sum": 3.0}));
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lease_keeps_other_workers_from_dead_lettering() {
+    let (dead, result) = long_call_with_max_deliveries_1(true, 2).await;
+    assert_eq!(result, json!({"sum": 3.0}));
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_max_deliveries_entries_are_redelivered_forever() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "raw-caller");
+    let mut conn = raw(&redis.url()).await;
+    create_group(&mut conn, &stream).await;
+    let request = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":40,"b":2},"id":"r1"}"#;
+    xadd_raw(
+        &mut conn,
+        &stream,
+        &[
+            ("envelope", request.as_bytes()),
+            ("reply-to", reply_to.as_bytes()),
+        ],
+    )
+    .await;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Fifty crashed deliveries so far.
+    let listed: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("arith")
+        .arg("-")
+        .arg("+")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg(0)
+        .arg(&listed.ids[0].id)
+        .arg("RETRYCOUNT")
+        .arg(50)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(200))
+        .max_deliveries(None)
+        .build()
+        .unwrap();
+    let server = server(cfg, &arith).await;
+    let (_, reply) = read_reply(&mut conn, &reply_to, "0-0").await;
+    assert_eq!(
+        reply,
+        json!({"jsonrpc": "2.0", "id": "r1", "result": {"sum": 42.0}})
+    );
+    assert_eq!(arith.handled(), vec![40.0]);
+    let dead = keys::dead_letter_stream(&prefix, "arith");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&dead)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists, "no dead-letter stream without max_deliveries");
+    server.stop().await;
+}
