@@ -29,7 +29,7 @@ pub(crate) struct Global {
     )]
     pub(crate) key_prefix: Option<String>,
 
-    /// Machine-readable output: JSON documents (JSON lines for `tail`) instead of tables.
+    /// Machine-readable output: JSON documents (JSON lines for `tail` and `dead`) instead of tables.
     #[arg(long, global = true)]
     pub(crate) json: bool,
 }
