@@ -30,6 +30,10 @@ struct Args {
     /// Calls of one service handled at once (1 = one at a time, like the Python peer).
     #[arg(long, default_value_t = 64)]
     max_concurrency: usize,
+    /// Deliveries after which an unacknowledged call moves to the dead-letter
+    /// stream (0 = redeliver forever, like the Python peer).
+    #[arg(long, default_value_t = 10)]
+    max_deliveries: u32,
     /// Print `CALL <method>` on stdout for every handled call.
     #[arg(long)]
     trace_calls: bool,
@@ -47,6 +51,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .instance_id(instance)
         .consumer_claim_idle(Duration::from_millis(args.claim_idle_ms))
         .max_concurrency(args.max_concurrency)
+        .max_deliveries((args.max_deliveries > 0).then_some(args.max_deliveries))
         .build()?;
     let server = RedisRpcServer::new(config, dispatcher);
     server.start().await?;
