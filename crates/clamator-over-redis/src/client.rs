@@ -184,34 +184,48 @@ impl RedisRpcClient {
         let timeout = timeout.unwrap_or(self.config.default_timeout());
         let deadline = Instant::now() + timeout;
         let call = prepare_call(service, method, &params)?;
+        drop(params);
         let mut waiting = self.pending.register(call.key);
         // stop() marks the phase before failing pending calls: a call
         // registered after that must see the phase here.
         self.check_running()?;
+        // Boxed, and the envelope moved into it: the XADD's state is freed once
+        // sent instead of living in this future for the whole wait (this
+        // halves the client's memory per call in flight; BENCHMARKS.md).
+        Box::pin(self.send_request(service, call.envelope, deadline, timeout)).await?;
+        match tokio::time::timeout_at(deadline, waiting.reply()).await {
+            Err(_) => Err(TransportError::Timeout { timeout }.into()),
+            Ok(None) => Err(TransportError::Stopped.into()),
+            Ok(Some(response)) => response.into_result().map_err(Error::Rpc),
+        }
+    }
 
+    /// XADDs a request envelope with this client's `reply-to`, within the
+    /// call's deadline.
+    async fn send_request(
+        &self,
+        service: &str,
+        envelope: String,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let mut xadd = redis::cmd("XADD");
         xadd.arg(keys::command_stream(self.config.key_prefix(), service))
             .arg("*")
             .arg(keys::FIELD_TYPE)
             .arg(keys::TYPE_RPC)
             .arg(keys::FIELD_ENVELOPE)
-            .arg(&call.envelope)
+            .arg(envelope)
             .arg(keys::FIELD_REPLY_TO)
             .arg(&self.reply_stream);
         let limit = self
             .config
             .command_timeout()
             .min(deadline.saturating_duration_since(Instant::now()));
-        if let Err(e) = self.shared.query::<redis::Value>(&xadd, limit).await {
-            if Instant::now() >= deadline {
-                return Err(TransportError::Timeout { timeout }.into());
-            }
-            return Err(e.into_transport("sending the request (XADD)").into());
-        }
-        match tokio::time::timeout_at(deadline, waiting.reply()).await {
-            Err(_) => Err(TransportError::Timeout { timeout }.into()),
-            Ok(None) => Err(TransportError::Stopped.into()),
-            Ok(Some(response)) => response.into_result().map_err(Error::Rpc),
+        match self.shared.query::<redis::Value>(&xadd, limit).await {
+            Ok(_) => Ok(()),
+            Err(_) if Instant::now() >= deadline => Err(TransportError::Timeout { timeout }.into()),
+            Err(e) => Err(e.into_transport("sending the request (XADD)").into()),
         }
     }
 
