@@ -70,6 +70,8 @@
 //! - [`server`]: [`RedisRpcServer`], its lifecycle and shutdown.
 //! - `worker`: one service on one server: handler slots, in-flight entries,
 //!   handling one entry (dispatch, reply, ack).
+//! - `finish`: writes the replies and acks of entries that finished together
+//!   in one pipeline (one multi-id `XACK`).
 //! - `consumer`: the `XREADGROUP` loop of a service.
 //! - `reclaim`: the reclaim loop of a service (`XPENDING IDLE`, `XCLAIM`):
 //!   takes over entries other workers left pending too long.
@@ -91,6 +93,7 @@ mod conn;
 mod consumer;
 mod dead_letter;
 mod entry;
+mod finish;
 pub mod keys;
 mod lease;
 mod reclaim;

@@ -111,7 +111,7 @@ impl RedisRpcServer {
         }
         let mut prepared = Vec::with_capacity(services.len());
         for service in &services {
-            let worker = Arc::new(ServiceWorker::new(
+            let (worker, finish) = ServiceWorker::new(
                 self.config.key_prefix(),
                 service,
                 &self.instance_id,
@@ -119,7 +119,11 @@ impl RedisRpcServer {
                 Arc::clone(&self.shared),
                 self.config.max_concurrency(),
                 self.config.reply_stream_maxlen(),
-            ));
+            );
+            let worker = Arc::new(worker);
+            // Ends by itself once the worker (its only sender) is dropped,
+            // after the last handler's reply and ack are written.
+            tokio::spawn(finish.run());
             worker.ensure_group().await.map_err(|e| {
                 e.into_transport(&format!("creating the consumer group of {}", worker.stream))
             })?;

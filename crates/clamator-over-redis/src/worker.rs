@@ -5,12 +5,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use clamator_protocol::{Dispatcher, Incoming};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
+use crate::finish::{Done, FinishLoop};
 use crate::keys;
 
 /// How long a loop waits after failing to recreate a missing group.
@@ -46,6 +47,9 @@ pub(crate) struct ServiceWorker {
     /// Fired when handlers must be abandoned (grace over, or dropped):
     /// their entries stay pending for another worker to reclaim.
     pub(crate) abandon: CancellationToken,
+    /// Handled entries go to the service's finish loop, which writes replies
+    /// and acks in batches.
+    done: mpsc::UnboundedSender<Done>,
 }
 
 /// Removes an entry id from the in-flight set when its handler ends.
@@ -70,8 +74,17 @@ impl ServiceWorker {
         shared: Arc<SharedConn>,
         max_concurrency: usize,
         reply_maxlen: usize,
-    ) -> Self {
-        ServiceWorker {
+    ) -> (Self, FinishLoop) {
+        let (done, rx) = mpsc::unbounded_channel();
+        let finish = FinishLoop {
+            rx,
+            service: service.to_owned(),
+            stream: keys::command_stream(key_prefix, service),
+            group: keys::group(service),
+            reply_maxlen,
+            shared: Arc::clone(&shared),
+        };
+        let worker = ServiceWorker {
             service: service.to_owned(),
             stream: keys::command_stream(key_prefix, service),
             group: keys::group(service),
@@ -84,7 +97,9 @@ impl ServiceWorker {
             in_flight: Mutex::new(HashSet::new()),
             handlers: TaskTracker::new(),
             abandon: CancellationToken::new(),
-        }
+            done,
+        };
+        (worker, finish)
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -208,36 +223,19 @@ impl ServiceWorker {
         self.finish(&entry.id, reply).await;
     }
 
-    /// `XADD <reply-to> MAXLEN ~ n * type rpc envelope <reply>` (if any) and
-    /// `XACK`, pipelined. A failure leaves the entry pending: another worker
-    /// (or our reclaim loop) runs it again later.
+    /// Hands the reply (if any) and the ack to the service's finish loop,
+    /// which writes them with those of other entries that finished together,
+    /// and waits until they are written (or failed: then the entry stays
+    /// pending and is reclaimed later).
     async fn finish(&self, entry_id: &str, reply: Option<(Vec<u8>, String)>) {
-        let mut pipe = redis::pipe();
-        if let Some((reply_to, text)) = &reply {
-            pipe.cmd("XADD")
-                .arg(reply_to.as_slice())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.reply_maxlen)
-                .arg("*")
-                .arg(keys::FIELD_TYPE)
-                .arg(keys::TYPE_RPC)
-                .arg(keys::FIELD_ENVELOPE)
-                .arg(text.as_str())
-                .ignore();
-        }
-        pipe.cmd("XACK")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg(entry_id)
-            .ignore();
-        if let Err(error) = self
-            .shared
-            .query_pipeline::<()>(&pipe, self.shared.command_timeout())
-            .await
-        {
-            tracing::warn!(service = %self.service, %entry_id, %error, replied = reply.is_some(),
-                "writing the reply or the ack failed; an unacked entry stays pending and is reclaimed later");
+        let (written, done) = oneshot::channel();
+        let queued = self.done.send(Done {
+            entry_id: entry_id.to_owned(),
+            reply,
+            written,
+        });
+        if queued.is_ok() {
+            let _ = done.await;
         }
     }
 }

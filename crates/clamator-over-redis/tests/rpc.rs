@@ -361,3 +361,48 @@ async fn max_concurrency_one_serializes() {
         "4 calls of 150 ms on 1 slot took only {elapsed:?}"
     );
 }
+
+/// `calls=` of one command in `INFO commandstats`.
+async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> usize {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_of_calls_that_finish_together_are_coalesced() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let arith = Arith::new();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let mut conn = raw(&redis.url()).await;
+    let before = command_calls(&mut conn, "xack").await;
+
+    let calls = (0..1000).map(|i| client.call("arith", "add", json!({"a": i, "b": 1}), None));
+    let results = within(futures::future::join_all(calls)).await;
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), json!({"sum": i as f64 + 1.0}));
+    }
+    let acks = command_calls(&mut conn, "xack").await - before;
+    assert!(
+        acks < 1000,
+        "1000 calls in flight took {acks} XACK commands: none were coalesced"
+    );
+    let stream = keys::command_stream(&prefix, "arith");
+    assert_eq!(
+        pending_count(&mut conn, &stream, "arith").await,
+        0,
+        "every entry was acked"
+    );
+    client.stop().await;
+    server.stop().await;
+}
