@@ -1,0 +1,124 @@
+//! The smoke run of `clamator bench` that CI makes so the benchmark cannot
+//! rot: a few hundred calls of the raw floor and of Rust->Rust against a
+//! throwaway redis-server, as JSON lines. It checks that the benchmark runs
+//! and its output is well formed, not how fast anything is.
+//!
+//! The Rust server is the `clamator` binary itself (`bench --serve
+//! rust-arith`), so nothing else has to be built first.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The whole smoke run must end within this (a debug build on 2 busy cores).
+const BOUND: Duration = Duration::from_secs(180);
+
+/// Runs `clamator <args>`, killing it past `BOUND`; returns (exit code, stdout, stderr).
+fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(args)
+        .env_remove("REDIS_URL")
+        .env_remove("CLAMATOR_KEY_PREFIX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the clamator binary");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "clamator {args:?} did not finish within {BOUND:?}; stderr so far is lost with the kill"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status.code(), out.join().unwrap(), err.join().unwrap())
+}
+
+#[test]
+fn smoke_run_prints_well_formed_rows_without_errors() {
+    let (code, stdout, stderr) = run_bounded(&["bench", "--smoke", "--json"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "exit code; stderr:\n{stderr}\nstdout:\n{stdout}"
+    );
+
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l["kind"].as_str().expect("every line has a kind"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"done"), "{kinds:?}");
+
+    let rows: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "row").collect();
+    for pair in ["raw", "rust-rust"] {
+        for concurrency in [1, 16] {
+            let row = rows
+                .iter()
+                .find(|r| r["pair"] == pair && r["concurrency"] == concurrency)
+                .unwrap_or_else(|| panic!("no row for {pair} at {concurrency}: {stdout}"));
+            assert_eq!(row["errors"], 0, "{row}");
+            assert!(row["calls"].as_u64().unwrap() >= 100, "{row}");
+            assert!(row["calls_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+            let (p50, p99) = (
+                row["p50_us"].as_f64().unwrap(),
+                row["p99_us"].as_f64().unwrap(),
+            );
+            assert!(p50 > 0.0 && p50 <= p99, "{row}");
+            let in_flight = row["max_in_flight"].as_u64().unwrap();
+            assert!(in_flight >= 1 && in_flight <= concurrency, "{row}");
+        }
+    }
+    assert!(rows.iter().all(|r| r["errors"] == 0), "{stdout}");
+    assert!(
+        lines.iter().all(|l| l["kind"] != "skipped"),
+        "nothing may be skipped in the smoke run: {stdout}"
+    );
+
+    let memory = lines
+        .iter()
+        .find(|l| l["kind"] == "memory" && l["client"] == "rust")
+        .unwrap_or_else(|| panic!("no Rust memory line: {stdout}"));
+    assert!(memory.get("error").is_none(), "{memory}");
+    assert_eq!(memory["held"], memory["in_flight"], "{memory}");
+
+    let errors = lines
+        .iter()
+        .find(|l| l["kind"] == "target" && l["name"] == "errors")
+        .expect("the errors target");
+    assert_eq!(errors["met"], true, "{errors}");
+    assert_eq!(lines.last().unwrap()["errors"], 0);
+}
+
+#[test]
+fn bad_options_are_a_usage_error() {
+    let (code, _, stderr) = run_bounded(&["bench", "--calls", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--calls"), "{stderr}");
+}
