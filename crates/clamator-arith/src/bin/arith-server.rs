@@ -45,7 +45,9 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let handler = ArithHandler::new(instance.clone()).with_trace_calls(args.trace_calls);
-    let dispatcher = Dispatcher::builder().register(ArithContract, handler)?.build();
+    let dispatcher = Dispatcher::builder()
+        .register(ArithContract, handler)?
+        .build();
     let config = RedisConfig::builder(args.key_prefix)
         .redis_url(args.redis_url)
         .instance_id(instance)
