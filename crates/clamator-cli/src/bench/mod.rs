@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use clamator_test_support::RedisServer;
 use serde_json::json;
 
-use self::drive::drive;
+use self::drive::{Caller, drive};
 use self::machine::Machine;
 use self::pairs::{ClientKind, Pair, ServerKind};
 use self::process::{ServerProcess, current_exe};
@@ -416,38 +416,18 @@ async fn measure_rows(
         ClientKind::Raw => {
             let redis = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
             let client = RawClient::start(&redis, prefix, plan.timeout).await?;
-            for &c in &plan.concurrency {
-                progress.step(format!("{}: concurrency {c}", pair.name()));
-                let counted = reset_stats(&mut stats).await;
-                let (_, mut m) = drive(
-                    RawCaller::many(&client, c),
-                    plan.warmup,
-                    plan.min_warmup,
-                    plan.calls,
-                    progress,
-                )
-                .await;
-                redis_cost(&mut stats, counted, &mut m).await;
-                report.row(pair, c, m);
-            }
+            in_process_rows(ctx, pair, &mut stats, report, progress, |c| {
+                RawCaller::many(&client, c)
+            })
+            .await;
             client.stop().await;
         }
         ClientKind::Rust => {
             let client = rust_client::start(url, prefix, plan.timeout).await?;
-            for &c in &plan.concurrency {
-                progress.step(format!("{}: concurrency {c}", pair.name()));
-                let counted = reset_stats(&mut stats).await;
-                let (_, mut m) = drive(
-                    RustCaller::many(&client, c),
-                    plan.warmup,
-                    plan.min_warmup,
-                    plan.calls,
-                    progress,
-                )
-                .await;
-                redis_cost(&mut stats, counted, &mut m).await;
-                report.row(pair, c, m);
-            }
+            in_process_rows(ctx, pair, &mut stats, report, progress, |c| {
+                RustCaller::many(&client, c)
+            })
+            .await;
             client.stop().await;
         }
         ClientKind::Python => {
@@ -489,6 +469,33 @@ async fn measure_rows(
 }
 
 /// Zeroes Redis's statistics before a row; whether the row can be costed.
+/// One row per concurrency level for a client that runs in this process:
+/// `callers(c)` makes the `c` callers that keep `c` calls in flight.
+async fn in_process_rows<C: Caller>(
+    ctx: &Context,
+    pair: Pair,
+    stats: &mut Option<RedisStats>,
+    report: &mut Report,
+    progress: &Progress,
+    callers: impl Fn(usize) -> Vec<C>,
+) {
+    let plan = &ctx.plan;
+    for &c in &plan.concurrency {
+        progress.step(format!("{}: concurrency {c}", pair.name()));
+        let counted = reset_stats(stats).await;
+        let (_, mut m) = drive(
+            callers(c),
+            plan.warmup,
+            plan.min_warmup,
+            plan.calls,
+            progress,
+        )
+        .await;
+        redis_cost(stats, counted, &mut m).await;
+        report.row(pair, c, m);
+    }
+}
+
 async fn reset_stats(stats: &mut Option<RedisStats>) -> bool {
     match stats {
         Some(s) => s.reset().await.is_ok(),
