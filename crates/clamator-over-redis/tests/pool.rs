@@ -115,12 +115,7 @@ async fn reclaim_completes_a_call_a_dead_consumer_took() {
     let (result, (server, arith)) = within(futures::future::join(call, dead)).await;
     assert_eq!(result.unwrap(), json!({"sum": 42.0}));
     assert_eq!(arith.handled(), vec![20.0]);
-    eventually("the reclaimed entry acked", || {
-        let mut raw = raw.clone();
-        let stream = stream.clone();
-        async move { pending_count(&mut raw, &stream, "arith").await == 0 }
-    })
-    .await;
+    nothing_pending(&raw, &stream, "the reclaimed entry acked").await;
     client.stop().await;
     server.stop().await;
 }
@@ -226,12 +221,7 @@ async fn poison_entries_are_acked_and_dropped() {
         .await
         .unwrap();
     assert_eq!(ok, json!({"sum": 3.0}));
-    eventually("poison entries acked", || {
-        let mut raw = raw.clone();
-        let stream = stream.clone();
-        async move { pending_count(&mut raw, &stream, "arith").await == 0 }
-    })
-    .await;
+    nothing_pending(&raw, &stream, "poison entries acked").await;
     assert_eq!(xlen(&mut raw, &reply_to).await, 0, "poison gets no reply");
     assert_eq!(arith.handled(), vec![1.0]);
     client.stop().await;

@@ -62,12 +62,7 @@ async fn round_trip_and_wire_entries() {
         client.reply_stream(),
         format!("{prefix}:replies:{}", client.instance_id())
     );
-    eventually("all entries acked", || {
-        let mut raw = raw.clone();
-        let stream = stream.clone();
-        async move { pending_count(&mut raw, &stream, "arith").await == 0 }
-    })
-    .await;
+    nothing_pending(&raw, &stream, "all entries acked").await;
     client.stop().await;
     server.stop().await;
 }
@@ -206,12 +201,7 @@ async fn notifications_run_once_and_get_no_reply() {
         .await
         .unwrap();
     let stream = keys::command_stream(&prefix, "arith");
-    eventually("notifications acked", || {
-        let mut raw = raw.clone();
-        let stream = stream.clone();
-        async move { pending_count(&mut raw, &stream, "arith").await == 0 }
-    })
-    .await;
+    nothing_pending(&raw, &stream, "notifications acked").await;
     assert_eq!(xlen(&mut raw, client.reply_stream()).await, 1);
     assert_eq!(arith.state.pings.load(Ordering::SeqCst), 1);
     client.stop().await;

@@ -263,6 +263,15 @@ pub async fn pending_count(conn: &mut MultiplexedConnection, stream: &str, group
     }
 }
 
+/// Waits until group `arith` of `stream` has nothing pending.
+pub async fn nothing_pending(raw: &MultiplexedConnection, stream: &str, what: &str) {
+    eventually(what, || {
+        let mut raw = raw.clone();
+        async move { pending_count(&mut raw, stream, "arith").await == 0 }
+    })
+    .await;
+}
+
 /// `XLEN key`.
 pub async fn xlen(conn: &mut MultiplexedConnection, key: &str) -> usize {
     redis::cmd("XLEN").arg(key).query_async(conn).await.unwrap()
