@@ -217,7 +217,9 @@ impl RedisRpcClient {
             .arg(keys::FIELD_ENVELOPE)
             .arg(envelope)
             .arg(keys::FIELD_REPLY_TO)
-            .arg(&self.reply_stream);
+            .arg(&self.reply_stream)
+            .arg(keys::FIELD_TIMEOUT_MS)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         let limit = self
             .config
             .command_timeout()

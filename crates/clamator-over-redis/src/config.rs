@@ -59,6 +59,8 @@ pub struct RedisConfig {
     trim_command_streams: bool,
     /// Deliveries after which an unacknowledged entry is dead-lettered; `None`: never.
     max_deliveries: Option<u32>,
+    /// Whether servers skip requests whose caller's timeout has passed.
+    skip_expired: bool,
 }
 
 impl RedisConfig {
@@ -77,6 +79,7 @@ impl RedisConfig {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             renew_leases: true,
             trim_command_streams: true,
+            skip_expired: true,
             max_deliveries: Some(DEFAULT_MAX_DELIVERIES),
         }
     }
@@ -131,6 +134,11 @@ impl RedisConfig {
         self.renew_leases
     }
 
+    /// Whether servers skip requests whose caller's timeout has passed.
+    pub fn skip_expired(&self) -> bool {
+        self.skip_expired
+    }
+
     /// Whether servers trim delivered and acknowledged command-stream entries.
     pub fn trim_command_streams(&self) -> bool {
         self.trim_command_streams
@@ -177,6 +185,7 @@ pub struct RedisConfigBuilder {
     renew_leases: bool,
     trim_command_streams: bool,
     max_deliveries: Option<u32>,
+    skip_expired: bool,
 }
 
 impl RedisConfigBuilder {
@@ -270,6 +279,18 @@ impl RedisConfigBuilder {
     /// dead-lettered. `clamator dead <service>` lists and requeues dead letters.
     pub fn max_deliveries(mut self, max: Option<u32>) -> Self {
         self.max_deliveries = max;
+        self
+    }
+
+    /// Whether a server skips (acks without running) a request whose caller
+    /// has already given up: Rust clients send their timeout in a `timeout-ms`
+    /// field, and a request that starts more than 500 ms after the entry's time
+    /// plus that timeout (after a backlog, or reclaimed from a crashed worker)
+    /// would only produce a reply nobody reads. Requests from the Python peer
+    /// carry no timeout and always run. Default `true`; `false` runs every
+    /// request, as the peer does.
+    pub fn skip_expired(mut self, on: bool) -> Self {
+        self.skip_expired = on;
         self
     }
 
@@ -373,6 +394,7 @@ impl RedisConfigBuilder {
             command_timeout: self.command_timeout,
             renew_leases: self.renew_leases,
             trim_command_streams: self.trim_command_streams,
+            skip_expired: self.skip_expired,
             max_deliveries: self.max_deliveries,
         })
     }

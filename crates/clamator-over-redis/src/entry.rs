@@ -7,7 +7,7 @@
 
 use redis::Value;
 
-use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_TO};
+use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_TO, FIELD_TIMEOUT_MS};
 
 /// One stream entry: its id and the fields this transport reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,21 @@ pub(crate) struct Entry {
     pub(crate) envelope: Option<Vec<u8>>,
     /// The `reply-to` field, raw bytes (`None` when missing).
     pub(crate) reply_to: Option<Vec<u8>>,
+    /// The caller's `timeout-ms` (`None` when missing or unreadable: peers do not send it).
+    pub(crate) timeout_ms: Option<u64>,
+}
+
+impl Entry {
+    /// When the caller gives up, in Redis's clock (ms since the epoch): the
+    /// entry id's time plus the caller's timeout; `None` when unknown.
+    pub(crate) fn deadline_ms(&self) -> Option<u64> {
+        let (ms, _) = self.id.split_once('-')?;
+        ms.parse::<u64>().ok()?.checked_add(self.timeout_ms?)
+    }
+}
+
+fn timeout_ms(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// One stream entry with every field, raw: what a dead letter carries over.
@@ -42,17 +57,21 @@ impl RawEntry {
     pub(crate) fn into_entry(self) -> Entry {
         let mut envelope = None;
         let mut reply_to = None;
+        let mut timeout = None;
         for (k, v) in self.fields {
             if k == FIELD_ENVELOPE.as_bytes() && envelope.is_none() {
                 envelope = Some(v);
             } else if k == FIELD_REPLY_TO.as_bytes() && reply_to.is_none() {
                 reply_to = Some(v);
+            } else if k == FIELD_TIMEOUT_MS.as_bytes() && timeout.is_none() {
+                timeout = timeout_ms(&v);
             }
         }
         Entry {
             id: self.id,
             envelope,
             reply_to,
+            timeout_ms: timeout,
         }
     }
 }
@@ -110,10 +129,14 @@ fn entry(v: Value) -> Result<Entry, ShapeError> {
         .ok_or_else(|| shape("an entry has no id"))?;
     let mut envelope = None;
     let mut reply_to = None;
+    let mut timeout = None;
     for (k, v) in pairs(parts.next().unwrap_or(Value::Nil))? {
         match bytes(k).as_deref() {
             Some(f) if f == FIELD_ENVELOPE.as_bytes() => envelope = bytes(v),
             Some(f) if f == FIELD_REPLY_TO.as_bytes() => reply_to = bytes(v),
+            Some(f) if f == FIELD_TIMEOUT_MS.as_bytes() => {
+                timeout = bytes(v).as_deref().and_then(timeout_ms);
+            }
             _ => {} // readers ignore fields they do not know (WIRE.md §2)
         }
     }
@@ -121,6 +144,7 @@ fn entry(v: Value) -> Result<Entry, ShapeError> {
         id,
         envelope,
         reply_to,
+        timeout_ms: timeout,
     })
 }
 
@@ -227,6 +251,7 @@ mod tests {
             id: "1-0".into(),
             envelope: Some(b"{}".to_vec()),
             reply_to: Some(b"p:replies:x".to_vec()),
+            timeout_ms: None,
         };
         let resp2 = Value::Array(vec![Value::Array(vec![
             bs(b"s"),

@@ -10,6 +10,11 @@ pub const FIELD_TYPE: &str = "type";
 pub const FIELD_ENVELOPE: &str = "envelope";
 /// The `reply-to` field of a request entry: the caller's reply stream key.
 pub const FIELD_REPLY_TO: &str = "reply-to";
+/// The `timeout-ms` field of a request entry (a clamator-rs extension): how
+/// long the caller waits for the reply, counted from the entry's id (the
+/// Redis time it was added). A Rust server skips a request whose caller has
+/// given up; the Python peer ignores the field (readers ignore unknown fields).
+pub const FIELD_TIMEOUT_MS: &str = "timeout-ms";
 /// The value of the `type` field (reserved by the peer, which does not check it).
 pub const TYPE_RPC: &str = "rpc";
 

@@ -120,12 +120,17 @@ impl RedisRpcServer {
                 self.config.max_concurrency(),
                 self.config.reply_stream_maxlen(),
             );
+            let mut worker = worker;
+            worker.set_skip_expired(self.config.skip_expired());
             let worker = Arc::new(worker);
             // Ends by itself once the worker (its only sender) is dropped,
             // after the last handler's reply and ack are written.
             tokio::spawn(finish.run());
             worker.ensure_group().await.map_err(|e| {
                 e.into_transport(&format!("creating the consumer group of {}", worker.stream))
+            })?;
+            worker.sync_clock().await.map_err(|e| {
+                e.into_transport("reading Redis's clock (TIME) to compare call deadlines")
             })?;
             let mut conn = BlockingConn::new(self.connector.clone());
             conn.connect().await.map_err(|e| {

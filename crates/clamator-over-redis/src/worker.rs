@@ -2,6 +2,7 @@
 //! share, and the handling of one entry (WIRE.md §5).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clamator_protocol::{Dispatcher, Incoming};
@@ -13,6 +14,18 @@ use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop};
 use crate::keys;
+
+/// How long past its caller's deadline a request must be before it is
+/// skipped: covers the time the caller's own timer takes to fire and small
+/// errors in measuring Redis's clock.
+const EXPIRY_SLACK_MS: u64 = 500;
+
+/// This host's clock, ms since the epoch.
+fn local_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// How long a loop waits after failing to recreate a missing group.
 const RECREATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -47,6 +60,11 @@ pub(crate) struct ServiceWorker {
     /// Fired when handlers must be abandoned (grace over, or dropped):
     /// their entries stay pending for another worker to reclaim.
     pub(crate) abandon: CancellationToken,
+    /// Redis's clock minus ours, in ms (request deadlines are in Redis's
+    /// clock: entry ids); measured at start with `TIME`.
+    clock_offset_ms: AtomicI64,
+    /// Whether requests whose caller gave up are skipped (config `skip_expired`).
+    skip_expired: bool,
     /// Handled entries go to the service's finish loop, which writes replies
     /// and acks in batches.
     done: mpsc::UnboundedSender<Done>,
@@ -97,6 +115,8 @@ impl ServiceWorker {
             in_flight: Mutex::new(HashSet::new()),
             handlers: TaskTracker::new(),
             abandon: CancellationToken::new(),
+            clock_offset_ms: AtomicI64::new(0),
+            skip_expired: true,
             done,
         };
         (worker, finish)
@@ -202,6 +222,12 @@ impl ServiceWorker {
     /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
     /// both in one round trip.
     async fn handle(&self, entry: Entry) {
+        if self.caller_gave_up(&entry) {
+            tracing::debug!(service = %self.service, entry_id = %entry.id,
+                "the caller's timeout passed before the request could start; acked without running it");
+            self.finish(&entry.id, None).await;
+            return;
+        }
         let Some(envelope) = entry.envelope else {
             tracing::warn!(service = %self.service, entry_id = %entry.id,
                 "entry without an envelope field; acked and dropped");
@@ -221,6 +247,40 @@ impl ServiceWorker {
             _ => None,
         };
         self.finish(&entry.id, reply).await;
+    }
+
+    /// Whether the entry carries a deadline (`timeout-ms`, sent by Rust
+    /// clients) that passed more than [`EXPIRY_SLACK_MS`] ago, so its caller
+    /// already failed the call with a timeout and would drop the reply.
+    fn caller_gave_up(&self, entry: &Entry) -> bool {
+        let Some(deadline) = entry.deadline_ms().filter(|_| self.skip_expired) else {
+            return false;
+        };
+        let redis_now =
+            local_now_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed));
+        redis_now > deadline.saturating_add(EXPIRY_SLACK_MS)
+    }
+
+    /// Sets whether requests whose caller gave up are skipped.
+    pub(crate) fn set_skip_expired(&mut self, on: bool) {
+        self.skip_expired = on;
+    }
+
+    /// Measures Redis's clock against ours (`TIME`), so deadlines written in
+    /// entry ids compare right even when the two hosts' clocks differ.
+    pub(crate) async fn sync_clock(&self) -> Result<(), ConnError> {
+        let before = local_now_ms();
+        let (secs, micros): (u64, u64) = self
+            .shared
+            .query(&redis::cmd("TIME"), self.shared.command_timeout())
+            .await?;
+        let after = local_now_ms();
+        let redis_ms = secs.saturating_mul(1000).saturating_add(micros / 1000);
+        let ours = before / 2 + after / 2;
+        let offset =
+            i64::try_from(redis_ms).unwrap_or(i64::MAX) - i64::try_from(ours).unwrap_or(i64::MAX);
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Hands the reply (if any) and the ack to the service's finish loop,

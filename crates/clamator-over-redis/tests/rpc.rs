@@ -396,3 +396,72 @@ async fn acks_of_calls_that_finish_together_are_coalesced() {
     client.stop().await;
     server.stop().await;
 }
+
+/// Queues a request whose caller gives up after 100 ms and one that waits,
+/// then starts a server once the first is well past its deadline; returns the
+/// `a` of every request the server ran.
+async fn requests_run_after_a_backlog(skip_expired: bool) -> Vec<f64> {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix)
+        .skip_expired(skip_expired)
+        .build()
+        .unwrap();
+    // The group exists (a server ran before), but no server runs now.
+    let mut conn = raw(&redis.url()).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(keys::command_stream(&prefix, "arith"))
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let client = client(cfg.clone()).await;
+    let gave_up = client
+        .call(
+            "arith",
+            "add",
+            json!({"a": 1, "b": 1}),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    let waits = client.call(
+        "arith",
+        "add",
+        json!({"a": 2, "b": 2}),
+        Some(Duration::from_secs(8)),
+    );
+    let late_server = async {
+        // The event awaited is the clock passing the first caller's deadline
+        // plus the server's 500 ms slack.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let arith = Arith::new();
+        (server(cfg.clone(), &arith).await, arith)
+    };
+    let (result, (server, arith)) = within(futures::future::join(waits, late_server)).await;
+    assert_eq!(result.unwrap(), json!({"sum": 4.0}));
+    nothing_pending(
+        &conn,
+        &keys::command_stream(&prefix, "arith"),
+        "both requests acked",
+    )
+    .await;
+    client.stop().await;
+    server.stop().await;
+    let mut handled = arith.handled();
+    handled.sort_by(f64::total_cmp);
+    handled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_caller_gave_up_is_not_run() {
+    assert_eq!(requests_run_after_a_backlog(true).await, vec![2.0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_skip_expired_off_every_request_runs_like_the_peer() {
+    assert_eq!(requests_run_after_a_backlog(false).await, vec![1.0, 2.0]);
+}
