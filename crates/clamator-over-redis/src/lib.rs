@@ -23,6 +23,26 @@
 //! At least once: an entry a crashed worker did not ack is reclaimed by
 //! another after `consumer_claim_idle`, so handlers should be idempotent.
 //!
+//! # Beyond the peer, with the same wire
+//! Each is a [`RedisConfigBuilder`] setting, on by default:
+//! - [`max_concurrency`](RedisConfigBuilder::max_concurrency) (64): handlers
+//!   of one service run concurrently; the peer runs one at a time.
+//! - [`renew_leases`](RedisConfigBuilder::renew_leases): a handler running
+//!   longer than `consumer_claim_idle` keeps its entry (`XCLAIM ... JUSTID`
+//!   every claim idle / 3), so no other worker runs it a second time.
+//! - [`trim_command_streams`](RedisConfigBuilder::trim_command_streams):
+//!   command streams are trimmed below what every group has delivered and
+//!   acknowledged; the peer never trims.
+//! - [`skip_expired`](RedisConfigBuilder::skip_expired): Rust clients send
+//!   their timeout (`timeout-ms`, [`keys::FIELD_TIMEOUT_MS`]); a request whose
+//!   caller gave up is acked without running.
+//! - [`max_deliveries`](RedisConfigBuilder::max_deliveries) (10): dead letters,
+//!   below.
+//!
+//! Replies and acks of entries that finish together are written in one
+//! pipeline with one multi-id `XACK` (2.2 instead of 3.2 Redis commands per
+//! call under load; `BENCHMARKS.md`).
+//!
 //! # Dead letters
 //! The peer redelivers an entry that no worker ever acknowledges forever: a
 //! request whose handler crashes (or hangs until it is killed) every worker
