@@ -61,6 +61,8 @@ pub struct RedisConfig {
     max_deliveries: Option<u32>,
     /// Whether servers skip requests whose caller's timeout has passed.
     skip_expired: bool,
+    /// How long a handler may run before it is cancelled; `None`: no limit.
+    handler_timeout: Option<Duration>,
 }
 
 impl RedisConfig {
@@ -80,6 +82,7 @@ impl RedisConfig {
             renew_leases: true,
             trim_command_streams: true,
             skip_expired: true,
+            handler_timeout: None,
             max_deliveries: Some(DEFAULT_MAX_DELIVERIES),
         }
     }
@@ -134,6 +137,11 @@ impl RedisConfig {
         self.renew_leases
     }
 
+    /// How long a handler may run before it is cancelled; `None`: no limit.
+    pub fn handler_timeout(&self) -> Option<Duration> {
+        self.handler_timeout
+    }
+
     /// Whether servers skip requests whose caller's timeout has passed.
     pub fn skip_expired(&self) -> bool {
         self.skip_expired
@@ -186,6 +194,7 @@ pub struct RedisConfigBuilder {
     trim_command_streams: bool,
     max_deliveries: Option<u32>,
     skip_expired: bool,
+    handler_timeout: Option<Duration>,
 }
 
 impl RedisConfigBuilder {
@@ -294,6 +303,18 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// How long one handler may run. A handler still running then is cancelled
+    /// (its future dropped at its next await), its caller gets -32603
+    /// "Internal error" with `data.name` "HandlerTimeout", and the entry is
+    /// acknowledged. Default `None`: no limit. Set it when a handler can hang:
+    /// lease renewal keeps a hung handler's entry from being reclaimed, so
+    /// without a limit it holds the entry and a handler slot until the server
+    /// stops.
+    pub fn handler_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.handler_timeout = limit;
+        self
+    }
+
     /// Bound on one Redis command and on opening a connection. Default 5 s.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
@@ -337,6 +358,13 @@ impl RedisConfigBuilder {
             return bad(
                 "max_deliveries is Some(0), so no entry could ever be delivered: set at \
                  least Some(1) (1 never redelivers), or None to redeliver forever"
+                    .to_owned(),
+            );
+        }
+        if self.handler_timeout.is_some_and(|t| t.is_zero()) {
+            return bad(
+                "handler_timeout is zero, so every handler would be cancelled at once: \
+                 set a positive duration, or None for no limit"
                     .to_owned(),
             );
         }
@@ -395,6 +423,7 @@ impl RedisConfigBuilder {
             renew_leases: self.renew_leases,
             trim_command_streams: self.trim_command_streams,
             skip_expired: self.skip_expired,
+            handler_timeout: self.handler_timeout,
             max_deliveries: self.max_deliveries,
         })
     }

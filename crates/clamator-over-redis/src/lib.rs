@@ -39,6 +39,10 @@
 //! - [`max_deliveries`](RedisConfigBuilder::max_deliveries) (10): dead letters,
 //!   below.
 //!
+//! And one that is off by default:
+//! [`handler_timeout`](RedisConfigBuilder::handler_timeout) cancels a handler
+//! that runs too long and answers its caller -32603 `HandlerTimeout`.
+//!
 //! Replies and acks of entries that finish together are written in one
 //! pipeline with one multi-id `XACK` (2.2 instead of 3.2 Redis commands per
 //! call under load; `BENCHMARKS.md`).
@@ -66,8 +70,9 @@
 //! An entry whose handler still runs on a Rust server is never dead-lettered:
 //! its lease is renewed, so it never looks idle, and the server running it
 //! skips it. (So a handler that hangs in a live Rust server holds its entry,
-//! and a handler slot, until the server stops; only a killed worker's entries
-//! come back.) The delivery count is Redis's own (`XREADGROUP` and every claim
+//! and a handler slot, until the server stops, unless
+//! [`handler_timeout`](RedisConfigBuilder::handler_timeout) is set; only a
+//! killed worker's entries come back.) The delivery count is Redis's own (`XREADGROUP` and every claim
 //! count one; lease renewal does not), so deliveries by Python workers count
 //! too; but a Python worker's reclaim loop does not look at it, so in a mixed
 //! pool an entry may be delivered more often before a Rust worker catches it.

@@ -122,6 +122,7 @@ impl RedisRpcServer {
             );
             let mut worker = worker;
             worker.set_skip_expired(self.config.skip_expired());
+            worker.set_handler_timeout(self.config.handler_timeout());
             let worker = Arc::new(worker);
             // Ends by itself once the worker (its only sender) is dropped,
             // after the last handler's reply and ack are written.

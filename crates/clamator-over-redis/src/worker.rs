@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use clamator_protocol::{Dispatcher, Incoming};
+use clamator_protocol::envelope::build_error;
+use clamator_protocol::{Dispatcher, Envelope, Incoming, RpcError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,6 +20,21 @@ use crate::keys;
 /// skipped: covers the time the caller's own timer takes to fire and small
 /// errors in measuring Redis's clock.
 const EXPIRY_SLACK_MS: u64 = 500;
+
+/// The reply to a request whose handler was cancelled for running too long:
+/// -32603 with `data.name` "HandlerTimeout"; `None` for a notification. (The
+/// envelope is parsed again only on this rare path, for the request's id.)
+fn timeout_reply(envelope: &[u8], limit: std::time::Duration) -> Option<String> {
+    let id = Envelope::parse_request(envelope).ok()?.id?;
+    let error = RpcError::internal(
+        "HandlerTimeout",
+        format!(
+            "the handler ran longer than the server's handler_timeout ({} ms) and was cancelled",
+            limit.as_millis()
+        ),
+    );
+    Some(build_error(Some(&id), &error))
+}
 
 /// This host's clock, ms since the epoch.
 fn local_now_ms() -> u64 {
@@ -65,6 +81,8 @@ pub(crate) struct ServiceWorker {
     clock_offset_ms: AtomicI64,
     /// Whether requests whose caller gave up are skipped (config `skip_expired`).
     skip_expired: bool,
+    /// How long a handler may run before it is cancelled (config `handler_timeout`).
+    handler_timeout: Option<std::time::Duration>,
     /// Handled entries go to the service's finish loop, which writes replies
     /// and acks in batches.
     done: mpsc::UnboundedSender<Done>,
@@ -117,6 +135,7 @@ impl ServiceWorker {
             abandon: CancellationToken::new(),
             clock_offset_ms: AtomicI64::new(0),
             skip_expired: true,
+            handler_timeout: None,
             done,
         };
         (worker, finish)
@@ -240,7 +259,18 @@ impl ServiceWorker {
                     "poison entry (not a valid envelope); acked and dropped");
                 None
             }
-            Incoming::Dispatch(fut) => fut.await,
+            Incoming::Dispatch(fut) => match self.handler_timeout {
+                None => fut.await,
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(reply) => reply,
+                    Err(_) => {
+                        tracing::warn!(service = %self.service, entry_id = %entry.id,
+                            limit_ms = limit.as_millis() as u64,
+                            "handler ran longer than handler_timeout; cancelled it and answered -32603");
+                        timeout_reply(&envelope, limit)
+                    }
+                },
+            },
         };
         let reply = match (entry.reply_to, reply) {
             (Some(to), Some(text)) => Some((to, text)),
@@ -264,6 +294,11 @@ impl ServiceWorker {
     /// Sets whether requests whose caller gave up are skipped.
     pub(crate) fn set_skip_expired(&mut self, on: bool) {
         self.skip_expired = on;
+    }
+
+    /// Sets how long a handler may run before it is cancelled.
+    pub(crate) fn set_handler_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.handler_timeout = limit;
     }
 
     /// Measures Redis's clock against ours (`TIME`), so deadlines written in

@@ -465,3 +465,51 @@ async fn a_request_whose_caller_gave_up_is_not_run() {
 async fn with_skip_expired_off_every_request_runs_like_the_peer() {
     assert_eq!(requests_run_after_a_backlog(false).await, vec![1.0, 2.0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_past_handler_timeout_is_cancelled_and_answered() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let cfg = config(&redis.url(), &prefix)
+        .handler_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let arith = Arith::new();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let started = Instant::now();
+    let err = within(client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 1, "b": 2, "sleepMs": 5000}),
+        Some(Duration::from_secs(8)),
+    ))
+    .await
+    .unwrap_err();
+    let rpc = err.as_rpc().expect("an RPC error, not a client timeout");
+    assert_eq!(rpc.code, -32603);
+    assert_eq!(rpc.data["name"], "HandlerTimeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let raw = raw(&redis.url()).await;
+    nothing_pending(
+        &raw,
+        &keys::command_stream(&prefix, "arith"),
+        "the cancelled call acked",
+    )
+    .await;
+    let ok = within(client.call("arith", "add", json!({"a": 1, "b": 1}), None)).await;
+    assert_eq!(ok.unwrap(), json!({"sum": 2.0}), "the server keeps serving");
+    assert!(
+        clamator_over_redis::RedisConfig::builder("p")
+            .redis_url(redis.url())
+            .handler_timeout(Some(Duration::ZERO))
+            .build()
+            .is_err()
+    );
+    client.stop().await;
+    server.stop().await;
+}
