@@ -116,36 +116,10 @@ fn pairs(v: Value) -> Result<Vec<(Value, Value)>, ShapeError> {
     }
 }
 
-/// One `[id, [field, value, ...]]` entry.
+/// One `[id, [field, value, ...]]` entry, with the fields handlers read
+/// (readers ignore fields they do not know, WIRE.md §2).
 fn entry(v: Value) -> Result<Entry, ShapeError> {
-    let Value::Array(parts) = v else {
-        return Err(shape("an entry is not an array"));
-    };
-    let mut parts = parts.into_iter();
-    let id = parts
-        .next()
-        .and_then(bytes)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| shape("an entry has no id"))?;
-    let mut envelope = None;
-    let mut reply_to = None;
-    let mut timeout = None;
-    for (k, v) in pairs(parts.next().unwrap_or(Value::Nil))? {
-        match bytes(k).as_deref() {
-            Some(f) if f == FIELD_ENVELOPE.as_bytes() => envelope = bytes(v),
-            Some(f) if f == FIELD_REPLY_TO.as_bytes() => reply_to = bytes(v),
-            Some(f) if f == FIELD_TIMEOUT_MS.as_bytes() => {
-                timeout = bytes(v).as_deref().and_then(timeout_ms);
-            }
-            _ => {} // readers ignore fields they do not know (WIRE.md §2)
-        }
-    }
-    Ok(Entry {
-        id,
-        envelope,
-        reply_to,
-        timeout_ms: timeout,
-    })
+    raw_entry(v).map(RawEntry::into_entry)
 }
 
 /// One `[id, [field, value, ...]]` entry with all its fields.
