@@ -38,7 +38,7 @@ pub struct RedisRpcClient {
     /// Opens the reply loop's own connection.
     connector: Connector,
     /// XADDs and the final DEL.
-    shared: SharedConn,
+    shared: std::sync::Arc<SharedConn>,
     /// Calls awaiting their replies, by id key.
     pending: PendingCalls,
     /// IDLE, RUNNING or STOPPED; read by every call without locking.
@@ -54,6 +54,71 @@ struct Running {
     shutdown: CancellationToken,
     /// The reply loop task.
     reply_loop: JoinHandle<()>,
+    /// The task that keeps the reply stream's TTL fresh, if it has one.
+    keepalive: Option<JoinHandle<()>>,
+}
+
+/// `XADD <reply stream> MAXLEN ~ <maxlen> * type open` then `PEXPIRE <reply
+/// stream> <ttl>`: creates the reply stream (or adds a harmless entry to it;
+/// the reply loop skips entries without an envelope) and sets its TTL.
+fn open_reply_stream(stream: &str, ttl: Duration, maxlen: usize) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XADD")
+        .arg(stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_OPEN)
+        .ignore();
+    pipe.cmd("PEXPIRE")
+        .arg(stream)
+        .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+        .ignore();
+    pipe
+}
+
+/// Refreshes the reply stream's TTL every `period` until shutdown, and
+/// re-creates the stream if it is gone (it expired while this process was
+/// frozen, or someone deleted it).
+async fn keep_reply_stream(
+    shared: std::sync::Arc<SharedConn>,
+    stream: String,
+    ttl: Duration,
+    maxlen: usize,
+    period: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let mut cmd = redis::cmd("PEXPIRE");
+        cmd.arg(&stream).arg(ttl_ms);
+        match shared.query::<i64>(&cmd, shared.command_timeout()).await {
+            Ok(1) => {}
+            Ok(_) => {
+                tracing::warn!(reply_stream = %stream,
+                    "reply stream was gone (expired while this process was frozen, or \
+                     deleted); re-creating it");
+                let pipe = open_reply_stream(&stream, ttl, maxlen);
+                if let Err(error) = shared
+                    .query_pipeline::<()>(&pipe, shared.command_timeout())
+                    .await
+                {
+                    tracing::warn!(reply_stream = %stream, %error,
+                        "re-creating the reply stream failed; retrying next period");
+                }
+            }
+            Err(error) => tracing::debug!(reply_stream = %stream, %error,
+                "refreshing the reply stream's TTL failed; retrying next period"),
+        }
+    }
 }
 
 impl RedisRpcClient {
@@ -61,10 +126,21 @@ impl RedisRpcClient {
     pub fn new(config: RedisConfig) -> RedisRpcClient {
         let connector = Connector::new(config.redis_client().clone(), config.command_timeout());
         let instance_id = config.new_instance_id();
+        let reply_stream = keys::reply_stream(config.key_prefix(), &instance_id);
+        let shared = match config.reply_stream_ttl() {
+            // Every new connection (the first, and each after Redis restarted)
+            // re-creates the reply stream before a request can be sent on it:
+            // Rust servers reply with NOMKSTREAM to clients that keep a TTL.
+            Some(ttl) => SharedConn::with_on_connect(
+                connector.clone(),
+                open_reply_stream(&reply_stream, ttl, config.reply_stream_maxlen()),
+            ),
+            None => SharedConn::new(connector.clone()),
+        };
         RedisRpcClient {
-            reply_stream: keys::reply_stream(config.key_prefix(), &instance_id),
+            reply_stream,
             instance_id,
-            shared: SharedConn::new(connector.clone()),
+            shared: std::sync::Arc::new(shared),
             connector,
             config,
             pending: PendingCalls::new(),
@@ -114,9 +190,24 @@ impl RedisRpcClient {
             }
             .run(),
         );
+        let keepalive = match (
+            self.config.reply_stream_ttl(),
+            self.config.reply_stream_refresh(),
+        ) {
+            (Some(ttl), Some(period)) => Some(tokio::spawn(keep_reply_stream(
+                std::sync::Arc::clone(&self.shared),
+                self.reply_stream.clone(),
+                ttl,
+                self.config.reply_stream_maxlen(),
+                period,
+                shutdown.clone(),
+            ))),
+            _ => None,
+        };
         *run = Some(Running {
             shutdown,
             reply_loop,
+            keepalive,
         });
         self.phase.store(RUNNING, Ordering::SeqCst);
         tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client started");
@@ -132,12 +223,22 @@ impl RedisRpcClient {
         let Some(Running {
             shutdown,
             reply_loop,
+            keepalive,
         }) = run.take()
         else {
             return;
         };
         debug_assert_eq!(previous, RUNNING);
         shutdown.cancel();
+        if let Some(keepalive) = keepalive {
+            let abort = keepalive.abort_handle();
+            if tokio::time::timeout(self.config.command_timeout(), keepalive)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         let abort = reply_loop.abort_handle();
         if tokio::time::timeout(Duration::from_secs(1), reply_loop)
             .await
@@ -220,6 +321,9 @@ impl RedisRpcClient {
             .arg(&self.reply_stream)
             .arg(keys::FIELD_TIMEOUT_MS)
             .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        if self.config.reply_stream_ttl().is_some() {
+            xadd.arg(keys::FIELD_REPLY_NOMKSTREAM).arg("1");
+        }
         let limit = self
             .config
             .command_timeout()
@@ -277,6 +381,9 @@ impl Drop for RedisRpcClient {
         if let Some(running) = self.run.get_mut().take() {
             running.shutdown.cancel();
             running.reply_loop.abort();
+            if let Some(keepalive) = running.keepalive {
+                keepalive.abort();
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(5_000);
 pub const DEFAULT_MAX_DELIVERIES: u32 = 10;
 /// Approximate cap on a dead-letter stream's length (`MAXLEN ~`): 10000 entries.
 pub const DEAD_LETTER_MAXLEN: usize = 10_000;
+/// Default time to live of a Rust client's reply stream, refreshed while the
+/// client runs: 60 s.
+pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(60);
 
 /// Configuration of a [`RedisRpcServer`](crate::RedisRpcServer) or
 /// [`RedisRpcClient`](crate::RedisRpcClient). Build it with [`RedisConfig::builder`].
@@ -63,6 +66,10 @@ pub struct RedisConfig {
     skip_expired: bool,
     /// How long a handler may run before it is cancelled; `None`: no limit.
     handler_timeout: Option<Duration>,
+    /// How long `RedisRpcServer::start` retries while Redis is unreachable; `None`: until it answers.
+    start_timeout: Option<Duration>,
+    /// Time to live of a client's reply stream, refreshed while it runs; `None`: no TTL.
+    reply_stream_ttl: Option<Duration>,
 }
 
 impl RedisConfig {
@@ -84,6 +91,8 @@ impl RedisConfig {
             skip_expired: true,
             handler_timeout: None,
             max_deliveries: Some(DEFAULT_MAX_DELIVERIES),
+            start_timeout: None,
+            reply_stream_ttl: Some(DEFAULT_REPLY_STREAM_TTL),
         }
     }
 
@@ -158,6 +167,23 @@ impl RedisConfig {
         self.max_deliveries
     }
 
+    /// How long a server's `start()` keeps retrying while Redis is
+    /// unreachable; `None`: until Redis answers.
+    pub fn start_timeout(&self) -> Option<Duration> {
+        self.start_timeout
+    }
+
+    /// The time to live a client keeps on its reply stream; `None`: none.
+    pub fn reply_stream_ttl(&self) -> Option<Duration> {
+        self.reply_stream_ttl
+    }
+
+    /// How often a client refreshes its reply stream's TTL: a third of it (at least 100 ms).
+    pub(crate) fn reply_stream_refresh(&self) -> Option<Duration> {
+        self.reply_stream_ttl
+            .map(|ttl| (ttl / 3).max(Duration::from_millis(100)))
+    }
+
     /// The period of lease renewal: a third of the claim idle time (at least 100 ms).
     pub(crate) fn lease_period(&self) -> Duration {
         (self.consumer_claim_idle / 3).max(Duration::from_millis(100))
@@ -176,7 +202,9 @@ impl RedisConfig {
     }
 }
 
-/// Builds a [`RedisConfig`]; every setting has the peer's default.
+/// Builds a [`RedisConfig`]. Settings the peer also has default to the
+/// peer's values (key names, claim idle, reply stream length, timeouts,
+/// shutdown grace); the ones that go beyond the peer say their default.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisConfigBuilder {
@@ -195,6 +223,8 @@ pub struct RedisConfigBuilder {
     max_deliveries: Option<u32>,
     skip_expired: bool,
     handler_timeout: Option<Duration>,
+    start_timeout: Option<Duration>,
+    reply_stream_ttl: Option<Duration>,
 }
 
 impl RedisConfigBuilder {
@@ -214,7 +244,9 @@ impl RedisConfigBuilder {
     }
 
     /// A fixed instance id (names the reply stream and the consumer). Default:
-    /// a fresh UUID v4 per server or client.
+    /// a fresh UUID v4 per server or client. It must be non-empty and must not
+    /// contain `:` or control characters: Rust servers reply only to
+    /// `<prefix>:replies:<id>` keys of that shape.
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance_id = Some(id.into());
         self
@@ -321,6 +353,29 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// How long a server's `start()` keeps retrying, with backoff, while
+    /// Redis is unreachable (workers often start before Redis does). Default
+    /// `None`: until Redis answers, logging a warning per attempt. With
+    /// `Some(limit)` it fails with `TransportError::ConnectionLost` once the
+    /// next attempt would come after `limit`. Errors that a retry cannot fix
+    /// (a refused command, a key of the wrong type) fail at once either way.
+    pub fn start_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.start_timeout = limit;
+        self
+    }
+
+    /// The time to live a client keeps on its reply stream (`PEXPIRE`,
+    /// refreshed every third of it while the client runs), so the reply
+    /// stream of a client that crashed goes away by itself. Rust clients also
+    /// ask Rust servers (extra field `reply-nomkstream`) to reply with
+    /// `NOMKSTREAM`, so a late reply never re-creates the stream of a client
+    /// that is gone. Default `Some(60 s)`; `None` leaves reply streams without
+    /// TTL, as the peer does (`clamator gc` removes leftovers).
+    pub fn reply_stream_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.reply_stream_ttl = ttl;
+        self
+    }
+
     /// Checks the settings and builds the config.
     pub fn build(self) -> Result<RedisConfig, TransportError> {
         let bad = |msg: String| Err(TransportError::Config(msg));
@@ -338,12 +393,30 @@ impl RedisConfigBuilder {
                 self.key_prefix
             ));
         }
-        if let Some(id) = &self.instance_id
-            && id.trim().is_empty()
+        if let Some(id) = &self.instance_id {
+            if id.trim().is_empty() {
+                return bad(
+                    "instance_id is empty: leave it unset for a random UUID, or set a \
+                            unique non-empty id"
+                        .to_owned(),
+                );
+            }
+            if !crate::keys::is_valid_instance_id(id) {
+                return bad(format!(
+                    "instance_id {id:?} contains ':' or a control character, or is longer \
+                     than {} bytes: servers would not reply to such a reply stream; use \
+                     letters, digits, '-', '_' or '.'",
+                    crate::keys::MAX_INSTANCE_ID_LEN
+                ));
+            }
+        }
+        if self
+            .reply_stream_ttl
+            .is_some_and(|t| t < Duration::from_secs(1))
         {
             return bad(
-                "instance_id is empty: leave it unset for a random UUID, or set a \
-                        unique non-empty id"
+                "reply_stream_ttl is under 1 s: a client's reply stream could expire \
+                 between two refreshes; set at least 1 s (default 60 s), or None"
                     .to_owned(),
             );
         }
@@ -425,6 +498,8 @@ impl RedisConfigBuilder {
             skip_expired: self.skip_expired,
             handler_timeout: self.handler_timeout,
             max_deliveries: self.max_deliveries,
+            start_timeout: self.start_timeout,
+            reply_stream_ttl: self.reply_stream_ttl,
         })
     }
 }
@@ -494,6 +569,18 @@ mod tests {
         );
         assert!(
             err(RedisConfig::builder("a").redis_url(url).instance_id("")).contains("instance_id")
+        );
+        for bad_id in ["a:b", "x\ny", &"z".repeat(300)] {
+            assert!(
+                err(RedisConfig::builder("a").redis_url(url).instance_id(bad_id))
+                    .contains("instance_id")
+            );
+        }
+        assert!(
+            err(RedisConfig::builder("a")
+                .redis_url(url)
+                .reply_stream_ttl(Some(Duration::from_millis(10))))
+            .contains("reply_stream_ttl")
         );
         assert!(
             err(RedisConfig::builder("a")

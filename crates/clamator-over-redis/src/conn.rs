@@ -57,6 +57,26 @@ impl ConnError {
         matches!(self, ConnError::Redis(e) if e.code() == Some("BUSYGROUP"))
     }
 
+    /// Whether trying again later may succeed: the connection failed or timed
+    /// out, or Redis is loading its data set or not yet able to serve.
+    /// Refusals (a wrong password, a forbidden command, a key of the wrong
+    /// type) are not: retrying would only hide them.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            ConnError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                    || matches!(
+                        e.code(),
+                        Some("LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "BUSY")
+                    )
+            }
+            ConnError::TimedOut(_) | ConnError::Unreachable { .. } => true,
+        }
+    }
+
     /// Whether the connection that produced this error must be replaced.
     fn breaks_connection(&self) -> bool {
         match self {
@@ -167,6 +187,9 @@ pub(crate) struct SharedConn {
     backoff: std::sync::Mutex<Backoff>,
     /// Counts connections opened, to tag [`Slot::Up`].
     generations: std::sync::atomic::AtomicU64,
+    /// Run on every new connection before any other command (a client
+    /// re-creates its reply stream there: Redis may have restarted empty).
+    on_connect: Option<Pipeline>,
 }
 
 impl SharedConn {
@@ -180,6 +203,16 @@ impl SharedConn {
             }),
             backoff: std::sync::Mutex::new(Backoff::new(crate::backoff::INITIAL, SHARED_RETRY_MAX)),
             generations: std::sync::atomic::AtomicU64::new(0),
+            on_connect: None,
+        }
+    }
+
+    /// A shared connection that runs `pipeline` on every connection it opens,
+    /// before anything else; a failure there counts as a failed connect.
+    pub(crate) fn with_on_connect(connector: Connector, pipeline: Pipeline) -> Self {
+        SharedConn {
+            on_connect: Some(pipeline),
+            ..SharedConn::new(connector)
         }
     }
 
@@ -211,7 +244,16 @@ impl SharedConn {
                 });
             }
         }
-        match self.connector.open().await {
+        let opened = match self.connector.open().await {
+            Ok(mut conn) => match &self.on_connect {
+                None => Ok(conn),
+                Some(pipe) => bounded(self.command_timeout(), pipe.query_async::<()>(&mut conn))
+                    .await
+                    .map(|()| conn),
+            },
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(conn) => {
                 let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
                 self.backoff().reset();

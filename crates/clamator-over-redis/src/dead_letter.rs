@@ -22,6 +22,7 @@ use redis::{RedisResult, Value};
 
 use crate::config::DEAD_LETTER_MAXLEN;
 use crate::entry::RawEntry;
+use crate::finish::{Reply, add_reply};
 use crate::keys;
 use crate::worker::ServiceWorker;
 
@@ -56,20 +57,26 @@ pub(crate) fn error_message(deliveries: usize, dead_stream: &str) -> String {
     )
 }
 
-/// The reply-to stream and error reply for a dead-lettered request; `None`
-/// for a notification, an entry without `reply-to`, or one that is not a request.
+/// The error reply for a dead-lettered request; `None` for a notification,
+/// an entry without a `reply-to` that names a reply stream of `key_prefix`,
+/// or one that is not a request.
 pub(crate) fn error_reply(
     entry: &RawEntry,
+    key_prefix: &str,
     deliveries: usize,
     dead_stream: &str,
-) -> Option<(Vec<u8>, String)> {
-    let reply_to = entry.field(keys::FIELD_REPLY_TO)?;
+) -> Option<Reply> {
+    let to = keys::reply_target(key_prefix, entry.field(keys::FIELD_REPLY_TO)?)?;
     let Ok(Envelope::Request(request)) = Envelope::parse(entry.field(keys::FIELD_ENVELOPE)?) else {
         return None;
     };
     let id = request.id?;
     let error = RpcError::internal(ERROR_NAME, error_message(deliveries, dead_stream));
-    Some((reply_to.to_vec(), build_error(Some(&id), &error)))
+    Some(Reply {
+        to: to.to_owned(),
+        text: build_error(Some(&id), &error),
+        nomkstream: entry.field(keys::FIELD_REPLY_NOMKSTREAM) == Some(b"1"),
+    })
 }
 
 /// The wire method of the entry's request, for logs.
@@ -157,18 +164,10 @@ impl ServiceWorker {
                 dead_stream = %self.dead_stream, %dead_letter_id,
                 "entry delivered max_deliveries times without being acknowledged (its handler \
                  probably crashes or hangs the worker); moved to the dead-letter stream");
-            if let Some((reply_to, text)) = error_reply(&d.entry, d.deliveries, &self.dead_stream) {
-                finish
-                    .cmd("XADD")
-                    .arg(reply_to)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(self.reply_maxlen)
-                    .arg("*")
-                    .arg(keys::FIELD_TYPE)
-                    .arg(keys::TYPE_RPC)
-                    .arg(keys::FIELD_ENVELOPE)
-                    .arg(text);
+            if let Some(reply) =
+                error_reply(&d.entry, self.key_prefix(), d.deliveries, &self.dead_stream)
+            {
+                add_reply(&mut finish, &reply, self.reply_maxlen);
                 replied.push(d.entry.id.as_str());
             }
             acked.push(d.entry.id.as_str());
@@ -230,9 +229,10 @@ mod tests {
                 ("envelope", &envelope),
                 ("reply-to", "p:replies:c"),
             ]);
-            let (to, text) = error_reply(&e, 3, "p:dead:arith").unwrap();
-            assert_eq!(to, b"p:replies:c");
-            let v: Json = serde_json::from_str(&text).unwrap();
+            let reply = error_reply(&e, "p", 3, "p:dead:arith").unwrap();
+            assert_eq!(reply.to, "p:replies:c");
+            assert!(!reply.nomkstream);
+            let v: Json = serde_json::from_str(&reply.text).unwrap();
             assert_eq!(v["id"], want);
             assert_eq!(v["error"]["code"], -32603);
             assert_eq!(v["error"]["message"], "Internal error");
@@ -247,11 +247,25 @@ mod tests {
     #[test]
     fn no_reply_without_reply_to_or_id() {
         let note = r#"{"jsonrpc":"2.0","method":"arith.ping","params":{}}"#;
-        assert!(error_reply(&raw(&[("envelope", note), ("reply-to", "r")]), 2, "d").is_none());
+        let r = "p:replies:r";
+        assert!(error_reply(&raw(&[("envelope", note), ("reply-to", r)]), "p", 2, "d").is_none());
         let call = r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"x"}"#;
-        assert!(error_reply(&raw(&[("envelope", call)]), 2, "d").is_none());
-        assert!(error_reply(&raw(&[("envelope", "{junk"), ("reply-to", "r")]), 2, "d").is_none());
-        assert!(error_reply(&raw(&[("reply-to", "r")]), 2, "d").is_none());
+        assert!(error_reply(&raw(&[("envelope", call)]), "p", 2, "d").is_none());
+        assert!(
+            error_reply(&raw(&[("envelope", "{junk"), ("reply-to", r)]), "p", 2, "d").is_none()
+        );
+        assert!(error_reply(&raw(&[("reply-to", r)]), "p", 2, "d").is_none());
+        // Never to a key that is not a reply stream of the prefix.
+        for bad in ["p:cmds:arith", "", "q:replies:r", "p:dead:arith"] {
+            let e = raw(&[("envelope", call), ("reply-to", bad)]);
+            assert!(error_reply(&e, "p", 2, "d").is_none(), "{bad:?}");
+        }
+        let e = raw(&[
+            ("envelope", call),
+            ("reply-to", r),
+            ("reply-nomkstream", "1"),
+        ]);
+        assert!(error_reply(&e, "p", 2, "d").unwrap().nomkstream);
         assert_eq!(
             error_message(1, "d"),
             "delivered 1 time without being acknowledged; moved to d"

@@ -7,7 +7,7 @@
 
 use redis::Value;
 
-use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_TO, FIELD_TIMEOUT_MS};
+use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_NOMKSTREAM, FIELD_REPLY_TO, FIELD_TIMEOUT_MS};
 
 /// One stream entry: its id and the fields this transport reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub(crate) struct Entry {
     pub(crate) reply_to: Option<Vec<u8>>,
     /// The caller's `timeout-ms` (`None` when missing or unreadable: peers do not send it).
     pub(crate) timeout_ms: Option<u64>,
+    /// `reply-nomkstream` is `1`: reply with `NOMKSTREAM` (sent by Rust clients).
+    pub(crate) nomkstream: bool,
 }
 
 impl Entry {
@@ -58,6 +60,7 @@ impl RawEntry {
         let mut envelope = None;
         let mut reply_to = None;
         let mut timeout = None;
+        let mut nomkstream = false;
         for (k, v) in self.fields {
             if k == FIELD_ENVELOPE.as_bytes() && envelope.is_none() {
                 envelope = Some(v);
@@ -65,6 +68,8 @@ impl RawEntry {
                 reply_to = Some(v);
             } else if k == FIELD_TIMEOUT_MS.as_bytes() && timeout.is_none() {
                 timeout = timeout_ms(&v);
+            } else if k == FIELD_REPLY_NOMKSTREAM.as_bytes() {
+                nomkstream = v == b"1";
             }
         }
         Entry {
@@ -72,6 +77,7 @@ impl RawEntry {
             envelope,
             reply_to,
             timeout_ms: timeout,
+            nomkstream,
         }
     }
 }
@@ -226,6 +232,7 @@ mod tests {
             envelope: Some(b"{}".to_vec()),
             reply_to: Some(b"p:replies:x".to_vec()),
             timeout_ms: None,
+            nomkstream: false,
         };
         let resp2 = Value::Array(vec![Value::Array(vec![
             bs(b"s"),

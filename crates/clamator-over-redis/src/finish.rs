@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use redis::{RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::SharedConn;
@@ -20,13 +21,42 @@ use crate::keys;
 /// The most entries one pipeline answers.
 const MAX_BATCH: usize = 128;
 
+/// A reply to write: where, what, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    /// The reply stream, already checked by [`keys::reply_target`].
+    pub(crate) to: String,
+    /// The response envelope text.
+    pub(crate) text: String,
+    /// Write with `NOMKSTREAM`: the caller keeps its stream alive itself, so a
+    /// missing stream means the caller is gone.
+    pub(crate) nomkstream: bool,
+}
+
+/// Appends `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope <text>`:
+/// the one place a reply is written (replies of handlers and of dead letters).
+pub(crate) fn add_reply(pipe: &mut redis::Pipeline, reply: &Reply, maxlen: usize) {
+    pipe.cmd("XADD").arg(&reply.to);
+    if reply.nomkstream {
+        pipe.arg("NOMKSTREAM");
+    }
+    pipe.arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(&reply.text);
+}
+
 /// A handled entry: its reply, if any, then its ack.
 #[derive(Debug)]
 pub(crate) struct Done {
     /// The command-stream entry id to acknowledge.
     pub(crate) entry_id: String,
-    /// The reply stream and the reply envelope text, when there is a reply.
-    pub(crate) reply: Option<(Vec<u8>, String)>,
+    /// The reply, when there is one.
+    pub(crate) reply: Option<Reply>,
     /// Signalled once the pipeline carrying this entry was answered (or failed).
     pub(crate) written: oneshot::Sender<()>,
 }
@@ -68,36 +98,55 @@ impl FinishLoop {
         }
     }
 
-    /// One pipeline: every reply, then one XACK of every id. A failure leaves
-    /// the entries pending: another worker (or our reclaim loop) runs them again.
+    /// One pipeline: every reply, then one XACK of every id. Each command's
+    /// outcome is reported for what it is: a reply Redis refused (the key is
+    /// not a stream, an ACL forbids it) is lost and logged with its entry,
+    /// while the ack still goes through; a failed ack leaves the entries
+    /// pending, and another worker (or our reclaim loop) runs them again.
     async fn write(&self, batch: &[Done]) {
         let mut pipe = redis::pipe();
-        for (reply_to, text) in batch.iter().filter_map(|d| d.reply.as_ref()) {
-            pipe.cmd("XADD")
-                .arg(reply_to.as_slice())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.reply_maxlen)
-                .arg("*")
-                .arg(keys::FIELD_TYPE)
-                .arg(keys::TYPE_RPC)
-                .arg(keys::FIELD_ENVELOPE)
-                .arg(text.as_str())
-                .ignore();
+        pipe.ignore_errors();
+        let replied: Vec<(&Done, &Reply)> = batch
+            .iter()
+            .filter_map(|d| d.reply.as_ref().map(|r| (d, r)))
+            .collect();
+        for (_, reply) in &replied {
+            add_reply(&mut pipe, reply, self.reply_maxlen);
         }
         pipe.cmd("XACK").arg(&self.stream).arg(&self.group);
         for done in batch {
             pipe.arg(&done.entry_id);
         }
-        pipe.ignore();
-        if let Err(error) = self
+        let results: Vec<RedisResult<Value>> = match self
             .shared
-            .query_pipeline::<()>(&pipe, self.shared.command_timeout())
+            .query_pipeline(&pipe, self.shared.command_timeout())
             .await
         {
-            let first = batch.first().map(|d| d.entry_id.as_str()).unwrap_or("");
-            tracing::warn!(service = %self.service, entries = batch.len(), first_entry_id = %first,
-                %error, "writing replies or acks failed; unacked entries stay pending and are reclaimed later");
+            Ok(results) => results,
+            Err(error) => {
+                let first = batch.first().map(|d| d.entry_id.as_str()).unwrap_or("");
+                tracing::warn!(service = %self.service, entries = batch.len(), first_entry_id = %first,
+                    %error, "writing replies and acks failed (no answer from Redis); the entries \
+                     stay pending and are reclaimed later");
+                return;
+            }
+        };
+        let mut results = results.into_iter();
+        for (done, reply) in &replied {
+            match results.next() {
+                Some(Err(error)) => tracing::warn!(service = %self.service,
+                    entry_id = %done.entry_id, reply_to = %reply.to, %error,
+                    "Redis refused the reply; its caller will time out (the entry is acked)"),
+                Some(Ok(Value::Nil)) => tracing::debug!(service = %self.service,
+                    entry_id = %done.entry_id, reply_to = %reply.to,
+                    "reply stream is gone (its client stopped or expired); reply dropped"),
+                _ => {}
+            }
+        }
+        if let Some(Err(error)) = results.next() {
+            tracing::warn!(service = %self.service, entries = batch.len(), %error,
+                "acknowledging handled entries failed; they stay pending and are reclaimed \
+                 later (their replies were written)");
         }
     }
 }

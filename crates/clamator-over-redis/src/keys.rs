@@ -17,6 +17,16 @@ pub const FIELD_REPLY_TO: &str = "reply-to";
 pub const FIELD_TIMEOUT_MS: &str = "timeout-ms";
 /// The value of the `type` field (reserved by the peer, which does not check it).
 pub const TYPE_RPC: &str = "rpc";
+/// The `reply-nomkstream` field of a request entry (a clamator-rs extension),
+/// value `1`: the caller keeps its reply stream alive itself (with a TTL it
+/// refreshes), so a Rust server replies with `XADD ... NOMKSTREAM` and never
+/// re-creates the reply stream of a caller that is gone. The peer ignores it.
+pub const FIELD_REPLY_NOMKSTREAM: &str = "reply-nomkstream";
+/// The `type` of the entry a Rust client adds to create its reply stream
+/// (readers skip entries without an `envelope`).
+pub const TYPE_OPEN: &str = "open";
+/// The longest instance id accepted in a `reply-to` key, in bytes.
+pub const MAX_INSTANCE_ID_LEN: usize = 256;
 
 /// Dead-letter field: the id the entry had on the command stream.
 pub const FIELD_DEAD_ID: &str = "dead-id";
@@ -46,6 +56,26 @@ pub fn command_stream(key_prefix: &str, service: &str) -> String {
 /// The reply stream of one client instance: `<key_prefix>:replies:<instance_id>`.
 pub fn reply_stream(key_prefix: &str, instance_id: &str) -> String {
     format!("{key_prefix}:replies:{instance_id}")
+}
+
+/// Whether `id` may name a reply stream: non-empty, at most
+/// [`MAX_INSTANCE_ID_LEN`] bytes, no `:` (which could reach into another
+/// key prefix's names) and no control characters.
+pub fn is_valid_instance_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_INSTANCE_ID_LEN
+        && !id.chars().any(|c| c == ':' || c.is_control())
+}
+
+/// The reply stream a request entry's `reply-to` names, if it is one this
+/// prefix's servers write to: exactly `<key_prefix>:replies:<instance id>`
+/// with a valid instance id (UTF-8). Anything else (another service's command
+/// stream, a dead-letter stream, a key outside the prefix, an empty name) is
+/// refused, so a request can never make a server write, or trim, elsewhere.
+pub fn reply_target<'a>(key_prefix: &str, reply_to: &'a [u8]) -> Option<&'a str> {
+    let text = std::str::from_utf8(reply_to).ok()?;
+    let id = text.strip_prefix(key_prefix)?.strip_prefix(":replies:")?;
+    is_valid_instance_id(id).then_some(text)
 }
 
 /// The dead-letter stream of a service: `<key_prefix>:dead:<service>`.
@@ -83,5 +113,33 @@ mod tests {
             (FIELD_TYPE, FIELD_ENVELOPE, FIELD_REPLY_TO, TYPE_RPC),
             ("type", "envelope", "reply-to", "rpc")
         );
+    }
+
+    #[test]
+    fn only_this_prefixes_reply_streams_are_reply_targets() {
+        let ok = "app:replies:5f0c7a52-0d8e-4b51-9f59-8ed5bb3a3f7e";
+        assert_eq!(reply_target("app", ok.as_bytes()), Some(ok));
+        assert_eq!(reply_target("app", b"app:replies:x"), Some("app:replies:x"));
+        for bad in [
+            &b""[..],
+            b"app:replies:",
+            b"app:cmds:arith",
+            b"app:dead:arith",
+            b"other:replies:x",
+            b"app:replies:x:cmds:arith",
+            b"app:replies:a\nb",
+            b"app:replies:\xff",
+            b"app:repliesx",
+            b"xapp:replies:x",
+        ] {
+            assert_eq!(
+                reply_target("app", bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let long = format!("app:replies:{}", "a".repeat(MAX_INSTANCE_ID_LEN + 1));
+        assert_eq!(reply_target("app", long.as_bytes()), None);
     }
 }

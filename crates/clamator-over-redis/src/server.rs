@@ -10,9 +10,11 @@ use futures::future::join_all;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::config::RedisConfig;
-use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
+use crate::conn::{BlockingConn, ConnError, Connector, SharedConn, Unblocker};
 use crate::consumer::{self, ConsumerLoop};
+use crate::finish::FinishLoop;
 use crate::lease::LeaseLoop;
 use crate::reclaim::ReclaimLoop;
 use crate::trim::TrimLoop;
@@ -61,8 +63,12 @@ enum State {
 struct Running {
     /// Fired by `stop()`: loops stop reading.
     shutdown: CancellationToken,
-    /// The consumer and reclaim loop tasks.
+    /// Fired by `stop()` once no handler runs any more: lease loops stop.
+    leases: CancellationToken,
+    /// The consumer, reclaim and trim loop tasks.
     loops: Vec<JoinHandle<()>>,
+    /// The lease loop tasks.
+    lease_loops: Vec<JoinHandle<()>>,
     /// The per-service workers (handler tasks live in their trackers).
     workers: Vec<Arc<ServiceWorker>>,
     /// Ends the consumer loops' parked reads at stop.
@@ -88,13 +94,18 @@ impl RedisRpcServer {
         &self.instance_id
     }
 
-    /// Creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`),
+    /// Creates the consumer groups (`XGROUP CREATE <stream> <service> 0 MKSTREAM`),
     /// opens the loops' connections and starts consuming; returns once every
     /// service is being consumed. Calling it again while running does nothing.
     ///
-    /// Fails with [`TransportError::ConnectionLost`] when Redis is unreachable
-    /// (the server stays startable), with [`TransportError::Stopped`] after
-    /// `stop()`, and with [`TransportError::Config`] when no service is registered.
+    /// While Redis is unreachable it retries with backoff (a warning per
+    /// attempt), until Redis answers or
+    /// [`start_timeout`](crate::RedisConfigBuilder::start_timeout) runs out:
+    /// then it fails with [`TransportError::ConnectionLost`] and the server
+    /// stays startable. An error no retry can fix (Redis refused a command,
+    /// the command stream key is not a stream) fails at once. It fails with
+    /// [`TransportError::Stopped`] after `stop()`, and with
+    /// [`TransportError::Config`] when no service is registered.
     pub async fn start(&self) -> Result<(), TransportError> {
         let mut state = self.state.lock().await;
         match &*state {
@@ -109,44 +120,44 @@ impl RedisRpcServer {
                     .to_owned(),
             ));
         }
-        let mut prepared = Vec::with_capacity(services.len());
-        for service in &services {
-            let (worker, finish) = ServiceWorker::new(
-                self.config.key_prefix(),
-                service,
-                &self.instance_id,
-                self.dispatcher.clone(),
-                Arc::clone(&self.shared),
-                self.config.max_concurrency(),
-                self.config.reply_stream_maxlen(),
-            );
-            let mut worker = worker;
-            worker.set_skip_expired(self.config.skip_expired());
-            worker.set_handler_timeout(self.config.handler_timeout());
-            let worker = Arc::new(worker);
-            // Ends by itself once the worker (its only sender) is dropped,
-            // after the last handler's reply and ack are written.
-            tokio::spawn(finish.run());
-            worker.ensure_group().await.map_err(|e| {
-                e.into_transport(&format!("creating the consumer group of {}", worker.stream))
-            })?;
-            worker.sync_clock().await.map_err(|e| {
-                e.into_transport("reading Redis's clock (TIME) to compare call deadlines")
-            })?;
-            let mut conn = BlockingConn::new(self.connector.clone());
-            conn.connect().await.map_err(|e| {
-                e.into_transport(&format!("opening the consumer connection of {service}"))
-            })?;
-            prepared.push((worker, conn));
-        }
+        let started = tokio::time::Instant::now();
+        let mut backoff = Backoff::default();
+        let prepared = loop {
+            let (doing, error) = match self.prepare(&services).await {
+                Ok(prepared) => break prepared,
+                Err(failure) => failure,
+            };
+            if !error.is_transient() {
+                return Err(error.into_transport(&doing));
+            }
+            let delay = backoff.next_delay();
+            if let Some(limit) = self.config.start_timeout()
+                && started.elapsed() + delay > limit
+            {
+                return Err(error.into_transport(&format!(
+                    "{doing} (gave up after start_timeout, {} ms)",
+                    limit.as_millis()
+                )));
+            }
+            tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64,
+                "starting the Redis RPC server: {doing} failed; retrying (workers may start \
+                 before Redis; set start_timeout to give up)");
+            tokio::time::sleep(delay).await;
+        };
         let shutdown = CancellationToken::new();
+        let leases = CancellationToken::new();
         let mut running = Running {
             shutdown: shutdown.clone(),
+            leases: leases.clone(),
             loops: Vec::new(),
+            lease_loops: Vec::new(),
             workers: Vec::new(),
             unblockers: Vec::new(),
         };
-        for (worker, conn) in prepared {
+        for (worker, conn, finish) in prepared {
+            // Ends by itself once the worker (its only sender) is dropped,
+            // after the last handler's reply and ack are written.
+            tokio::spawn(finish.run());
             running.unblockers.push(conn.unblocker());
             running.loops.push(tokio::spawn(
                 ConsumerLoop {
@@ -167,24 +178,25 @@ impl RedisRpcServer {
                 .run(),
             ));
             if self.config.renew_leases() {
-                running.loops.push(tokio::spawn(
+                // Not stopped with the other loops: handlers that still run
+                // during the shutdown grace keep their leases.
+                running.lease_loops.push(tokio::spawn(
                     LeaseLoop {
                         worker: Arc::clone(&worker),
                         period: self.config.lease_period(),
-                        shutdown: shutdown.clone(),
+                        shutdown: leases.clone(),
                     }
                     .run(),
                 ));
             }
-            if self.config.trim_command_streams() {
-                running.loops.push(tokio::spawn(
-                    TrimLoop {
-                        worker: Arc::clone(&worker),
-                        shutdown: shutdown.clone(),
-                    }
-                    .run(),
-                ));
-            }
+            running.loops.push(tokio::spawn(
+                TrimLoop {
+                    worker: Arc::clone(&worker),
+                    trim: self.config.trim_command_streams(),
+                    shutdown: shutdown.clone(),
+                }
+                .run(),
+            ));
             running.workers.push(worker);
         }
         tracing::info!(instance_id = %self.instance_id, ?services, "Redis RPC server started");
@@ -192,10 +204,52 @@ impl RedisRpcServer {
         Ok(())
     }
 
+    /// One attempt at what `start()` needs from Redis, per service: the
+    /// group, the clock offset and the consumer connection. On failure, says
+    /// what was being done.
+    async fn prepare(&self, services: &[String]) -> Result<Vec<Prepared>, (String, ConnError)> {
+        let mut prepared = Vec::with_capacity(services.len());
+        for service in services {
+            let (mut worker, finish) = ServiceWorker::new(
+                self.config.key_prefix(),
+                service,
+                &self.instance_id,
+                self.dispatcher.clone(),
+                Arc::clone(&self.shared),
+                self.config.max_concurrency(),
+                self.config.reply_stream_maxlen(),
+            );
+            worker.set_skip_expired(self.config.skip_expired());
+            worker.set_handler_timeout(self.config.handler_timeout());
+            let worker = Arc::new(worker);
+            worker.ensure_group().await.map_err(|e| {
+                (
+                    format!("creating the consumer group of {}", worker.stream),
+                    e,
+                )
+            })?;
+            worker.sync_clock().await.map_err(|e| {
+                (
+                    "reading Redis's clock (TIME) to compare call deadlines".to_owned(),
+                    e,
+                )
+            })?;
+            let mut conn = BlockingConn::new(self.connector.clone());
+            conn.connect()
+                .await
+                .map_err(|e| (format!("opening the consumer connection of {service}"), e))?;
+            prepared.push((worker, conn, finish));
+        }
+        Ok(prepared)
+    }
+
     /// Stops reading, lets in-flight handlers finish within `shutdown_grace`
-    /// (their replies are written and entries acked), and abandons the rest:
-    /// those entries stay pending for another worker to reclaim. Waits for
-    /// every loop; calling it again (or before `start`) does nothing more.
+    /// (their replies are written and entries acked; their leases are renewed
+    /// meanwhile, so no other worker runs them a second time), and abandons
+    /// the rest: those entries stay pending, marked idle for
+    /// `consumer_claim_idle` (`XCLAIM ... IDLE`), so another worker's next
+    /// reclaim pass takes them over at once. Waits for every loop; calling it
+    /// again (or before `start`) does nothing more.
     pub async fn stop(&self) {
         let mut state = self.state.lock().await;
         let running = match std::mem::replace(&mut *state, State::Stopped) {
@@ -204,7 +258,9 @@ impl RedisRpcServer {
         };
         let Running {
             shutdown,
+            leases,
             loops,
+            lease_loops,
             workers,
             unblockers,
         } = running;
@@ -235,12 +291,27 @@ impl RedisRpcServer {
                 unfinished,
                 grace_ms = self.config.shutdown_grace().as_millis() as u64,
                 "handlers still running after the shutdown grace; abandoning them \
-                 (their entries stay pending for another worker to reclaim)"
+                 (their entries are handed over to the other workers)"
             );
+            // Stop renewing first, so no renewal undoes the hand-over.
+            leases.cancel();
+            let _ = tokio::time::timeout(loop_wait, join_all(lease_loops)).await;
+            let claim_idle = self.config.consumer_claim_idle();
+            let abandoned: Vec<Vec<String>> = workers.iter().map(|w| w.in_flight_ids()).collect();
             for w in &workers {
                 w.abandon.cancel();
             }
             let _ = tokio::time::timeout(ABANDON_WAIT, all_done()).await;
+            join_all(
+                workers
+                    .iter()
+                    .zip(&abandoned)
+                    .map(|(w, ids)| w.hand_over(ids, claim_idle)),
+            )
+            .await;
+        } else {
+            leases.cancel();
+            let _ = tokio::time::timeout(loop_wait, join_all(lease_loops)).await;
         }
         for w in &workers {
             w.slots.close();
@@ -249,11 +320,15 @@ impl RedisRpcServer {
     }
 }
 
+/// What `start()` prepares for one service before any loop runs.
+type Prepared = (Arc<ServiceWorker>, BlockingConn, FinishLoop);
+
 impl Drop for RedisRpcServer {
     fn drop(&mut self) {
         if let State::Running(running) = self.state.get_mut() {
             running.shutdown.cancel();
-            for handle in &running.loops {
+            running.leases.cancel();
+            for handle in running.loops.iter().chain(&running.lease_loops) {
                 handle.abort();
             }
             for w in &running.workers {

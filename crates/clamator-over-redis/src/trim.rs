@@ -1,7 +1,8 @@
-//! Trimming of command streams: the peer never removes an entry, so a busy
-//! service's command stream grows without bound. This loop removes the
-//! entries that every consumer group on the stream has both delivered and
-//! acknowledged, and nothing else.
+//! Trimming of command streams, and healing of a group that skipped a backlog.
+//!
+//! The peer never removes an entry, so a busy service's command stream grows
+//! without bound. This loop removes the entries that every consumer group on
+//! the stream has both delivered and acknowledged, and nothing else.
 //!
 //! Every period it reads `XINFO GROUPS <stream>` and, for groups with pending
 //! entries, `XPENDING <stream> <group>` (summary form). The boundary is the
@@ -10,6 +11,23 @@
 //! whole stream nodes below it. Pending entries (which a reclaim loop may
 //! still hand to another worker, Rust or Python) and undelivered ones are kept.
 //! Works on Redis 7.0; every worker of a pool may run it, as it is idempotent.
+//!
+//! A group's last-delivered id only proves delivery when deliveries moved
+//! it. `XGROUP CREATE ... $` (the peer's) or `XGROUP SETID` over a non-empty
+//! stream moves it without delivering anything; Redis then reports the
+//! group's `entries-read` as nil until its next delivery. While any group is
+//! in that state nothing is trimmed, since the entries below its position
+//! may never have been handed to a consumer.
+//!
+//! The same pass heals the service's own group when it is in that state
+//! with entries below its position and nothing pending (a Python or
+//! TypeScript worker was first to start and created the group at `$` over a
+//! backlog, or an operator moved it): `XGROUP SETID <stream> <group> 0`
+//! makes those entries deliverable, and a warning says so. Rust servers never
+//! create a group anywhere but at `0` (`ServiceWorker::ensure_group`), so
+//! they never put a group in that state. (If the group delivers a new entry
+//! before a pass sees it, Redis can no longer tell skipped entries from
+//! delivered ones: see the crate docs, "Groups and backlogs".)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,11 +75,13 @@ pub(crate) fn group_floor(last_delivered: &str, oldest_pending: Option<&str>) ->
     }
 }
 
-/// The trim loop of one service on one server.
+/// The trim (and heal) loop of one service on one server.
 #[derive(Debug)]
 pub(crate) struct TrimLoop {
     /// The service whose command stream is trimmed.
     pub(crate) worker: Arc<ServiceWorker>,
+    /// Whether to trim (config `trim_command_streams`); healing runs either way.
+    pub(crate) trim: bool,
     /// Fired by `stop()`.
     pub(crate) shutdown: CancellationToken,
 }
@@ -84,13 +104,28 @@ impl TrimLoop {
         tracing::debug!(service = %self.worker.service, "trim loop stopped");
     }
 
-    /// One pass: find the boundary, trim below it. Returns the entries removed.
+    /// One pass: heal the service's own group if it skipped a backlog, then
+    /// find the boundary and trim below it. Returns the entries removed.
     pub(crate) async fn trim_once(&self) -> Result<usize, crate::conn::ConnError> {
         let w = &self.worker;
         let limit = w.shared.command_timeout();
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&w.stream);
         let groups: StreamInfoGroupsReply = w.shared.query(&cmd, limit).await?;
+        if let Some(own) = groups.groups.iter().find(|g| g.name == w.group)
+            && own.entries_read.is_none()
+            && own.pending == 0
+        {
+            self.heal(&own.last_delivered_id).await?;
+        }
+        if !self.trim {
+            return Ok(0);
+        }
+        if groups.groups.iter().any(|g| g.entries_read.is_none()) {
+            // Some group's position was set, not reached by deliveries (or the
+            // server is older than 7.0 and does not say): keep everything.
+            return Ok(0);
+        }
         let mut boundary: Option<StreamId> = None;
         for group in &groups.groups {
             let oldest = if group.pending > 0 {
@@ -122,6 +157,42 @@ impl TrimLoop {
             tracing::trace!(service = %w.service, removed, %boundary, "command stream trimmed");
         }
         Ok(removed)
+    }
+
+    /// The service's group has read nothing since its position was set to
+    /// `last_delivered` and has nothing pending: if the stream holds entries
+    /// at or below that position, they were skipped, never delivered; move
+    /// the group back to `0` so they are.
+    async fn heal(&self, last_delivered: &str) -> Result<(), crate::conn::ConnError> {
+        let w = &self.worker;
+        let limit = w.shared.command_timeout();
+        let Some(position) = StreamId::parse(last_delivered) else {
+            return Ok(());
+        };
+        if position == StreamId(0, 0) {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(&w.stream)
+            .arg("-")
+            .arg(position.to_string())
+            .arg("COUNT")
+            .arg(1);
+        let first = crate::entry::parse_claim(w.shared.query(&cmd, limit).await?)
+            .ok()
+            .and_then(|entries| entries.into_iter().next());
+        let Some(first) = first else {
+            return Ok(()); // nothing at or below the position: nothing skipped
+        };
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("SETID").arg(&w.stream).arg(&w.group).arg("0");
+        w.shared.query::<redis::Value>(&cmd, limit).await?;
+        tracing::warn!(service = %w.service, stream = %w.stream, group = %w.group,
+            position = %last_delivered, first_skipped = %first.id,
+            "the consumer group had been created or moved past entries it never delivered \
+             (a Python or TypeScript worker creates its group at `$`); moved it back to 0 so \
+             they are handled");
+        Ok(())
     }
 }
 

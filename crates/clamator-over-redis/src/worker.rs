@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
-use crate::finish::{Done, FinishLoop};
+use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
 
 /// How long past its caller's deadline a request must be before it is
@@ -53,6 +53,8 @@ pub(crate) struct ServiceWorker {
     pub(crate) service: String,
     /// Its command stream key.
     pub(crate) stream: String,
+    /// The key prefix: replies go only to `<prefix>:replies:<id>`.
+    key_prefix: String,
     /// The consumer group (the service name).
     pub(crate) group: String,
     /// This server's consumer in the group.
@@ -123,6 +125,7 @@ impl ServiceWorker {
         let worker = ServiceWorker {
             service: service.to_owned(),
             stream: keys::command_stream(key_prefix, service),
+            key_prefix: key_prefix.to_owned(),
             group: keys::group(service),
             consumer: keys::consumer(service, instance_id),
             dead_stream: keys::dead_letter_stream(key_prefix, service),
@@ -139,6 +142,11 @@ impl ServiceWorker {
             done,
         };
         (worker, finish)
+    }
+
+    /// The key prefix.
+    pub(crate) fn key_prefix(&self) -> &str {
+        &self.key_prefix
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -172,13 +180,19 @@ impl ServiceWorker {
         permits
     }
 
-    /// `XGROUP CREATE <stream> <service> $ MKSTREAM`; an existing group is fine.
+    /// `XGROUP CREATE <stream> <service> 0 MKSTREAM`; an existing group is fine.
+    ///
+    /// At `0`, not at `$` as the peer does: a new group is handed every entry
+    /// already in the stream, so requests queued before any worker started
+    /// (or XADDed after Redis restarted without persistence, before the group
+    /// was recreated) are answered instead of skipped. Requests whose caller
+    /// gave up meanwhile are acked without running (`skip_expired`).
     pub(crate) async fn ensure_group(&self) -> Result<(), ConnError> {
         let mut cmd = redis::cmd("XGROUP");
         cmd.arg("CREATE")
             .arg(&self.stream)
             .arg(&self.group)
-            .arg("$")
+            .arg("0")
             .arg("MKSTREAM");
         match self
             .shared
@@ -237,10 +251,63 @@ impl ServiceWorker {
         true
     }
 
+    /// Hands entries whose handlers were abandoned at shutdown over to the
+    /// other workers: `XCLAIM <stream> <group> <own consumer> 0 <ids> IDLE
+    /// <claim idle> JUSTID` keeps them pending with us but makes them look
+    /// idle for the claim idle time, so the next reclaim pass of any worker
+    /// (Rust or Python) takes them at once instead of a claim idle later.
+    /// Best effort: on failure they are reclaimed after the claim idle as usual.
+    pub(crate) async fn hand_over(&self, ids: &[String], claim_idle: std::time::Duration) {
+        for chunk in ids.chunks(256) {
+            let mut cmd = redis::cmd("XCLAIM");
+            cmd.arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(0);
+            for id in chunk {
+                cmd.arg(id);
+            }
+            cmd.arg("IDLE")
+                .arg(claim_idle.as_millis() as u64)
+                .arg("JUSTID");
+            match self
+                .shared
+                .query::<redis::Value>(&cmd, self.shared.command_timeout())
+                .await
+            {
+                Ok(_) => tracing::info!(service = %self.service, entries = chunk.len(),
+                    "abandoned entries handed over: other workers reclaim them at their next pass"),
+                Err(error) => {
+                    tracing::warn!(service = %self.service, %error, entries = chunk.len(),
+                    "handing abandoned entries over failed; they are reclaimed after \
+                     consumer_claim_idle instead")
+                }
+            }
+        }
+    }
+
     /// Handles one entry: poison is acked and dropped; a request is
     /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
     /// both in one round trip.
     async fn handle(&self, entry: Entry) {
+        // Replies go only to this prefix's reply streams: a `reply-to` naming
+        // anything else (a command stream, a dead-letter stream, a key of
+        // another application) would let one request write to, and trim,
+        // that key. Such an entry is not run at all.
+        let reply_to = match &entry.reply_to {
+            None => None,
+            Some(raw) => match keys::reply_target(&self.key_prefix, raw) {
+                Some(to) => Some(to.to_owned()),
+                None => {
+                    tracing::warn!(service = %self.service, entry_id = %entry.id,
+                        reply_to = %String::from_utf8_lossy(raw).chars().take(200).collect::<String>(),
+                        "entry's reply-to is not a reply stream of this prefix \
+                         (<prefix>:replies:<id>); acked and dropped without running it");
+                    self.finish(&entry.id, None).await;
+                    return;
+                }
+            },
+        };
         if self.caller_gave_up(&entry) {
             tracing::debug!(service = %self.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it");
@@ -272,8 +339,12 @@ impl ServiceWorker {
                 },
             },
         };
-        let reply = match (entry.reply_to, reply) {
-            (Some(to), Some(text)) => Some((to, text)),
+        let reply = match (reply_to, reply) {
+            (Some(to), Some(text)) => Some(Reply {
+                to,
+                text,
+                nomkstream: entry.nomkstream,
+            }),
             _ => None,
         };
         self.finish(&entry.id, reply).await;
@@ -322,7 +393,7 @@ impl ServiceWorker {
     /// which writes them with those of other entries that finished together,
     /// and waits until they are written (or failed: then the entry stays
     /// pending and is reclaimed later).
-    async fn finish(&self, entry_id: &str, reply: Option<(Vec<u8>, String)>) {
+    async fn finish(&self, entry_id: &str, reply: Option<Reply>) {
         let (written, done) = oneshot::channel();
         let queued = self.done.send(Done {
             entry_id: entry_id.to_owned(),

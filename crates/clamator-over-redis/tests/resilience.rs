@@ -137,6 +137,12 @@ async fn start_fails_fast_when_redis_is_unreachable() {
         "{r:?}"
     );
     let arith = Arith::new();
+    // A server retries until Redis answers, unless given a start timeout
+    // (faults.rs shows one that waits for Redis).
+    let cfg = config(&url, &unique_prefix())
+        .start_timeout(Some(Duration::from_millis(500)))
+        .build()
+        .unwrap();
     let server = clamator_over_redis::RedisRpcServer::new(cfg, arith.dispatcher());
     let r = within(server.start()).await;
     assert!(

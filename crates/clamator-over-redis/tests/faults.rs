@@ -1,0 +1,560 @@
+//! Faults that used to lose requests, write where a request said, or run
+//! calls twice (issue 9), each with the guarantee it now has:
+//! - Redis restarted without persistence: every request XADDed after the
+//!   restart is answered exactly once (the group is recreated at `0`, and the
+//!   trim never removes what a group did not deliver);
+//! - a backlog XADDed before any worker: answered once a worker starts;
+//! - a `reply-to` that is not `<prefix>:replies:<id>`: nothing written, the
+//!   entry acked without running, other callers unaffected;
+//! - a graceful stop with handlers longer than the claim idle: each runs
+//!   once; handlers abandoned at the end of the grace are handed over at once;
+//! - a worker started while Redis is down: serves once Redis is up;
+//! - reply streams of Rust clients expire, and late replies never re-create them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamator_over_redis::{RedisRpcServer, keys};
+use clamator_protocol::TransportError;
+use clamator_test_support::{RedisServer, unique_prefix};
+use common::*;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Value, json};
+
+/// A request entry as any family client writes it, with a string id `r<i>`.
+async fn xadd_request(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    reply_to: &str,
+    i: usize,
+) -> redis::RedisResult<String> {
+    let envelope = json!({"jsonrpc": "2.0", "method": "arith.add",
+        "params": {"a": i, "b": 0}, "id": format!("r{i}")});
+    redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope.to_string())
+        .arg("reply-to")
+        .arg(reply_to)
+        .query_async(conn)
+        .await
+}
+
+/// Reads `reply_to` until `want` replies came (bounded), then a little longer
+/// to catch duplicates; returns how often each id was answered.
+async fn collect_replies(
+    conn: &mut MultiplexedConnection,
+    reply_to: &str,
+    want: usize,
+) -> HashMap<String, usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut last = "0-0".to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if settle_until.is_some_and(|t| now >= t) || now >= deadline {
+            break;
+        }
+        let reply: redis::streams::StreamReadReply = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(500)
+            .arg("BLOCK")
+            .arg(200)
+            .arg("STREAMS")
+            .arg(reply_to)
+            .arg(&last)
+            .query_async(conn)
+            .await
+            .unwrap();
+        for key in reply.keys {
+            for entry in key.ids {
+                last.clone_from(&entry.id);
+                let Some(text) = entry.get::<String>("envelope") else {
+                    continue;
+                };
+                let v: Value = serde_json::from_str(&text).unwrap();
+                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                *seen.entry(id).or_default() += 1;
+            }
+        }
+        if seen.len() >= want && settle_until.is_none() {
+            // Long enough for a duplicate delivery by reclaim to show.
+            settle_until = Some(Instant::now() + Duration::from_millis(1_500));
+        }
+    }
+    seen
+}
+
+fn assert_each_once(seen: &HashMap<String, usize>, ids: impl IntoIterator<Item = usize>) {
+    for i in ids {
+        let n = seen.get(&format!("r{i}")).copied().unwrap_or(0);
+        assert_eq!(n, 1, "request r{i} was answered {n} times");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_added_right_after_a_restart_without_persistence_are_answered_once() {
+    let mut redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix)
+        .command_timeout(Duration::from_millis(500))
+        .consumer_claim_idle(Duration::from_millis(1_000))
+        .build()
+        .unwrap();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    within(client.call("arith", "add", json!({"a": -1, "b": 1}), None))
+        .await
+        .unwrap();
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "wire-client");
+
+    for round in 0..2 {
+        tokio::task::block_in_place(|| redis.restart());
+        // At once, before any worker has noticed the restart: these land in
+        // a stream without a group (the worker recreates it later).
+        let mut conn = raw(&redis.url()).await;
+        let base = round * 1_000;
+        for i in base..base + 200 {
+            xadd_request(&mut conn, &stream, &reply_to, i)
+                .await
+                .unwrap();
+        }
+        let seen = collect_replies(&mut conn, &reply_to, 200).await;
+        assert_each_once(&seen, base..base + 200);
+        // And the Rust client works again without being restarted.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = client
+                .call(
+                    "arith",
+                    "add",
+                    json!({"a": -5, "b": 5}),
+                    Some(Duration::from_millis(800)),
+                )
+                .await;
+            match r {
+                Ok(v) => break assert_eq!(v, json!({"sum": 0.0})),
+                Err(e) => assert!(Instant::now() < deadline, "client never recovered: {e}"),
+            }
+        }
+        let _: i64 = redis::cmd("DEL")
+            .arg(&reply_to)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let handled = arith.handled();
+    for i in (0..200).chain(1_000..1_200) {
+        let runs = handled.iter().filter(|a| **a == i as f64).count();
+        assert_eq!(runs, 1, "request {i} ran {runs} times");
+    }
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "wire-client");
+    let mut conn = raw(&redis.url()).await;
+    for i in 0..100 {
+        xadd_request(&mut conn, &stream, &reply_to, i)
+            .await
+            .unwrap();
+    }
+    // A Rust caller waiting before any worker exists is answered too.
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let client = Arc::new(client(cfg.clone()).await);
+    let early = {
+        let client = Arc::clone(&client);
+        tokio::spawn(async move {
+            client
+                .call("arith", "add", json!({"a": 500, "b": 1}), None)
+                .await
+        })
+    };
+    eventually("the early call is queued", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { xlen(&mut conn, &stream).await == 101 }
+    })
+    .await;
+    let arith = Arith::new();
+    let server = server(cfg, &arith).await;
+    let seen = collect_replies(&mut conn, &reply_to, 100).await;
+    assert_each_once(&seen, 0..100);
+    assert_eq!(within(early).await.unwrap().unwrap(), json!({"sum": 501.0}));
+    assert_eq!(arith.handled().len(), 101, "each request ran once");
+    // Handled and acked, the backlog is trimmed away.
+    eventually("the handled backlog is trimmed", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { xlen(&mut conn, &stream).await < 101 }
+    })
+    .await;
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
+
+/// A peer worker (Python, TypeScript) creates its group at `$`: entries queued
+/// before it are skipped by the group. A Rust server moves the group back so
+/// they are delivered, and never trims them away undelivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "wire-client");
+    let mut conn = raw(&redis.url()).await;
+    for i in 0..30 {
+        xadd_request(&mut conn, &stream, &reply_to, i)
+            .await
+            .unwrap();
+    }
+    // What the peer's server does at start.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("arith")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let arith = Arith::new();
+    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let seen = collect_replies(&mut conn, &reply_to, 30).await;
+    assert_each_once(&seen, 0..30);
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let mut conn = raw(&redis.url()).await;
+    // Small stream nodes, so an approximate MAXLEN would visibly trim.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(4)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix)
+        .reply_stream_maxlen(2)
+        .trim_command_streams(false)
+        .build()
+        .unwrap();
+    let own = keys::command_stream(&prefix, "arith");
+    let other_service = keys::command_stream(&prefix, "other");
+    let dead = keys::dead_letter_stream(&prefix, "arith");
+    let other_app = "someone-else:replies:x".to_owned();
+    let nested = format!("{prefix}:replies:x:cmds:arith");
+    for key in [&other_service, &dead, &other_app, &nested] {
+        for i in 0..40 {
+            xadd_raw(&mut conn, key, &[("n", i.to_string().as_bytes())]).await;
+        }
+    }
+    let server = server(cfg.clone(), &arith).await;
+    let targets = [
+        own.clone(),
+        other_service.clone(),
+        dead.clone(),
+        other_app.clone(),
+        nested.clone(),
+        String::new(),
+        format!("{prefix}:replies:"),
+        format!("{prefix}:replies:a\nb"),
+    ];
+    for (i, target) in targets.iter().enumerate() {
+        xadd_request(&mut conn, &own, target, 9_000 + i)
+            .await
+            .unwrap();
+    }
+    // A valid call after them is answered as usual.
+    let client = client(cfg).await;
+    assert_eq!(
+        within(client.call("arith", "add", json!({"a": 1, "b": 2}), None))
+            .await
+            .unwrap(),
+        json!({"sum": 3.0})
+    );
+    nothing_pending(&conn, &own, "every abusive entry is acked").await;
+    for key in [&other_service, &dead, &other_app, &nested] {
+        assert_eq!(xlen(&mut conn, key).await, 40, "{key} changed");
+        let last: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(last[0].1.get("n").map(String::as_str), Some("39"), "{key}");
+    }
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("")
+        .arg(format!("{prefix}:replies:"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "no key with an empty id was created");
+    // Own command stream: the abusive requests and the call, no reply entries.
+    assert_eq!(xlen(&mut conn, &own).await, targets.len() + 1);
+    assert_eq!(arith.handled(), vec![1.0], "the abusive requests never ran");
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let mut conn = raw(&redis.url()).await;
+    let own = keys::command_stream(&prefix, "arith");
+    let string_key = keys::reply_stream(&prefix, "not-a-stream");
+    let _: () = redis::cmd("SET")
+        .arg(&string_key)
+        .arg("x")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let good = keys::reply_stream(&prefix, "wire-client");
+    for i in 0..20 {
+        let to = if i % 2 == 0 { &string_key } else { &good };
+        xadd_request(&mut conn, &own, to, i).await.unwrap();
+    }
+    let arith = Arith::new();
+    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let seen = collect_replies(&mut conn, &good, 10).await;
+    assert_each_once(&seen, (0..20).filter(|i| i % 2 == 1));
+    nothing_pending(&conn, &own, "every entry is acked, WRONGTYPE replies too").await;
+    let kind: String = redis::cmd("TYPE")
+        .arg(&string_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "string");
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_never_runs_a_long_handler_twice() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let (a, b) = (Arith::new(), Arith::new());
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_millis(400))
+        .shutdown_grace(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let server_a = server(cfg.clone(), &a).await;
+    let client = client(cfg.clone()).await;
+    let calls = futures::future::join_all((0..5).map(|i| {
+        client.call(
+            "arith",
+            "slowAdd",
+            json!({"a": i, "b": 0, "sleepMs": 1_500}),
+            None,
+        )
+    }));
+    let stopper = async {
+        eventually("all five run on a", || async {
+            a.state
+                .slow_started
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 5
+        })
+        .await;
+        // A second worker whose reclaim loop would take entries idle 400 ms.
+        let server_b = server(cfg.clone(), &b).await;
+        server_a.stop().await;
+        server_b
+    };
+    let (results, server_b) = within(futures::future::join(calls, stopper)).await;
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), json!({"sum": i as f64}));
+    }
+    // Two more reclaim periods of b: nothing to take over.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(a.handled().len(), 5);
+    assert!(
+        b.handled().is_empty(),
+        "b ran {:?} a second time",
+        b.handled()
+    );
+    within(client.stop()).await;
+    within(server_b.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_abandoned_at_the_end_of_the_grace_are_handed_over_at_once() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let (a, b) = (Arith::new(), Arith::new());
+    // Claim idle 8 s: reclaim passes every 2 s. Without the hand-over, b
+    // could take the entry only 8 s after a's last renewal.
+    let cfg = config(&redis.url(), &prefix)
+        .consumer_claim_idle(Duration::from_secs(8))
+        .shutdown_grace(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server_a = server(cfg.clone(), &a).await;
+    let server_b_cfg = cfg.clone();
+    let client = client(cfg.clone()).await;
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 7, "b": 1, "sleepMs": 1_000}),
+        Some(Duration::from_secs(15)),
+    );
+    let stopper = async {
+        eventually("the call runs on a", || async {
+            a.state
+                .slow_started
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 1
+        })
+        .await;
+        let server_b = server(server_b_cfg, &b).await;
+        server_a.stop().await;
+        (Instant::now(), server_b)
+    };
+    let (r, (stopped_at, server_b)) = tokio::time::timeout(
+        Duration::from_secs(20),
+        futures::future::join(call, stopper),
+    )
+    .await
+    .unwrap();
+    let took = stopped_at.elapsed();
+    assert_eq!(r.unwrap(), json!({"sum": 8.0}));
+    assert_eq!(b.handled(), vec![7.0], "b finished the abandoned call");
+    assert!(a.handled().is_empty());
+    assert!(
+        took < Duration::from_secs(5),
+        "answered {took:?} after the stop (a claim idle is 8 s)"
+    );
+    within(client.stop()).await;
+    within(server_b.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_while_redis_is_down_serves_once_it_is_up() {
+    let mut redis = RedisServer::start();
+    let prefix = unique_prefix();
+    tokio::task::block_in_place(|| redis.kill());
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+
+    // With a start timeout, start gives up with a transport error.
+    let bounded = RedisRpcServer::new(
+        config(&redis.url(), &prefix)
+            .start_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap(),
+        arith.dispatcher(),
+    );
+    let started = Instant::now();
+    let r = within(bounded.start()).await;
+    assert!(
+        matches!(r, Err(TransportError::ConnectionLost { .. })),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Without one, it retries until Redis is up.
+    let server = Arc::new(RedisRpcServer::new(cfg.clone(), arith.dispatcher()));
+    let starting = {
+        let server = Arc::clone(&server);
+        tokio::spawn(async move { server.start().await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !starting.is_finished(),
+        "start returned while Redis was down"
+    );
+    tokio::task::block_in_place(|| redis.restart());
+    within(starting).await.unwrap().unwrap();
+    let client = client(cfg).await;
+    assert_eq!(
+        within(client.call("arith", "add", json!({"a": 2, "b": 2}), None))
+            .await
+            .unwrap(),
+        json!({"sum": 4.0})
+    );
+    within(client.stop()).await;
+    within(server.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_them() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let mut conn = raw(&redis.url()).await;
+    let arith = Arith::new();
+    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let server = server(cfg.clone(), &arith).await;
+    let client = client(cfg).await;
+    let reply_stream = client.reply_stream().to_owned();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&reply_stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "reply stream TTL {ttl} ms");
+
+    // A call that times out, then the client goes away before the reply.
+    let r = client
+        .call(
+            "arith",
+            "slowAdd",
+            json!({"a": 1, "b": 1, "sleepMs": 600}),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+    assert!(r.is_err());
+    within(client.stop()).await;
+    let stream = keys::command_stream(&prefix, "arith");
+    nothing_pending(
+        &conn,
+        &stream,
+        "the late reply was written (or dropped) and acked",
+    )
+    .await;
+    assert_eq!(arith.handled(), vec![1.0]);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&reply_stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the late reply re-created the reply stream");
+
+    // A peer's request (no reply-nomkstream) still gets its stream created.
+    let peer_stream = keys::reply_stream(&prefix, "peer-client");
+    xadd_request(&mut conn, &stream, &peer_stream, 3)
+        .await
+        .unwrap();
+    let seen = collect_replies(&mut conn, &peer_stream, 1).await;
+    assert_each_once(&seen, [3]);
+    within(server.stop()).await;
+}
