@@ -931,6 +931,69 @@ fn a_silent_server_fails_within_seconds() {
     drop(held);
 }
 
+/// The process id of the Redis behind `conn`, from `INFO server`.
+fn redis_pid(conn: &mut redis::Connection) -> String {
+    let info: String = redis::cmd("INFO").arg("server").query(conn).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .map(|pid| pid.trim().to_owned())
+        .unwrap_or_else(|| panic!("no process_id in INFO server: {info}"))
+}
+
+/// Sends `sig` (e.g. `-STOP`) to process `pid`.
+fn signal(pid: &str, sig: &str) {
+    let status = StdCommand::new("kill").args([sig, pid]).status().unwrap();
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+/// Resumes a SIGSTOPped process when dropped, so a failed assertion does not
+/// leave the Redis frozen (its own drop then kills it).
+struct Thaw(String);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal(&self.0, "-CONT");
+    }
+}
+
+#[test]
+fn a_frozen_redis_fails_a_call_within_its_timeout() {
+    let f = Fixture::bare();
+    let pid = redis_pid(&mut f.conn());
+    // Frozen (SIGSTOP): the kernel still accepts connections, nothing answers.
+    signal(&pid, "-STOP");
+    let _thaw = Thaw(pid);
+    let started = Instant::now();
+    let out = f
+        .cli()
+        .args([
+            "call",
+            "arith.add",
+            r#"{"a": 1, "b": 2}"#,
+            "--timeout-ms",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach Redis"), "{err}");
+    // The connect bound (3 s) used to apply whatever the timeout.
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+
+    // Nothing listening fails as fast.
+    let started = Instant::now();
+    let out = bare_cli()
+        .args(["--redis-url", &closed_url(), "--key-prefix", "p"])
+        .args(["call", "arith.add", "{}", "--timeout-ms", "300"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
 /// Polls `check` every 20 ms until it holds, for at most [`WAIT`].
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;

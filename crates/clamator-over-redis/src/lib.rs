@@ -95,6 +95,8 @@
 //! - [`server`]: [`RedisRpcServer`], its lifecycle and shutdown.
 //! - `worker`: one service on one server: handler slots, in-flight entries,
 //!   handling one entry (dispatch, reply, ack).
+//! - `poison_log`: rate-limited warnings about dropped (poison) entries: the
+//!   first few per interval in full, then one summary line of counts by kind.
 //! - `finish`: writes the replies and acks of entries that finished together
 //!   in one pipeline (one multi-id `XACK`).
 //! - `consumer`: the `XREADGROUP` loop of a service.
@@ -121,6 +123,7 @@ mod entry;
 mod finish;
 pub mod keys;
 mod lease;
+mod poison_log;
 mod reclaim;
 mod reply_loop;
 pub mod server;

@@ -108,14 +108,19 @@ fn describe_json_error(text: &str, source: &str, e: &serde_json::Error) -> Strin
 }
 
 /// A started client for `global`'s Redis under `prefix`.
+///
+/// With a call `timeout`, connecting and each Redis command are bounded by the
+/// shorter of it and [`CONNECT_TIMEOUT`], so a short call does not wait the full
+/// connect bound on a Redis that accepts connections and never answers.
 pub(crate) async fn start_client(
     global: &Global,
     prefix: &str,
     timeout: Option<Duration>,
 ) -> Result<RedisRpcClient, CliError> {
+    let command_timeout = timeout.map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
     let mut builder = RedisConfig::builder(prefix)
         .redis_url(&global.redis_url)
-        .command_timeout(CONNECT_TIMEOUT);
+        .command_timeout(command_timeout);
     if let Some(t) = timeout {
         builder = builder.default_timeout(t);
     }
