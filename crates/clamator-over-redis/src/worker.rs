@@ -237,7 +237,8 @@ impl ServiceWorker {
         true
     }
 
-    /// Handles one entry: poison is acked and dropped; a request is
+    /// Handles one entry: poison is acked and dropped (answered with its
+    /// -32700 / -32600 error reply when its id can be read); a request is
     /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
     /// both in one round trip.
     async fn handle(&self, entry: Entry) {
@@ -254,10 +255,13 @@ impl ServiceWorker {
             return;
         };
         let reply = match self.dispatcher.incoming(&envelope, Some(&self.service)) {
-            Incoming::Poison(error) => {
-                tracing::warn!(service = %self.service, entry_id = %entry.id, %error,
+            Incoming::Poison(poison) => {
+                tracing::warn!(service = %self.service, entry_id = %entry.id,
+                    error = %poison.error(), kind = poison.kind(),
+                    answered = poison.reply().is_some() && entry.reply_to.is_some(),
                     "poison entry (not a valid envelope); acked and dropped");
-                None
+                // -32700 / -32600 to its id, when the id could be read.
+                poison.into_reply()
             }
             Incoming::Dispatch(fut) => match self.handler_timeout {
                 None => fut.await,
