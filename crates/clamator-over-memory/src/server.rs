@@ -6,7 +6,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_protocol::{Dispatcher, Envelope, Error, TransportError};
+use clamator_protocol::dispatch::read_incoming;
+use clamator_protocol::{Dispatcher, Error, Poison, ProtocolError, TransportError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -148,13 +149,28 @@ impl ServerCore {
 
     /// Parses the request text, as a network server would, and runs it on a
     /// task of its own; the reply text, if the dispatch produced one, goes to `reply`.
+    ///
+    /// Text that is not a valid request but whose id can be read is answered
+    /// on `reply` at once with the -32700 / -32600 error a Redis server would
+    /// send ([`Poison::reply`]); other invalid text, and any invalid text
+    /// without a `reply`, fails here with the protocol error.
     pub(crate) fn accept(
         &self,
         service: &str,
         envelope: &str,
         reply: Option<oneshot::Sender<String>>,
     ) -> Result<(), Error> {
-        let request = Envelope::parse_request(envelope.as_bytes())?;
+        let request = match read_incoming(envelope.as_bytes()) {
+            Ok(Some(request)) => request,
+            Ok(None) => {
+                return Err(ProtocolError::InvalidEnvelope {
+                    kind: "request",
+                    reason: "expected a request, got a response".to_owned(),
+                }
+                .into());
+            }
+            Err(poison) => return self.answer_poison(service, poison, reply),
+        };
         let accepting = self.accepting.lock().unwrap_or_else(|p| p.into_inner());
         if !*accepting {
             return Err(TransportError::NoServer {
@@ -180,5 +196,166 @@ impl ServerCore {
         });
         drop(accepting);
         Ok(())
+    }
+
+    /// Sends the error reply of invalid request text, when it has one and the
+    /// caller waits for a reply; otherwise fails with the protocol error.
+    fn answer_poison(
+        &self,
+        service: &str,
+        poison: Poison,
+        reply: Option<oneshot::Sender<String>>,
+    ) -> Result<(), Error> {
+        let (Some(reply), Some(_)) = (reply, poison.reply()) else {
+            return Err(poison.into_error().into());
+        };
+        if !*self.accepting.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(TransportError::NoServer {
+                service: service.to_owned(),
+            }
+            .into());
+        }
+        tracing::warn!(service, kind = poison.kind(), error = %poison.error(),
+            "invalid request answered with an error reply");
+        if let Some(text) = poison.into_reply() {
+            // The caller may have given up already: the reply is dropped.
+            let _ = reply.send(text);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use clamator_protocol::{ContractDescriptor, HandlerFuture, Service};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// `arith.add` answers its params back and counts its runs.
+    struct Echo {
+        descriptor: ContractDescriptor,
+        runs: Arc<AtomicUsize>,
+    }
+
+    impl Service for Echo {
+        fn descriptor(&self) -> &ContractDescriptor {
+            &self.descriptor
+        }
+
+        fn call(&self, method: &str, params: Value) -> Option<HandlerFuture> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            (method == "add")
+                .then(|| -> HandlerFuture { Box::pin(std::future::ready(Ok(Some(params)))) })
+        }
+    }
+
+    async fn started(runs: &Arc<AtomicUsize>) -> (MemoryBus, MemoryServer) {
+        let echo = Echo {
+            descriptor: ContractDescriptor {
+                service: "arith".to_owned(),
+                methods: Vec::new(),
+            },
+            runs: Arc::clone(runs),
+        };
+        let dispatcher = Dispatcher::builder()
+            .register_service(Arc::new(echo))
+            .unwrap()
+            .build();
+        let bus = MemoryBus::new();
+        let server = bus.server(dispatcher);
+        server.start().await.unwrap();
+        (bus, server)
+    }
+
+    /// Submits `text` as a call and returns the reply text.
+    async fn call_text(bus: &MemoryBus, text: &str) -> Result<String, Error> {
+        let (tx, rx) = oneshot::channel();
+        bus.submit("arith", text, Some(tx))?;
+        Ok(tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .unwrap()
+            .unwrap())
+    }
+
+    /// Invalid request text whose id can be read is answered as a Redis
+    /// server would answer it: -32700 / -32600 to the same id; without an id,
+    /// or without a caller waiting, the submit fails instead.
+    #[tokio::test]
+    async fn invalid_requests_with_an_id_are_answered() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (bus, server) = started(&runs).await;
+        let answered = [
+            (
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":"k"}"#,
+                -32700,
+                r#""k""#,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"s":"\ud800"},"id":18446744073709551616}"#,
+                -32700,
+                "18446744073709551616",
+            ),
+            (
+                r#"{"jsonrpc":"1.0","method":"arith.add","params":{},"id":7}"#,
+                -32600,
+                "7",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"arith.Bad-Name","params":{},"id":-99999999999999999999999}"#,
+                -32600,
+                "-99999999999999999999999",
+            ),
+        ];
+        for (text, code, id) in answered {
+            let reply = call_text(&bus, text).await.unwrap();
+            assert!(
+                reply.starts_with(&format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"#
+                )),
+                "{text}: {reply}"
+            );
+            // A notification entry (nobody waits) gets no reply: the submit fails.
+            let err = bus.submit("arith", text, None).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
+        }
+        for text in [
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400}}"#,
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":true}"#,
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":1.5}"#,
+            r#"[{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"b"}]"#,
+            r#"{"jsonrpc":"2.0","id":"e","result":1}"#,
+            "not json",
+        ] {
+            let err = call_text(&bus, text).await.unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "no handler ran");
+
+        // A valid request with an id beyond 64 bits is run and answered to the same digits.
+        let reply = call_text(
+            &bus,
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1},"id":18446744073709551616}"#,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            reply,
+            r#"{"jsonrpc":"2.0","id":18446744073709551616,"result":{"a":1}}"#
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let v: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["result"], json!({"a": 1}));
+        server.stop().await;
+
+        // A stopped server answers nothing: the bus has no route any more.
+        let err = call_text(&bus, answered[0].0).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Transport(TransportError::NoServer { .. })),
+            "{err:?}"
+        );
     }
 }

@@ -6,8 +6,6 @@
 //! entries). Instead, the first few of each interval are logged in full, the
 //! rest only counted per kind, and one summary line per interval gives the
 //! counts.
-// Wired in by the worker; until then only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::BTreeMap;
 use std::fmt;

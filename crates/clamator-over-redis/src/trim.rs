@@ -96,11 +96,13 @@ impl TrimLoop {
                 () = self.shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
+            self.worker.poison_log.flush_if_due();
             if let Err(error) = self.trim_once().await {
                 tracing::debug!(service = %self.worker.service, %error,
                     "trimming the command stream failed; retrying next period");
             }
         }
+        self.worker.poison_log.flush();
         tracing::debug!(service = %self.worker.service, "trim loop stopped");
     }
 

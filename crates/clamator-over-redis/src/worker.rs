@@ -15,6 +15,7 @@ use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
+use crate::poison_log::PoisonLog;
 
 /// How long past its caller's deadline a request must be before it is
 /// skipped: covers the time the caller's own timer takes to fire and small
@@ -85,6 +86,8 @@ pub(crate) struct ServiceWorker {
     skip_expired: bool,
     /// How long a handler may run before it is cancelled (config `handler_timeout`).
     handler_timeout: Option<std::time::Duration>,
+    /// Warnings about dropped entries, aggregated so a flood cannot flood the logs.
+    pub(crate) poison_log: PoisonLog,
     /// Handled entries go to the service's finish loop, which writes replies
     /// and acks in batches.
     done: mpsc::UnboundedSender<Done>,
@@ -139,6 +142,7 @@ impl ServiceWorker {
             clock_offset_ms: AtomicI64::new(0),
             skip_expired: true,
             handler_timeout: None,
+            poison_log: PoisonLog::new(service),
             done,
         };
         (worker, finish)
@@ -286,7 +290,8 @@ impl ServiceWorker {
         }
     }
 
-    /// Handles one entry: poison is acked and dropped; a request is
+    /// Handles one entry: poison is acked and dropped (answered with its
+    /// -32700 / -32600 error reply when its id can be read); a request is
     /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
     /// both in one round trip.
     async fn handle(&self, entry: Entry) {
@@ -299,10 +304,15 @@ impl ServiceWorker {
             Some(raw) => match keys::reply_target(&self.key_prefix, raw) {
                 Some(to) => Some(to.to_owned()),
                 None => {
-                    tracing::warn!(service = %self.service, entry_id = %entry.id,
-                        reply_to = %String::from_utf8_lossy(raw).chars().take(200).collect::<String>(),
-                        "entry's reply-to is not a reply stream of this prefix \
-                         (<prefix>:replies:<id>); acked and dropped without running it");
+                    let shown: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+                    self.poison_log.report(
+                        &entry.id,
+                        "bad-reply-to",
+                        &format_args!(
+                            "reply-to {shown:?} is not a reply stream of this prefix \
+                             (<prefix>:replies:<id>); not run, nothing written"
+                        ),
+                    );
                     self.finish(&entry.id, None).await;
                     return;
                 }
@@ -315,16 +325,29 @@ impl ServiceWorker {
             return;
         }
         let Some(envelope) = entry.envelope else {
-            tracing::warn!(service = %self.service, entry_id = %entry.id,
-                "entry without an envelope field; acked and dropped");
+            self.poison_log
+                .report(&entry.id, "no-envelope", &"entry without an envelope field");
             self.finish(&entry.id, None).await;
             return;
         };
         let reply = match self.dispatcher.incoming(&envelope, Some(&self.service)) {
-            Incoming::Poison(error) => {
-                tracing::warn!(service = %self.service, entry_id = %entry.id, %error,
-                    "poison entry (not a valid envelope); acked and dropped");
-                None
+            Incoming::Poison(poison) => {
+                let answered = poison.reply().is_some() && reply_to.is_some();
+                self.poison_log.report(
+                    &entry.id,
+                    poison.kind(),
+                    &format_args!(
+                        "{}{}",
+                        poison.error(),
+                        if answered {
+                            "; its caller is answered with the error"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                // -32700 / -32600 to its id, when the id could be read.
+                poison.into_reply()
             }
             Incoming::Dispatch(fut) => match self.handler_timeout {
                 None => fut.await,

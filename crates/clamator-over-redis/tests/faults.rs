@@ -558,3 +558,79 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
     assert_each_once(&seen, [3]);
     within(server.stop()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_requests_with_a_readable_id_are_answered_at_once() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let mut conn = raw(&redis.url()).await;
+    let arith = Arith::new();
+    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "wire-client");
+    // (envelope text, the id the reply must carry, verbatim, and its code)
+    let cases: [(&[u8], &str, i64); 8] = [
+        (br#"{"jsonrpc":"1.0","method":"arith.add","params":{"a":1,"b":1},"id":"v1"}"#, r#""v1""#, -32600),
+        (br#"{"jsonrpc":"2.0","params":{"a":1,"b":1},"id":"nomethod"}"#, r#""nomethod""#, -32600),
+        (br#"{"jsonrpc":"2.0","method":"add","params":{},"id":"nodot"}"#, r#""nodot""#, -32600),
+        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1e400,"b":1},"id":"huge"}"#, r#""huge""#, -32700),
+        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":"\ud800","b":1},"id":"surrogate"}"#, r#""surrogate""#, -32700),
+        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"cut"#, "", 0),
+        (br#"{"jsonrpc":"1.0","method":"arith.add","id":18446744073709551616}"#, "18446744073709551616", -32600),
+        // A valid request with an id beyond 64 bits: answered, id echoed exactly.
+        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":4,"b":1},"id":-99999999999999999999999}"#, "-99999999999999999999999", 0),
+    ];
+    let started = Instant::now();
+    for (envelope, _, _) in &cases {
+        xadd_raw(
+            &mut conn,
+            &stream,
+            &[
+                ("type", b"rpc"),
+                ("envelope", envelope),
+                ("reply-to", reply_to.as_bytes()),
+            ],
+        )
+        .await;
+    }
+    let want = cases.iter().filter(|c| !c.1.is_empty()).count();
+    let mut texts = Vec::new();
+    let mut last = "0-0".to_owned();
+    while texts.len() < want {
+        let reply: redis::streams::StreamReadReply = within(
+            redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(1_000)
+                .arg("STREAMS")
+                .arg(&reply_to)
+                .arg(&last)
+                .query_async(&mut conn),
+        )
+        .await
+        .unwrap();
+        for key in reply.keys {
+            for entry in key.ids {
+                last.clone_from(&entry.id);
+                texts.push(entry.get::<String>("envelope").unwrap());
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "only {texts:?}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    for (_, id, code) in cases.iter().filter(|c| !c.1.is_empty()) {
+        let text = texts
+            .iter()
+            .find(|t| t.contains(&format!(r#""id":{id}"#)))
+            .unwrap_or_else(|| panic!("no reply with id {id}: {texts:?}"));
+        let v: Value = serde_json::from_str(text).unwrap();
+        if *code == 0 {
+            assert_eq!(v["result"], json!({"sum": 5.0}), "{text}");
+        } else {
+            assert_eq!(v["error"]["code"], json!(code), "{text}");
+        }
+    }
+    nothing_pending(&conn, &stream, "every entry is acked").await;
+    assert_eq!(arith.handled(), vec![4.0], "only the valid request ran");
+    within(server.stop()).await;
+}

@@ -161,7 +161,7 @@ async fn a_server_dropped_mid_handler_is_taken_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_entries_are_acked_and_dropped() {
+async fn poison_entries_are_acked_and_answered_when_their_id_can_be_read() {
     let redis = RedisServer::start();
     let prefix = unique_prefix();
     let arith = Arith::new();
@@ -222,7 +222,29 @@ async fn poison_entries_are_acked_and_dropped() {
         .unwrap();
     assert_eq!(ok, json!({"sum": 3.0}));
     nothing_pending(&raw, &stream, "poison entries acked").await;
-    assert_eq!(xlen(&mut raw, &reply_to).await, 0, "poison gets no reply");
+    // Only the invalid requests whose id can be read are answered (-32600);
+    // unparsable text without an id, the batch and the rest get no reply.
+    let replies: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&reply_to)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let answered: Vec<(serde_json::Value, serde_json::Value)> = replies
+        .ids
+        .iter()
+        .map(|e| {
+            let env: serde_json::Value =
+                serde_json::from_str(&e.get::<String>("envelope").unwrap()).unwrap();
+            (env["id"].clone(), env["error"]["code"].clone())
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        vec![(json!("c"), json!(-32600)), (json!("d"), json!(-32600))],
+        "poison with a readable id gets -32600, the rest no reply"
+    );
     assert_eq!(arith.handled(), vec![1.0]);
     client.stop().await;
     server.stop().await;

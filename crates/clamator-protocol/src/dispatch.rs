@@ -9,7 +9,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 
 use crate::contract::{Contract, ContractDescriptor};
-use crate::envelope::{Envelope, Request, Response, build_error, build_success};
+use crate::envelope::{
+    Envelope, RejectKind, Rejected, Request, Response, build_error, build_success,
+};
 use crate::error::{ProtocolError, RpcError};
 use crate::service::Service;
 
@@ -98,8 +100,100 @@ pub enum Incoming<F> {
     /// A request or notification: await the future for the reply text
     /// (`None` for notifications and for stray responses).
     Dispatch(F),
-    /// The entry is not a valid envelope (poison): acknowledge and drop it.
-    Poison(ProtocolError),
+    /// The entry is not a valid request or notification: acknowledge it, send
+    /// [`Poison::reply`] if there is one and the entry has a reply-to, and
+    /// drop it.
+    Poison(Poison),
+}
+
+/// An entry that is not a valid request or notification.
+///
+/// When its id can still be read (a string or an integer), it is answered
+/// like a request: -32700 "Parse error" for text that is not JSON this side
+/// can parse, -32600 "Invalid Request" for JSON that is not a valid request,
+/// with `data` `{"name": <kind>, "message": <reason>}`. Without a readable id
+/// (none, null, or one that is not a string or an integer) there is nobody
+/// to answer.
+#[derive(Debug)]
+pub struct Poison {
+    /// Why it was rejected.
+    error: ProtocolError,
+    /// A short stable label of the kind of rejection.
+    kind: &'static str,
+    /// The error envelope answering it, when its id could be read.
+    reply: Option<String>,
+}
+
+impl Poison {
+    fn from_rejected(rejected: Rejected) -> Poison {
+        let kind = rejected.kind.label();
+        let reply = rejected.id.as_ref().map(|id| {
+            let error = match rejected.kind {
+                RejectKind::NotJson => RpcError::parse_error(kind, rejected.reason.as_str()),
+                _ => RpcError::invalid_request(kind, rejected.reason.as_str()),
+            };
+            build_error(Some(id), &error)
+        });
+        Poison {
+            error: rejected.into_error(),
+            kind,
+            reply,
+        }
+    }
+
+    /// Why the entry was rejected, for logs.
+    pub fn error(&self) -> &ProtocolError {
+        &self.error
+    }
+
+    /// A short stable label of the kind of rejection, for log aggregation:
+    /// `"not-json"` (text that does not parse), `"batch"` (a JSON array),
+    /// `"not-object"` (other JSON that is not an object), `"bad-id"` (an id
+    /// that is not a string, an integer or null), `"invalid-envelope"`
+    /// (anything else that is not a valid request or response).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The error envelope (-32700 or -32600) to send when the entry has a
+    /// reply-to; `None` when no id could be read.
+    pub fn reply(&self) -> Option<&str> {
+        self.reply.as_deref()
+    }
+
+    /// [`Poison::reply`], by value.
+    pub fn into_reply(self) -> Option<String> {
+        self.reply
+    }
+
+    /// [`Poison::error`], by value.
+    pub fn into_error(self) -> ProtocolError {
+        self.error
+    }
+}
+
+impl std::fmt::Display for Poison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.error, self.kind)
+    }
+}
+
+/// Reads an incoming entry's envelope text without running anything: the
+/// request or notification to dispatch, `None` for a response (which has no
+/// business on a command queue and is ignored), or the [`Poison`] it is.
+///
+/// [`Dispatcher::incoming`] is this followed by [`Dispatcher::dispatch`];
+/// a transport that dispatches elsewhere (on a task of its own) calls the two
+/// separately.
+pub fn read_incoming(text: &[u8]) -> Result<Option<Request>, Poison> {
+    match Envelope::read(text) {
+        Ok(Envelope::Request(req)) => Ok(Some(req)),
+        Ok(Envelope::Response(r)) => {
+            tracing::debug!(id = ?r.id(), "response envelope on a command queue ignored");
+            Ok(None)
+        }
+        Err(rejected) => Err(Poison::from_rejected(rejected)),
+    }
 }
 
 impl Dispatcher {
@@ -120,6 +214,9 @@ impl Dispatcher {
 
     /// Parses raw envelope text and starts dispatching it.
     ///
+    /// Text that is not a valid request or notification is
+    /// [`Incoming::Poison`]; see [`Poison`] for which gets an answer.
+    ///
     /// `only_service`, when given, is the service whose queue the text came
     /// from: a request for another service is answered "Method not found"
     /// rather than run by the wrong contract.
@@ -128,13 +225,12 @@ impl Dispatcher {
         text: &[u8],
         only_service: Option<&str>,
     ) -> Incoming<impl Future<Output = Option<String>> + Send + 'static + use<>> {
-        match Envelope::parse(text) {
-            Err(e) => Incoming::Poison(e),
-            Ok(Envelope::Response(r)) => {
-                tracing::debug!(id = ?r.id(), "response envelope on a command queue ignored");
+        match read_incoming(text) {
+            Err(poison) => Incoming::Poison(poison),
+            Ok(None) => {
                 Incoming::Dispatch(futures::future::Either::Left(futures::future::ready(None)))
             }
-            Ok(Envelope::Request(req)) => {
+            Ok(Some(req)) => {
                 let req = match only_service {
                     Some(s) if s != req.service => Request {
                         service: String::new(),
@@ -218,5 +314,287 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "handler panicked with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use super::*;
+    use crate::envelope::Id;
+    use serde_json::{Value, json};
+
+    /// What an invalid entry should produce.
+    enum Want {
+        /// An error reply with this code, to the id written exactly so in the text.
+        Reply(i64, &'static str),
+        /// No reply; the poison kind.
+        Silent(&'static str),
+    }
+    use Want::{Reply, Silent};
+
+    #[test]
+    fn invalid_entries_are_answered_when_their_id_can_be_read() {
+        let cases: Vec<(&[u8], Want)> = vec![
+            // -32700: text serde_json cannot read, with a readable id.
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":"k"}"#,
+                Reply(-32700, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"s":"\ud800"},"id":7}"#,
+                Reply(-32700, "7"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"k"} junk"#,
+                Reply(-32700, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":"k","method":"arith.add","params":{"a":"#,
+                Reply(-32700, r#""k""#),
+            ),
+            (
+                b"{\"jsonrpc\":\"2.0\",\"method\":\"arith.add\",\"params\":{\"s\":\"\xff\"},\"id\":\"k\"}",
+                Reply(-32700, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":18446744073709551616}"#,
+                Reply(-32700, "18446744073709551616"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":-99999999999999999999999}"#,
+                Reply(-32700, "-99999999999999999999999"),
+            ),
+            // -32700 without a readable id: nobody to answer.
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400}}"#,
+                Silent("not-json"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":null}"#,
+                Silent("not-json"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":1.5}"#,
+                Silent("not-json"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":true}"#,
+                Silent("not-json"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"\ud800"}"#,
+                Silent("not-json"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":{"a":1e400}}"#,
+                Silent("not-json"),
+            ),
+            (br#"{"jsonrpc":"2.0","method":"#, Silent("not-json")),
+            (b"not json at all", Silent("not-json")),
+            (b"", Silent("not-json")),
+            // -32600: JSON that is not a valid request, with a readable id.
+            (
+                br#"{"method":"arith.add","params":{},"id":"k"}"#,
+                Reply(-32600, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"1.0","method":"arith.add","params":{},"id":3}"#,
+                Reply(-32600, "3"),
+            ),
+            (
+                br#"{"jsonrpc":2.0,"method":"arith.add","params":{},"id":"k"}"#,
+                Reply(-32600, r#""k""#),
+            ),
+            (br#"{"jsonrpc":"2.0","id":"k"}"#, Reply(-32600, r#""k""#)),
+            (
+                br#"{"jsonrpc":"2.0","method":5,"id":"k"}"#,
+                Reply(-32600, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arithadd","id":"k"}"#,
+                Reply(-32600, r#""k""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"Arith.add","id":-1}"#,
+                Reply(-32600, "-1"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.Bad-Name","params":{},"id":"bad"}"#,
+                Reply(-32600, r#""bad""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.slow-add","id":18446744073709551616}"#,
+                Reply(-32600, "18446744073709551616"),
+            ),
+            (
+                br#"{"jsonrpc":"1.0","method":"arith.add","id":-99999999999999999999999}"#,
+                Reply(-32600, "-99999999999999999999999"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add.more","id":18446744073709551615}"#,
+                Reply(-32600, "18446744073709551615"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":"x","result":1,"error":{"code":1,"message":"m"}}"#,
+                Reply(-32600, r#""x""#),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":"x","error":"boom"}"#,
+                Reply(-32600, r#""x""#),
+            ),
+            // Invalid notifications: no reply.
+            (
+                br#"{"jsonrpc":"1.0","method":"arith.add"}"#,
+                Silent("invalid-envelope"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.Bad-Name","id":null}"#,
+                Silent("invalid-envelope"),
+            ),
+            (br#"{"jsonrpc":"2.0"}"#, Silent("invalid-envelope")),
+            (
+                br#"{"jsonrpc":"2.0","result":{}}"#,
+                Silent("invalid-envelope"),
+            ),
+            // Ids that are not a string, an integer or null: no reply.
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":true}"#,
+                Silent("bad-id"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":1.5}"#,
+                Silent("bad-id"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":5.0}"#,
+                Silent("bad-id"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":1e3}"#,
+                Silent("bad-id"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"arith.add","id":{"a":1}}"#,
+                Silent("bad-id"),
+            ),
+            (
+                br#"{"jsonrpc":"1.0","method":"arith.add","id":[1]}"#,
+                Silent("bad-id"),
+            ),
+            // Batches and other non-objects: no reply.
+            (
+                br#"[{"jsonrpc":"2.0","method":"arith.add","id":1}]"#,
+                Silent("batch"),
+            ),
+            (b"[]", Silent("batch")),
+            (br#""id""#, Silent("not-object")),
+            (b"42", Silent("not-object")),
+            (b"null", Silent("not-object")),
+        ];
+        for (text, want) in cases {
+            let shown = String::from_utf8_lossy(text);
+            let poison = match read_incoming(text) {
+                Err(poison) => poison,
+                Ok(got) => panic!("{shown}: not poison: {got:?}"),
+            };
+            assert!(!poison.error().to_string().is_empty());
+            match want {
+                Silent(kind) => {
+                    assert_eq!(poison.kind(), kind, "{shown}: {poison}");
+                    assert_eq!(poison.reply(), None, "{shown}");
+                    assert_eq!(poison.into_reply(), None, "{shown}");
+                }
+                Reply(code, id) => {
+                    let kind = if code == -32700 {
+                        "not-json"
+                    } else {
+                        "invalid-envelope"
+                    };
+                    assert_eq!(poison.kind(), kind, "{shown}: {poison}");
+                    let reply = poison.reply().unwrap().to_owned();
+                    // The id is echoed with the same digits or string, as a JSON number or string.
+                    assert!(
+                        reply.starts_with(&format!(r#"{{"jsonrpc":"2.0","id":{id},"error":"#)),
+                        "{shown}: {reply}"
+                    );
+                    let v: Value = serde_json::from_str(&reply).unwrap();
+                    let message = if code == -32700 {
+                        "Parse error"
+                    } else {
+                        "Invalid Request"
+                    };
+                    assert_eq!(v["error"]["code"], code, "{shown}");
+                    assert_eq!(v["error"]["message"], message, "{shown}");
+                    assert_eq!(v["error"]["data"]["name"], kind, "{shown}");
+                    let why = v["error"]["data"]["message"].as_str().unwrap();
+                    assert!(
+                        poison.error().to_string().ends_with(why),
+                        "{shown}: {why} vs {}",
+                        poison.error()
+                    );
+                    // A client of the family matches it to its call by the id key.
+                    let response = Envelope::parse_response(reply.as_bytes()).unwrap();
+                    let key = response.id().map(Id::key).unwrap();
+                    assert_eq!(key, id.trim_matches('"'), "{shown}");
+                    assert_eq!(poison.into_reply(), Some(reply));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn responses_on_a_command_queue_are_ignored_not_poison() {
+        for text in [
+            br#"{"jsonrpc":"2.0","id":"e","result":1}"#.as_slice(),
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"m"}}"#,
+        ] {
+            assert!(matches!(read_incoming(text), Ok(None)));
+            match Dispatcher::builder().build().incoming(text, Some("arith")) {
+                Incoming::Dispatch(fut) => assert_eq!(futures::executor::block_on(fut), None),
+                Incoming::Poison(p) => panic!("{p}"),
+            }
+        }
+    }
+
+    #[test]
+    fn incoming_answers_poison_and_echoes_big_ids() {
+        let d = Dispatcher::builder().build();
+        let text = br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1e400},"id":18446744073709551616}"#;
+        match d.incoming(text, Some("arith")) {
+            Incoming::Poison(p) => {
+                assert_eq!(p.kind(), "not-json");
+                let reply = p.into_reply().unwrap();
+                assert!(reply.contains(r#""id":18446744073709551616,"#), "{reply}");
+                assert!(reply.contains("-32700"), "{reply}");
+            }
+            Incoming::Dispatch(_) => panic!("dispatched invalid text"),
+        }
+        // A valid request with an id beyond 64 bits is dispatched and answered
+        // with the same digits (here: no such service).
+        for id in [
+            "18446744073709551616",
+            "18446744073709551615",
+            "-99999999999999999999999",
+        ] {
+            let text =
+                format!(r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{}},"id":{id}}}"#);
+            let Incoming::Dispatch(fut) = d.incoming(text.as_bytes(), Some("arith")) else {
+                panic!("{text}: poison");
+            };
+            let reply = futures::executor::block_on(fut).unwrap();
+            assert_eq!(
+                reply,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32601,"message":"Method not found","data":null}}}}"#
+                )
+            );
+            let v: Value = serde_json::from_str(&reply).unwrap();
+            assert!(v["id"].is_number());
+            assert_eq!(
+                v["error"],
+                json!({"code": -32601, "message": "Method not found", "data": null})
+            );
+        }
     }
 }

@@ -6,18 +6,49 @@
 //! makes a response. Batches (JSON arrays) are invalid.
 
 use serde::Serialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{ProtocolError, RpcError};
 use crate::names::{is_valid_method, is_valid_service};
 
 /// A request id: a string or an integer, echoed back with the same JSON type.
+///
+/// Any JSON integer is a valid id, as for the peer (a Python `int` has no
+/// size limit): integers that fit `i64` are [`Id::Int`], the others
+/// [`Id::BigInt`], which keeps their exact digits. Floats (`1.5`, `1e3`,
+/// `5.0`), booleans, objects and arrays are not ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Id {
     /// A string id (clients of the family generate UUID v4 strings).
     Str(String),
-    /// An integer id.
+    /// An integer id that fits a signed 64-bit integer.
     Int(i64),
+    /// An integer id outside the `i64` range, kept as its decimal digits so
+    /// that it is echoed exactly.
+    BigInt(BigIntId),
+}
+
+/// The decimal digits of an integer id outside the `i64` range (see [`Id::BigInt`]).
+///
+/// Only [`Id::from_integer_text`] makes one, so the digits are always a
+/// canonical JSON integer (optional `-`, no leading zeros) that does not fit
+/// `i64`: two equal integers never differ in representation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BigIntId(String);
+
+impl BigIntId {
+    /// The digits, with a leading `-` for a negative id: `"18446744073709551616"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BigIntId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Id {
@@ -26,43 +57,100 @@ impl Id {
         Id::Str(uuid::Uuid::new_v4().to_string())
     }
 
+    /// Reads a JSON integer literal (`-?(0|[1-9][0-9]*)`, nothing else, no
+    /// surrounding spaces) of any size: [`Id::Int`] when it fits `i64`,
+    /// [`Id::BigInt`] otherwise; `None` when the text is not such a literal
+    /// (a float, an exponent, a leading zero or `+`, ...).
+    pub fn from_integer_text(text: &str) -> Option<Id> {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let canonical = match digits.as_bytes() {
+            [] => false,
+            [b'0'] => true,
+            [b'0', ..] => false,
+            bytes => bytes.iter().all(u8::is_ascii_digit),
+        };
+        if !canonical {
+            return None;
+        }
+        Some(match text.parse::<i64>() {
+            Ok(i) => Id::Int(i),
+            Err(_) => Id::BigInt(BigIntId(text.to_owned())),
+        })
+    }
+
     /// The string form used to match replies to calls (`"7"` for `7` and for `"7"`),
-    /// as every member of the family does.
+    /// as every member of the family does; the digits for a big integer.
     pub fn key(&self) -> String {
         match self {
             Id::Str(s) => s.clone(),
             Id::Int(i) => i.to_string(),
+            Id::BigInt(b) => b.0.clone(),
         }
     }
 
     /// The id as a JSON value of its own type.
+    ///
+    /// A [`Id::BigInt`] cannot be held exactly by a [`Value`] (serde_json
+    /// keeps no more than 64-bit integers): it becomes the exact number when
+    /// it fits `u64`, else the nearest `f64`, else (beyond the `f64` range)
+    /// a string of its digits. Envelopes built by this module echo it exactly;
+    /// use [`Id::key`] or `Display` for its exact digits.
     pub fn to_value(&self) -> Value {
         match self {
             Id::Str(s) => Value::from(s.as_str()),
             Id::Int(i) => Value::from(*i),
+            Id::BigInt(b) => serde_json::from_str(&b.0).unwrap_or_else(|_| Value::from(b.as_str())),
         }
     }
 
+    /// Reads an id from a parsed value: `Ok(None)` for `null`. A float is not
+    /// an id; an integer beyond `u64` has become one in a [`Value`], so
+    /// [`Envelope::parse`] rereads such ids from the text ([`scan_id`]).
     fn from_value(v: &Value) -> Result<Option<Id>, String> {
         match v {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(Id::Str(s.clone()))),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => Ok(Some(Id::Int(i))),
-                None if n.is_u64() => Err("id must fit a signed 64-bit integer".to_owned()),
-                None => Err("id must be a string or an integer, not a float".to_owned()),
+                None if n.is_u64() => Ok(Id::from_integer_text(&n.to_string())),
+                None => Err(NOT_A_FLOAT.to_owned()),
             },
             Value::Bool(_) => Err("id must be a string or an integer, not a boolean".to_owned()),
-            _ => Err("id must be a string or an integer".to_owned()),
+            _ => Err(NOT_STRING_OR_INT.to_owned()),
+        }
+    }
+
+    /// Reads an id from its raw JSON text, as [`scan_id`] finds it: `Ok(None)`
+    /// for `null`; an error for anything that is not a string (valid JSON,
+    /// no lone surrogates) or an integer.
+    fn from_raw(raw: &str) -> Result<Option<Id>, String> {
+        let raw = raw.trim();
+        match raw.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<String>(raw)
+                .map(|s| Some(Id::Str(s)))
+                .map_err(|e| format!("id is not a valid JSON string: {e}")),
+            Some(b'n') if raw == "null" => Ok(None),
+            Some(b't' | b'f') => Err("id must be a string or an integer, not a boolean".to_owned()),
+            Some(b'-' | b'0'..=b'9') => Id::from_integer_text(raw)
+                .map(Some)
+                .ok_or_else(|| NOT_A_FLOAT.to_owned()),
+            _ => Err(NOT_STRING_OR_INT.to_owned()),
         }
     }
 }
+
+const NOT_A_FLOAT: &str = "id must be a string or an integer, not a float";
+const NOT_STRING_OR_INT: &str = "id must be a string or an integer";
 
 impl Serialize for Id {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Id::Str(v) => s.serialize_str(v),
             Id::Int(v) => s.serialize_i64(*v),
+            // Written as a bare JSON number with its exact digits.
+            Id::BigInt(b) => RawValue::from_string(b.0.clone())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
         }
     }
 }
@@ -72,7 +160,84 @@ impl std::fmt::Display for Id {
         match self {
             Id::Str(s) => write!(f, "{s:?}"),
             Id::Int(i) => write!(f, "{i}"),
+            Id::BigInt(b) => write!(f, "{b}"),
         }
+    }
+}
+
+/// Finds the raw text of the top-level `id` of a JSON object, reading as
+/// little as it can: every other member is skipped unevaluated (serde's
+/// ignored-any path neither converts numbers nor checks `\u` escapes), keys
+/// are compared after unescaping, and text after the object is not looked at.
+///
+/// It works on text that [`serde_json`] cannot parse: an id seen before the
+/// text breaks is still found. The last `id` wins, as in a parsed [`Value`].
+/// `None` when the text is not an object or has no readable `id` member.
+fn scan_id(text: &[u8]) -> Option<&RawValue> {
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    // An error only ends the scan: what was found before it stands.
+    let _ = IdScan { found: &mut found }.deserialize(&mut de);
+    found
+}
+
+/// The visitor of [`scan_id`]: records each top-level `id` into `found`.
+struct IdScan<'s, 'de> {
+    found: &'s mut Option<&'de RawValue>,
+}
+
+impl<'de> DeserializeSeed<'de> for IdScan<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdScan<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(is_id) = map.next_key_seed(KeyIsId)? {
+            if is_id {
+                *self.found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads an object key as bytes (escapes resolved, nothing validated) and
+/// tells whether it is `id`.
+struct KeyIsId;
+
+impl<'de> DeserializeSeed<'de> for KeyIsId {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_bytes(self)
+    }
+}
+
+impl Visitor<'_> for KeyIsId {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<bool, E> {
+        Ok(v == b"id")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == "id")
     }
 }
 
@@ -149,64 +314,92 @@ fn invalid(reason: impl Into<String>) -> ProtocolError {
     }
 }
 
+/// What kind of invalid text a [`Rejected`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RejectKind {
+    /// serde_json cannot parse the text (JSON-RPC -32700).
+    NotJson,
+    /// A JSON array: batches are not supported.
+    Batch,
+    /// JSON, but not an object.
+    NotObject,
+    /// An object whose `id` is neither a string, an integer nor null.
+    BadId,
+    /// An object that is not a valid request or response (JSON-RPC -32600).
+    Invalid,
+}
+
+impl RejectKind {
+    /// A short stable label, for logs.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RejectKind::NotJson => "not-json",
+            RejectKind::Batch => "batch",
+            RejectKind::NotObject => "not-object",
+            RejectKind::BadId => "bad-id",
+            RejectKind::Invalid => "invalid-envelope",
+        }
+    }
+}
+
+/// Why a text is not a valid envelope, with what a server needs to answer it.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    /// What kind of invalid text it is.
+    pub(crate) kind: RejectKind,
+    /// What is wrong with it.
+    pub(crate) reason: String,
+    /// Its id, when one could be read (a string or an integer, not null).
+    pub(crate) id: Option<Id>,
+}
+
+impl Rejected {
+    fn new(kind: RejectKind, reason: impl Into<String>, id: Option<Id>) -> Self {
+        Rejected {
+            kind,
+            reason: reason.into(),
+            id,
+        }
+    }
+
+    /// The error [`Envelope::parse`] reports.
+    pub(crate) fn into_error(self) -> ProtocolError {
+        invalid(self.reason)
+    }
+}
+
 impl Envelope {
     /// Parses UTF-8 JSON text into an envelope.
+    ///
+    /// An integer id of any size is read exactly ([`Id::BigInt`] beyond `i64`).
     pub fn parse(text: &[u8]) -> Result<Envelope, ProtocolError> {
-        let value: Value =
-            serde_json::from_slice(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        Envelope::from_value(value)
+        Envelope::read(text).map_err(Rejected::into_error)
+    }
+
+    /// [`Envelope::parse`], telling what kind of invalid text it is and
+    /// recovering the id of invalid text when it can.
+    pub(crate) fn read(text: &[u8]) -> Result<Envelope, Rejected> {
+        match serde_json::from_slice(text) {
+            Ok(value) => read_value(value, Some(text)),
+            Err(e) => {
+                // The id may still be readable: in `{"params":{"x":1e400},"id":"k"}`
+                // the scan skips the number it could not hold.
+                let id = scan_id(text).and_then(|raw| Id::from_raw(raw.get()).ok().flatten());
+                Err(Rejected::new(
+                    RejectKind::NotJson,
+                    format!("not JSON: {e}"),
+                    id,
+                ))
+            }
+        }
     }
 
     /// Reads an envelope from a parsed JSON value.
+    ///
+    /// An integer id beyond `u64` has become a float in a [`Value`] and is
+    /// rejected as one here; [`Envelope::parse`] reads it from the text.
     pub fn from_value(value: Value) -> Result<Envelope, ProtocolError> {
-        let mut obj = match value {
-            Value::Object(obj) => obj,
-            Value::Array(_) => return Err(invalid("batch requests are not supported")),
-            _ => return Err(invalid("an envelope must be a JSON object")),
-        };
-        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return Err(invalid("jsonrpc must equal \"2.0\""));
-        }
-        let id = match obj.get("id") {
-            Some(v) => Id::from_value(v).map_err(invalid)?,
-            None => None,
-        };
-        if let Some(Value::String(wire)) = obj.get("method") {
-            let (service, method) = wire
-                .split_once('.')
-                .ok_or_else(|| invalid("method must be \"<service>.<method>\""))?;
-            if !is_valid_service(service) {
-                return Err(invalid(format!("invalid service name {service:?}")));
-            }
-            if !is_valid_method(method) {
-                return Err(invalid(format!("invalid method name {method:?}")));
-            }
-            let (service, method) = (service.to_owned(), method.to_owned());
-            let params = match obj.remove("params") {
-                None => Value::Object(Map::new()),
-                Some(p) => p,
-            };
-            return Ok(Envelope::Request(Request {
-                service,
-                method,
-                params,
-                id,
-            }));
-        }
-        match (obj.remove("result"), obj.remove("error")) {
-            (Some(result), None) => {
-                let id = id.ok_or_else(|| invalid("a success response must have an id"))?;
-                Ok(Envelope::Response(Response::Success { id, result }))
-            }
-            (None, Some(error)) => {
-                let error = read_error(error)?;
-                Ok(Envelope::Response(Response::Error { id, error }))
-            }
-            (Some(_), Some(_)) => Err(invalid("a response has either result or error, not both")),
-            (None, None) => Err(invalid(
-                "an envelope must be a request (string method) or a response (result or error)",
-            )),
-        }
+        read_value(value, None).map_err(Rejected::into_error)
     }
 
     /// Parses a request or notification; a response is an error here.
@@ -236,19 +429,118 @@ impl Envelope {
     }
 }
 
-fn read_error(error: Value) -> Result<RpcError, ProtocolError> {
+/// Reads a parsed envelope; `text`, when known, is what it was parsed from
+/// (to reread an integer id too large for a [`Value`]).
+fn read_value(value: Value, text: Option<&[u8]>) -> Result<Envelope, Rejected> {
+    let mut obj = match value {
+        Value::Object(obj) => obj,
+        Value::Array(_) => {
+            return Err(Rejected::new(
+                RejectKind::Batch,
+                "batch requests are not supported",
+                None,
+            ));
+        }
+        _ => {
+            return Err(Rejected::new(
+                RejectKind::NotObject,
+                "an envelope must be a JSON object",
+                None,
+            ));
+        }
+    };
+    let id = match obj.get("id") {
+        Some(v) => read_id(v, text).map_err(|e| Rejected::new(RejectKind::BadId, e, None))?,
+        None => None,
+    };
+    match (read_body(&mut obj), id) {
+        (Ok(Body::Request(service, method, params)), id) => Ok(Envelope::Request(Request {
+            service,
+            method,
+            params,
+            id,
+        })),
+        (Ok(Body::Success(result)), Some(id)) => {
+            Ok(Envelope::Response(Response::Success { id, result }))
+        }
+        (Ok(Body::Success(_)), None) => Err(Rejected::new(
+            RejectKind::Invalid,
+            "a success response must have an id",
+            None,
+        )),
+        (Ok(Body::Error(error)), id) => Ok(Envelope::Response(Response::Error { id, error })),
+        (Err(reason), id) => Err(Rejected::new(RejectKind::Invalid, reason, id)),
+    }
+}
+
+/// Reads an id; an integer that serde_json could only hold as a float is
+/// reread from `text` when it is known.
+fn read_id(v: &Value, text: Option<&[u8]>) -> Result<Option<Id>, String> {
+    match (v, text) {
+        (Value::Number(n), Some(text)) if n.is_f64() => match scan_id(text) {
+            Some(raw) => Id::from_raw(raw.get()),
+            None => Err(NOT_A_FLOAT.to_owned()),
+        },
+        _ => Id::from_value(v),
+    }
+}
+
+/// An envelope without its id.
+enum Body {
+    /// A request: service, method, params.
+    Request(String, String, Value),
+    /// A success response's result.
+    Success(Value),
+    /// An error response's error.
+    Error(RpcError),
+}
+
+/// Checks everything but the id, the way the peer tells the kinds apart.
+fn read_body(obj: &mut Map<String, Value>) -> Result<Body, String> {
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err("jsonrpc must equal \"2.0\"".to_owned());
+    }
+    if let Some(Value::String(wire)) = obj.get("method") {
+        let (service, method) = wire
+            .split_once('.')
+            .ok_or_else(|| "method must be \"<service>.<method>\"".to_owned())?;
+        if !is_valid_service(service) {
+            return Err(format!("invalid service name {service:?}"));
+        }
+        if !is_valid_method(method) {
+            return Err(format!("invalid method name {method:?}"));
+        }
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let params = match obj.remove("params") {
+            None => Value::Object(Map::new()),
+            Some(p) => p,
+        };
+        return Ok(Body::Request(service, method, params));
+    }
+    match (obj.remove("result"), obj.remove("error")) {
+        (Some(result), None) => Ok(Body::Success(result)),
+        (None, Some(error)) => read_error(error).map(Body::Error),
+        (Some(_), Some(_)) => Err("a response has either result or error, not both".to_owned()),
+        (None, None) => Err(
+            "an envelope must be a request (string method) or a response (result or error)"
+                .to_owned(),
+        ),
+    }
+}
+
+fn read_error(error: Value) -> Result<RpcError, String> {
     let Value::Object(mut e) = error else {
-        return Err(invalid("error must be an object"));
+        return Err("error must be an object".to_owned());
     };
     let code = match e.get("code") {
         Some(Value::Number(n)) => n
             .as_i64()
-            .ok_or_else(|| invalid("error.code must be an integer"))?,
-        _ => return Err(invalid("error.code must be an integer")),
+            .ok_or_else(|| "error.code must be an integer".to_owned())?,
+        _ => return Err("error.code must be an integer".to_owned()),
     };
     let message = match e.remove("message") {
         Some(Value::String(s)) => s,
-        _ => return Err(invalid("error.message must be a string")),
+        _ => return Err("error.message must be a string".to_owned()),
     };
     let data = e.remove("data").unwrap_or(Value::Null);
     Ok(RpcError {
@@ -330,6 +622,12 @@ mod tests {
 
     fn s(v: &str) -> Id {
         Id::Str(v.to_owned())
+    }
+
+    fn big(digits: &str) -> Id {
+        let id = Id::from_integer_text(digits).unwrap();
+        assert!(matches!(id, Id::BigInt(_)), "{digits} fits i64");
+        id
     }
 
     #[test]
@@ -447,7 +745,7 @@ mod tests {
             ),
             (
                 r#"{"jsonrpc":"2.0","method":"arith.add","id":18446744073709551615}"#,
-                Invalid("64-bit"),
+                Req("arith", "add", json!({}), Some(big("18446744073709551615"))),
             ),
             (
                 r#"{"jsonrpc":"2.0","method":"arithadd","id":"x"}"#,
@@ -591,5 +889,163 @@ mod tests {
             Envelope::parse_response(br#"{"jsonrpc":"2.0","method":"a.b","id":1}"#).unwrap_err();
         assert!(e.to_string().contains("invalid response envelope"), "{e}");
         assert!(Envelope::parse_request(br#"{"jsonrpc":"2.0","id":1,"result":1}"#).is_err());
+    }
+
+    #[test]
+    fn integer_text_is_a_canonical_json_integer() {
+        let cases: [(&str, Option<Id>); 18] = [
+            ("0", Some(Id::Int(0))),
+            ("-0", Some(Id::Int(0))),
+            ("7", Some(Id::Int(7))),
+            ("-7", Some(Id::Int(-7))),
+            ("9223372036854775807", Some(Id::Int(i64::MAX))),
+            ("-9223372036854775808", Some(Id::Int(i64::MIN))),
+            ("9223372036854775808", Some(big("9223372036854775808"))),
+            ("-9223372036854775809", Some(big("-9223372036854775809"))),
+            ("18446744073709551616", Some(big("18446744073709551616"))),
+            ("", None),
+            ("-", None),
+            ("01", None),
+            ("-01", None),
+            ("+1", None),
+            ("1.0", None),
+            ("1e3", None),
+            (" 1", None),
+            ("1_000", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Id::from_integer_text(text), want, "{text:?}");
+        }
+    }
+
+    /// Any JSON integer id is read exactly and echoed with the same digits,
+    /// as a JSON number, in every envelope this module builds.
+    #[test]
+    fn integer_ids_of_any_size_round_trip_exactly() {
+        let digits = [
+            "18446744073709551616", // 2^64: a float in serde_json's Value
+            "18446744073709551615", // u64::MAX: a u64 in serde_json's Value
+            "9223372036854775808",  // i64::MAX + 1
+            "-9223372036854775809", // i64::MIN - 1
+            "-99999999999999999999999",
+            "123456789012345678901234567890123456789012345678901234567890",
+        ];
+        for d in digits {
+            let text =
+                format!(r#"{{"jsonrpc":"2.0","method":"arith.add","params":{{}},"id":{d}}}"#);
+            let req = Envelope::parse_request(text.as_bytes()).unwrap();
+            let id = req.id.unwrap();
+            assert_eq!(id, big(d), "{d}");
+            assert_eq!(id.key(), d);
+            assert_eq!(id.to_string(), d);
+            let want = format!(r#""id":{d},"#);
+            let ok = build_success(&id, &json!(1));
+            let err = build_error(Some(&id), &RpcError::method_not_found());
+            let again = build_request("arith.add", &json!({}), Some(&id));
+            assert!(ok.contains(&want), "{ok}");
+            assert!(err.contains(&want), "{err}");
+            assert!(again.ends_with(&format!(r#""id":{d}}}"#)), "{again}");
+            // The client side reads the reply's id back to the same digits.
+            let back = Envelope::parse_response(ok.as_bytes()).unwrap();
+            assert_eq!(back.id(), Some(&id));
+            assert_eq!(back.id().map(Id::key).as_deref(), Some(d));
+            let back = Envelope::parse_response(err.as_bytes()).unwrap();
+            assert_eq!(back.id(), Some(&id));
+        }
+        // Within u64 the Value form is exact too; beyond, it can only approximate.
+        assert_eq!(
+            big("18446744073709551615").to_value(),
+            json!(18446744073709551615_u64)
+        );
+        assert!(big("18446744073709551616").to_value().is_f64());
+    }
+
+    #[test]
+    fn float_ids_stay_invalid() {
+        for id in [
+            "1.5",
+            "1e3",
+            "1E3",
+            "5.0",
+            "-0.0",
+            "1e-2",
+            "18446744073709551616.0",
+        ] {
+            let text = format!(r#"{{"jsonrpc":"2.0","method":"arith.add","id":{id}}}"#);
+            let e = Envelope::parse(text.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("float"), "{id}: {e}");
+        }
+        // Without the text, a float in a Value is taken for a float.
+        let e = Envelope::from_value(
+            json!({"jsonrpc":"2.0","method":"a.b","id":1.8446744073709552e19}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("float"), "{e}");
+    }
+
+    /// The id scan reads past what serde_json refuses to parse: numbers it
+    /// cannot hold and strings it cannot decode are skipped unevaluated.
+    #[test]
+    fn scan_id_skips_what_the_parser_rejects() {
+        let cases: [(&[u8], Option<&str>); 16] = [
+            (br#"{"params":{"x":1e400},"id":"k"}"#, Some(r#""k""#)),
+            (br#"{"params":{"x":-1e400},"id":"k"}"#, Some(r#""k""#)),
+            (br#"{"params":{"s":"\ud800"},"id":"k"}"#, Some(r#""k""#)),
+            (br#"{"params":{"\udc00":1},"id":"k"}"#, Some(r#""k""#)),
+            (
+                b"{\"params\":{\"s\":\"\xff\"},\"id\":\"k\"}",
+                Some(r#""k""#),
+            ),
+            (br#"{"id":"k"} trailing junk"#, Some(r#""k""#)),
+            (br#"{"id":"k","params":{"#, Some(r#""k""#)),
+            (
+                br#"{"id" : 18446744073709551616 ,"x":1e400}"#,
+                Some("18446744073709551616"),
+            ),
+            (br#"{"\u0069d":7,"x":1e400}"#, Some("7")),
+            (br#"{"id":"a","x":1e400,"id":"b"}"#, Some(r#""b""#)),
+            (br#"{"id":"\ud800"}"#, Some(r#""\ud800""#)),
+            (br#"{"params":{"id":"inner"},"x":1e400}"#, None),
+            (br#"{"params":1e400,"id":"k""#, Some(r#""k""#)),
+            (br#"{"params":"#, None),
+            (br#"[{"id":"k"}] junk"#, None),
+            (br#"["id","k",1e400]"#, None),
+        ];
+        for (text, want) in cases {
+            let shown = String::from_utf8_lossy(text);
+            assert!(
+                serde_json::from_slice::<Value>(text).is_err(),
+                "{shown} should not parse as JSON"
+            );
+            assert_eq!(scan_id(text).map(RawValue::get), want, "{shown}");
+        }
+    }
+
+    #[test]
+    fn raw_ids_are_strings_integers_or_null() {
+        let cases: [(&str, Result<Option<Id>, &str>); 10] = [
+            (r#""k""#, Result::Ok(Some(s("k")))),
+            (r#""\u00e9""#, Result::Ok(Some(s("é")))),
+            ("-3", Result::Ok(Some(Id::Int(-3)))),
+            (
+                "18446744073709551616",
+                Result::Ok(Some(big("18446744073709551616"))),
+            ),
+            ("null", Result::Ok(None)),
+            (r#""\ud800""#, Result::Err("valid JSON string")),
+            ("true", Result::Err("boolean")),
+            ("1.5", Result::Err("float")),
+            ("1e400", Result::Err("float")),
+            (r#"{"a":1}"#, Result::Err("string or an integer")),
+        ];
+        for (raw, want) in cases {
+            match (Id::from_raw(raw), want) {
+                (Result::Ok(got), Result::Ok(want)) => assert_eq!(got, want, "{raw}"),
+                (Result::Err(e), Result::Err(needle)) => {
+                    assert!(e.contains(needle), "{raw}: {e} should mention {needle:?}");
+                }
+                (got, _) => panic!("{raw}: unexpected {got:?}"),
+            }
+        }
     }
 }

@@ -10,6 +10,8 @@ use crate::validation::ValidationIssue;
 
 /// Reserved JSON-RPC error codes used by clamator (WIRE.md §4).
 pub mod codes {
+    /// The request text is not JSON that the server can parse.
+    pub const PARSE_ERROR: i64 = -32700;
     /// The request envelope is not a valid request.
     pub const INVALID_REQUEST: i64 = -32600;
     /// The service is not hosted here, or the method is unknown.
@@ -60,6 +62,24 @@ impl RpcError {
     /// An application error; `code` should be in -32099..=-32000.
     pub fn application(code: i64, message: impl Into<String>, data: Value) -> Self {
         Self::new(code, message).with_data(data)
+    }
+
+    /// -32700 "Parse error" with `data.name` (the kind of failure) and
+    /// `data.message`: the request text is not JSON the server can parse.
+    pub fn parse_error(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(codes::PARSE_ERROR, "Parse error").with_data(serde_json::json!({
+            "name": name.into(),
+            "message": message.into(),
+        }))
+    }
+
+    /// -32600 "Invalid Request" with `data.name` (the kind of failure) and
+    /// `data.message`: the request is JSON but not a valid request.
+    pub fn invalid_request(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_REQUEST, "Invalid Request").with_data(serde_json::json!({
+            "name": name.into(),
+            "message": message.into(),
+        }))
     }
 
     /// -32601 "Method not found".
@@ -246,6 +266,18 @@ mod tests {
         assert_eq!(e.message, "Internal error");
         assert_eq!(e.data["name"], "panic");
         assert_eq!(e.data["message"], "boom");
+        let e = RpcError::parse_error("not-json", "EOF");
+        assert_eq!((e.code, e.message.as_str()), (-32700, "Parse error"));
+        assert_eq!(
+            e.data,
+            serde_json::json!({"name": "not-json", "message": "EOF"})
+        );
+        let e = RpcError::invalid_request("invalid-envelope", "jsonrpc");
+        assert_eq!((e.code, e.message.as_str()), (-32600, "Invalid Request"));
+        assert_eq!(
+            e.data,
+            serde_json::json!({"name": "invalid-envelope", "message": "jsonrpc"})
+        );
         let e = RpcError::invalid_params(vec![]);
         assert_eq!(e.code, -32602);
         assert!(e.data["errors"].is_array());

@@ -11,7 +11,8 @@
 //! - [`validation`]: strict decoding with `{loc, msg, type}` problem reports.
 //! - [`contract`]: [`ContractDescriptor`] and the [`Contract`] trait typed contracts implement.
 //! - [`service`]: the type-erased [`Service`] the dispatcher runs, and handler helpers.
-//! - [`dispatch`]: [`Dispatcher`], the server core every transport feeds.
+//! - [`dispatch`]: [`Dispatcher`], the server core every transport feeds, and
+//!   [`Poison`], what it makes of text that is not a valid request.
 //! - [`client`]: [`ClientTransport`], typed [`client::call`], and [`PendingCalls`].
 #![deny(missing_docs)]
 
@@ -26,8 +27,8 @@ pub mod validation;
 
 pub use client::{ClientTransport, DEFAULT_TIMEOUT, PendingCall, PendingCalls};
 pub use contract::{Contract, ContractDescriptor, MethodDescriptor};
-pub use dispatch::{Dispatcher, DispatcherBuilder, Incoming, RegisterError};
-pub use envelope::{Envelope, Id, Request, Response};
+pub use dispatch::{Dispatcher, DispatcherBuilder, Incoming, Poison, RegisterError};
+pub use envelope::{BigIntId, Envelope, Id, Request, Response};
 pub use error::{BoxError, Error, ProtocolError, RpcError, TransportError, codes};
 pub use service::{HandlerFuture, Service};
 pub use validation::ValidationIssue;

@@ -657,14 +657,20 @@ fn poison_entries(env: &Env, dir: Dir) -> Result<(), String> {
     let probe = |n: &str| keys::reply_stream(&prefix, &format!("poison-{n}"));
     let batch = r#"[{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"b1"}]"#;
     let bad_name = r#"{"jsonrpc":"2.0","method":"arith.Bad-Name","params":{},"id":"bad"}"#;
-    let poisons: [(&str, Option<&str>); 4] = [
-        ("no-envelope", None),
-        ("bad-json", Some("{\"jsonrpc\":\"2.0\",\"method\":")),
-        ("batch", Some(batch)),
-        ("invalid-method-name", Some(bad_name)),
+    let cut_with_id = r#"{"jsonrpc":"2.0","id":"cut","method":"arith.add","params":{"#;
+    // (name, envelope, what a Rust server answers: id and code). The peer
+    // answers none of them; a Rust server answers the invalid ones whose id
+    // it can read (README, "Deliberate differences").
+    type RustAnswer = Option<(&'static str, i64)>;
+    let poisons: [(&str, Option<&str>, RustAnswer); 5] = [
+        ("no-envelope", None, None),
+        ("bad-json", Some("{\"jsonrpc\":\"2.0\",\"method\":"), None),
+        ("bad-json-with-id", Some(cut_with_id), Some(("cut", -32700))),
+        ("batch", Some(batch), None),
+        ("invalid-method-name", Some(bad_name), Some(("bad", -32600))),
     ];
     let result = (|| {
-        for (name, envelope) in poisons {
+        for (name, envelope, _) in poisons {
             let reply_to = probe(name);
             let mut fields: Vec<(&str, &[u8])> = vec![
                 (keys::FIELD_TYPE, keys::TYPE_RPC.as_bytes()),
@@ -692,11 +698,22 @@ fn poison_entries(env: &Env, dir: Dir) -> Result<(), String> {
             short(&out[1])
         );
         redis.wait_no_pending(&prefix)?;
-        for (name, _) in poisons {
-            check!(
-                !redis.exists(&probe(name))?,
-                "the server replied to the {name} poison entry"
-            );
+        for (name, _, answer) in poisons {
+            let replies = redis.envelopes(&probe(name))?;
+            match (dir.server(), answer) {
+                (Lang::Rust, Some((id, code))) => check!(
+                    replies.len() == 1
+                        && replies[0]["id"] == id
+                        && replies[0]["error"]["code"] == code,
+                    "the {name} poison entry: expected one {code} reply to id {id:?}, got {}",
+                    short(&Value::from(replies))
+                ),
+                _ => check!(
+                    replies.is_empty(),
+                    "the server replied to the {name} poison entry: {}",
+                    short(&Value::from(replies))
+                ),
+            }
         }
         // The batch's add must not have run.
         expect_calls(&server, "add", 1)?;

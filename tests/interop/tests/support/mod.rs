@@ -809,6 +809,27 @@ impl Redis {
         Ok(keys)
     }
 
+    /// The `envelope` fields of the entries of stream `key`, parsed, oldest
+    /// first (none when the stream does not exist).
+    pub(crate) fn envelopes(&self, key: &str) -> Result<Vec<Value>, String> {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .query(&mut self.conn()?)
+            .map_err(|e| format!("XRANGE {key}: {e}"))?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let text = entry
+                    .get::<String>(keys::FIELD_ENVELOPE)
+                    .ok_or_else(|| format!("an entry of {key} has no envelope"))?;
+                serde_json::from_str(&text).map_err(|e| format!("an envelope of {key}: {e}"))
+            })
+            .collect()
+    }
+
     /// Whether `key` exists.
     pub(crate) fn exists(&self, key: &str) -> Result<bool, String> {
         redis::cmd("EXISTS")
