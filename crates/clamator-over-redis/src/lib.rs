@@ -19,9 +19,67 @@
 //! # let _ = sum; Ok(()) }
 //! ```
 //!
-//! # Delivery
+//! # Delivery and what is guaranteed
 //! At least once: an entry a crashed worker did not ack is reclaimed by
 //! another after `consumer_claim_idle`, so handlers should be idempotent.
+//! The fault tests in `tests/faults.rs` (real `redis-server`s) hold each of
+//! these:
+//! - **Answered exactly once**: every request Redis accepted while a worker
+//!   of its service runs, or before any worker started (a backlog), including
+//!   requests XADDed right after Redis restarted without persistence. Groups
+//!   are created, and recreated after Redis lost them, at `0` (the peer uses
+//!   `$`, which skips what was queued); the trim never removes an entry no
+//!   group delivered (see "Groups and backlogs").
+//! - **Run once across a graceful stop**: `stop()` keeps renewing the leases
+//!   of handlers that run during the shutdown grace, so no other worker
+//!   reclaims them; handlers still running at the end of the grace are
+//!   abandoned and their entries handed over at once (`XCLAIM ... IDLE`), to
+//!   run again on another worker.
+//! - **Answered with an error**: a request whose envelope is invalid but
+//!   whose id can be read gets -32700 / -32600 at once; a request that crashes
+//!   every worker gets -32603 `DeadLetter`; a call made while Redis is down
+//!   fails with a transport error within its timeout.
+//! - **Nothing written elsewhere**: replies go only to
+//!   `<prefix>:replies:<id>` keys (an id without `:` or control characters,
+//!   at most 256 bytes, as every family client's UUID is). An entry whose
+//!   `reply-to` names anything else is acked without running and nothing is
+//!   written, so no request can write to, or trim, another key.
+//!
+//! Not guaranteed:
+//! - a worker process frozen (or a Redis frozen) for longer than
+//!   `consumer_claim_idle` cannot renew its leases: another worker may take
+//!   over an entry whose handler then also finishes on the frozen one, so
+//!   the call runs twice (its caller reads the first reply);
+//! - what Redis itself loses: requests, replies and pending lists held by a
+//!   Redis that restarts without persistence (their callers time out), and
+//!   the replies of a client whose reply stream was deleted;
+//! - a killed worker's entries run again on another worker (at least once).
+//!
+//! # Groups and backlogs
+//! A Rust server creates its group with `XGROUP CREATE <stream> <service> 0
+//! MKSTREAM`, and recreates it the same way when Redis lost it (`NOGROUP`):
+//! entries already in the stream are delivered, and requests whose caller
+//! gave up meanwhile are acked without running (`skip_expired`). A stream
+//! that keeps a long history without a group (its group was deleted by
+//! hand, trimming off) is delivered from its first entry.
+//!
+//! A Python or TypeScript worker creates the group at `$`: if it is the first
+//! worker to start over a backlog, the group skips it. Redis then reports the
+//! group's `entries-read` as nil until its next delivery, and a Rust server
+//! of the pool (its trim loop, every second) moves the group back to `0`
+//! (`XGROUP SETID`), so the backlog is delivered; while any group is in that
+//! state nothing is trimmed. If the peer delivers a new entry before a Rust
+//! server looks, Redis can no longer tell skipped entries from delivered ones,
+//! and the skipped ones may be trimmed: start a Rust worker first, or create
+//! the group yourself (`XGROUP CREATE <stream> <service> 0 MKSTREAM`). To drop
+//! a backlog on purpose, delete entries (`XTRIM`, `XDEL`), do not move the
+//! group with `XGROUP SETID`: a Rust server moves it back.
+//!
+//! # Starting before Redis
+//! `RedisRpcServer::start` retries with backoff while Redis is unreachable
+//! (a warning per attempt) until it answers, or until
+//! [`start_timeout`](RedisConfigBuilder::start_timeout); errors a retry
+//! cannot fix (a refused command, a key of the wrong type) fail at once.
 //!
 //! # Beyond the peer, with the same wire
 //! Each is a [`RedisConfigBuilder`] setting, on by default:
@@ -38,6 +96,12 @@
 //!   caller gave up is acked without running.
 //! - [`max_deliveries`](RedisConfigBuilder::max_deliveries) (10): dead letters,
 //!   below.
+//!
+//! - [`reply_stream_ttl`](RedisConfigBuilder::reply_stream_ttl) (60 s): a
+//!   Rust client's reply stream expires unless the client refreshes it, and
+//!   Rust servers reply to Rust clients with `NOMKSTREAM`
+//!   ([`keys::FIELD_REPLY_NOMKSTREAM`]), so a crashed client leaves nothing
+//!   behind and a late reply never re-creates its stream.
 //!
 //! And one that is off by default:
 //! [`handler_timeout`](RedisConfigBuilder::handler_timeout) cancels a handler
@@ -105,7 +169,8 @@
 //! - `dead_letter`: moves entries delivered `max_deliveries` times to the
 //!   dead-letter stream and answers their callers.
 //! - `trim`: removes command-stream entries every group has delivered and
-//!   acknowledged, so command streams stay bounded (the peer never trims).
+//!   acknowledged, so command streams stay bounded (the peer never trims),
+//!   and moves back a group that skipped a backlog.
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.

@@ -189,12 +189,13 @@ async fn notifications_run_once_and_get_no_reply() {
         .await
         .unwrap();
     within(pinged).await;
-    // A call after it: the reply stream then holds exactly that call's reply.
+    // A call after it: the reply stream then holds exactly that call's reply
+    // (after the `open` entry the client adds when it connects).
     within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
         .await
         .unwrap();
     let mut raw = raw(&redis.url()).await;
-    assert_eq!(xlen(&mut raw, client.reply_stream()).await, 1);
+    assert_eq!(xlen(&mut raw, client.reply_stream()).await, 2);
     assert_eq!(arith.state.pings.load(Ordering::SeqCst), 1);
     // A notification with bad params gets no reply either (and is acked).
     within(client.notify("arith", "ping", json!({"extra": 1})))
@@ -202,7 +203,7 @@ async fn notifications_run_once_and_get_no_reply() {
         .unwrap();
     let stream = keys::command_stream(&prefix, "arith");
     nothing_pending(&raw, &stream, "notifications acked").await;
-    assert_eq!(xlen(&mut raw, client.reply_stream()).await, 1);
+    assert_eq!(xlen(&mut raw, client.reply_stream()).await, 2);
     assert_eq!(arith.state.pings.load(Ordering::SeqCst), 1);
     client.stop().await;
     server.stop().await;

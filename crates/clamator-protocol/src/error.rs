@@ -180,7 +180,7 @@ pub enum TransportError {
     #[error("transport not started: call start() before making calls")]
     NotStarted,
     /// The connection to the broker failed or was lost.
-    #[error("connection lost: {message}; check that the broker is reachable (it will be retried)")]
+    #[error("connection lost: {message}; check that the broker is reachable")]
     ConnectionLost {
         /// What failed.
         message: String,

@@ -34,6 +34,24 @@ struct Args {
     /// stream (0 = redeliver forever, like the Python peer).
     #[arg(long, default_value_t = 10)]
     max_deliveries: u32,
+    /// How long to keep retrying while Redis is unreachable at start
+    /// (0 = until it answers: workers may start before Redis).
+    #[arg(long, default_value_t = 0)]
+    start_timeout_ms: u64,
+    /// How long a stop (SIGINT, SIGTERM) lets running calls finish; the rest
+    /// are handed over to the other workers.
+    #[arg(long, default_value_t = 5_000)]
+    shutdown_grace_ms: u64,
+    /// Cancel a call whose handler runs longer than this and answer -32603
+    /// HandlerTimeout (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    handler_timeout_ms: u64,
+    /// Keep every command-stream entry (do not trim delivered, acknowledged ones).
+    #[arg(long)]
+    no_trim: bool,
+    /// Run requests whose caller's timeout already passed (like the Python peer).
+    #[arg(long)]
+    no_skip_expired: bool,
     /// Print `CALL <method>` on stdout for every handled call.
     #[arg(long)]
     trace_calls: bool,
@@ -54,8 +72,16 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .consumer_claim_idle(Duration::from_millis(args.claim_idle_ms))
         .max_concurrency(args.max_concurrency)
         .max_deliveries((args.max_deliveries > 0).then_some(args.max_deliveries))
+        .start_timeout((args.start_timeout_ms > 0).then(|| Duration::from_millis(args.start_timeout_ms)))
+        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
+        .handler_timeout(
+            (args.handler_timeout_ms > 0).then(|| Duration::from_millis(args.handler_timeout_ms)),
+        )
+        .trim_command_streams(!args.no_trim)
+        .skip_expired(!args.no_skip_expired)
         .build()?;
     let server = RedisRpcServer::new(config, dispatcher);
+    // Retries (with a warning per attempt) while Redis is unreachable.
     server.start().await?;
     println!("READY");
 
