@@ -72,7 +72,9 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .consumer_claim_idle(Duration::from_millis(args.claim_idle_ms))
         .max_concurrency(args.max_concurrency)
         .max_deliveries((args.max_deliveries > 0).then_some(args.max_deliveries))
-        .start_timeout((args.start_timeout_ms > 0).then(|| Duration::from_millis(args.start_timeout_ms)))
+        .start_timeout(
+            (args.start_timeout_ms > 0).then(|| Duration::from_millis(args.start_timeout_ms)),
+        )
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms))
         .handler_timeout(
             (args.handler_timeout_ms > 0).then(|| Duration::from_millis(args.handler_timeout_ms)),
