@@ -65,15 +65,18 @@
 //!
 //! A Python or TypeScript worker creates the group at `$`: if it is the first
 //! worker to start over a backlog, the group skips it. Redis then reports the
-//! group's `entries-read` as nil until its next delivery, and a Rust server
-//! of the pool (its trim loop, every second) moves the group back to `0`
-//! (`XGROUP SETID`), so the backlog is delivered; while any group is in that
-//! state nothing is trimmed. If the peer delivers a new entry before a Rust
-//! server looks, Redis can no longer tell skipped entries from delivered ones,
-//! and the skipped ones may be trimmed: start a Rust worker first, or create
-//! the group yourself (`XGROUP CREATE <stream> <service> 0 MKSTREAM`). To drop
-//! a backlog on purpose, delete entries (`XTRIM`, `XDEL`), do not move the
-//! group with `XGROUP SETID`: a Rust server moves it back.
+//! group's `entries-read` as nil (and its lag as 0) until it delivers a new
+//! entry, and a Rust server of the pool (its trim loop, every second) moves
+//! the group back to `0` (`XGROUP SETID`), so the backlog is delivered; while
+//! the service's group reports no `entries-read`, nothing is trimmed. If a
+//! new request arrives before a Rust server looks, Redis can no longer tell
+//! skipped entries from delivered ones, and the skipped ones may be trimmed:
+//! start a Rust worker first, or create the group yourself (`XGROUP CREATE
+//! <stream> <service> 0 MKSTREAM`). To drop a backlog on purpose, delete
+//! entries (`XTRIM`, `XDEL`), do not move the group with `XGROUP SETID`: a
+//! Rust server moves it back (and entries at or below that position still in
+//! the stream, handled or not, run again). Trimming needs Redis 7.0 or later
+//! (older servers do not report `entries-read`).
 //!
 //! # Starting before Redis
 //! `RedisRpcServer::start` retries with backoff while Redis is unreachable

@@ -12,22 +12,24 @@
 //! still hand to another worker, Rust or Python) and undelivered ones are kept.
 //! Works on Redis 7.0; every worker of a pool may run it, as it is idempotent.
 //!
-//! A group's last-delivered id only proves delivery when deliveries moved
-//! it. `XGROUP CREATE ... $` (the peer's) or `XGROUP SETID` over a non-empty
-//! stream moves it without delivering anything; Redis then reports the
-//! group's `entries-read` as nil until its next delivery. While any group is
-//! in that state nothing is trimmed, since the entries below its position
-//! may never have been handed to a consumer.
+//! The service's own group's last-delivered id only proves delivery when
+//! deliveries moved it. `XGROUP CREATE ... $` (the peer's) or `XGROUP SETID`
+//! over a non-empty stream moves it without delivering anything; Redis then
+//! reports the group's `entries-read` as nil until a delivery is counted.
+//! While the service's group is in that state nothing is trimmed. (Other
+//! groups on the stream, an audit reader say, may start at `$` on purpose:
+//! what lies below their position is not theirs to keep.)
 //!
-//! The same pass heals the service's own group when it is in that state
-//! with entries below its position and nothing pending (a Python or
-//! TypeScript worker was first to start and created the group at `$` over a
-//! backlog, or an operator moved it): `XGROUP SETID <stream> <group> 0`
-//! makes those entries deliverable, and a warning says so. Rust servers never
-//! create a group anywhere but at `0` (`ServiceWorker::ensure_group`), so
-//! they never put a group in that state. (If the group delivers a new entry
-//! before a pass sees it, Redis can no longer tell skipped entries from
-//! delivered ones: see the crate docs, "Groups and backlogs".)
+//! The same pass heals the service's group when it sits at the end of the
+//! stream in that state (lag 0) with nothing pending and entries at or below
+//! its position: a Python or TypeScript worker was first to start and
+//! created it at `$` over a backlog, or an operator moved it. `XGROUP SETID
+//! <stream> <group> 0` makes those entries deliverable, and a warning says
+//! so. Rust servers only create groups at `0` (`ServiceWorker::ensure_group`),
+//! and a group that reads counts its deliveries, so a Rust pool never puts
+//! its group in that state. (If the group delivers a new entry before a pass
+//! sees it, Redis can no longer tell skipped entries from delivered ones:
+//! see the crate docs, "Groups and backlogs".)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,16 +118,19 @@ impl TrimLoop {
         let groups: StreamInfoGroupsReply = w.shared.query(&cmd, limit).await?;
         if let Some(own) = groups.groups.iter().find(|g| g.name == w.group)
             && own.entries_read.is_none()
-            && own.pending == 0
         {
-            self.heal(&own.last_delivered_id).await?;
-        }
-        if !self.trim {
+            // The service's group has not counted a delivery since its
+            // position was set (or the server is older than 7.0 and does not
+            // say): what lies below its position may never have been handed
+            // to a worker, so nothing is trimmed. At the end of the stream
+            // (lag 0) with nothing pending, it was created at `$` over a
+            // backlog or moved there: move it back.
+            if own.lag == Some(0) && own.pending == 0 {
+                self.heal(&own.last_delivered_id).await?;
+            }
             return Ok(0);
         }
-        if groups.groups.iter().any(|g| g.entries_read.is_none()) {
-            // Some group's position was set, not reached by deliveries (or the
-            // server is older than 7.0 and does not say): keep everything.
+        if !self.trim {
             return Ok(0);
         }
         let mut boundary: Option<StreamId> = None;
