@@ -634,3 +634,36 @@ async fn invalid_requests_with_a_readable_id_are_answered_at_once() {
     assert_eq!(arith.handled(), vec![4.0], "only the valid request ran");
     within(server.stop()).await;
 }
+
+/// An entry deleted at the tail of the stream (`XDEL`, as an operator may do
+/// to drop a queued request) leaves Redis unable to count the group's reads
+/// (`entries-read` nil) without the group having skipped anything: the group
+/// must not be moved back, or the backlog would run again every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix();
+    let stream = keys::command_stream(&prefix, "arith");
+    let reply_to = keys::reply_stream(&prefix, "wire-client");
+    let mut conn = raw(&redis.url()).await;
+    let mut last = String::new();
+    for i in 0..20 {
+        last = xadd_request(&mut conn, &stream, &reply_to, i)
+            .await
+            .unwrap();
+    }
+    let _: i64 = redis::cmd("XDEL")
+        .arg(&stream)
+        .arg(&last)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let arith = Arith::new();
+    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let seen = collect_replies(&mut conn, &reply_to, 19).await;
+    assert_each_once(&seen, 0..19);
+    // Three more passes of the trim loop (one a second): still once each.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_eq!(arith.handled().len(), 19, "{:?}", arith.handled());
+    within(server.stop()).await;
+}
