@@ -18,9 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::worker::ServiceWorker;
 
-/// The most ids one `XCLAIM` renews.
-const MAX_IDS: usize = 256;
-
 /// The renewal loop of one service on one server.
 #[derive(Debug)]
 pub(crate) struct LeaseLoop {
@@ -46,25 +43,13 @@ impl LeaseLoop {
                 _ = ticks.tick() => {}
             }
             let ids = w.in_flight_ids();
-            for chunk in ids.chunks(MAX_IDS) {
-                let mut cmd = redis::cmd("XCLAIM");
-                cmd.arg(&w.stream).arg(&w.group).arg(&w.consumer).arg(0);
-                for id in chunk {
-                    cmd.arg(id);
+            match w.reset_idle(&ids, None).await {
+                Ok(()) => {
+                    tracing::trace!(service = %w.service, renewed = ids.len(), "leases renewed")
                 }
-                cmd.arg("JUSTID");
-                match w
-                    .shared
-                    .query::<redis::Value>(&cmd, w.shared.command_timeout())
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::trace!(service = %w.service, renewed = chunk.len(), "leases renewed")
-                    }
-                    Err(error) => tracing::warn!(service = %w.service, %error,
-                        "renewing the leases of running handlers failed; another worker may \
-                         reclaim them if this persists past consumer_claim_idle"),
-                }
+                Err(error) => tracing::warn!(service = %w.service, %error,
+                    "renewing the leases of running handlers failed; another worker may \
+                     reclaim them if this persists past consumer_claim_idle"),
             }
         }
         tracing::debug!(service = %w.service, "lease loop stopped");

@@ -44,6 +44,9 @@ fn local_now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The most entry ids one `XCLAIM` names.
+const MAX_CLAIM_IDS: usize = 256;
+
 /// How long a loop waits after failing to recreate a missing group.
 const RECREATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -255,14 +258,16 @@ impl ServiceWorker {
         true
     }
 
-    /// Hands entries whose handlers were abandoned at shutdown over to the
-    /// other workers: `XCLAIM <stream> <group> <own consumer> 0 <ids> IDLE
-    /// <claim idle> JUSTID` keeps them pending with us but makes them look
-    /// idle for the claim idle time, so the next reclaim pass of any worker
-    /// (Rust or Python) takes them at once instead of a claim idle later.
-    /// Best effort: on failure they are reclaimed after the claim idle as usual.
-    pub(crate) async fn hand_over(&self, ids: &[String], claim_idle: std::time::Duration) {
-        for chunk in ids.chunks(256) {
+    /// `XCLAIM <stream> <group> <own consumer> 0 <ids...> [IDLE <ms>] JUSTID`,
+    /// up to [`MAX_CLAIM_IDS`] ids per command: keeps entries pending with
+    /// this consumer and sets their idle time (0 without `idle`). Neither a
+    /// delivery nor a read. Stops at the first failure and returns it.
+    pub(crate) async fn reset_idle(
+        &self,
+        ids: &[String],
+        idle: Option<std::time::Duration>,
+    ) -> Result<(), ConnError> {
+        for chunk in ids.chunks(MAX_CLAIM_IDS) {
             let mut cmd = redis::cmd("XCLAIM");
             cmd.arg(&self.stream)
                 .arg(&self.group)
@@ -271,22 +276,29 @@ impl ServiceWorker {
             for id in chunk {
                 cmd.arg(id);
             }
-            cmd.arg("IDLE")
-                .arg(claim_idle.as_millis() as u64)
-                .arg("JUSTID");
-            match self
-                .shared
-                .query::<redis::Value>(&cmd, self.shared.command_timeout())
-                .await
-            {
-                Ok(_) => tracing::info!(service = %self.service, entries = chunk.len(),
-                    "abandoned entries handed over: other workers reclaim them at their next pass"),
-                Err(error) => {
-                    tracing::warn!(service = %self.service, %error, entries = chunk.len(),
-                    "handing abandoned entries over failed; they are reclaimed after \
-                     consumer_claim_idle instead")
-                }
+            if let Some(idle) = idle {
+                cmd.arg("IDLE").arg(idle.as_millis() as u64);
             }
+            cmd.arg("JUSTID");
+            self.shared
+                .query::<redis::Value>(&cmd, self.shared.command_timeout())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Hands entries whose handlers were abandoned at shutdown over to the
+    /// other workers: marks them idle for the claim idle time, so the next
+    /// reclaim pass of any worker (Rust or Python) takes them at once instead
+    /// of a claim idle later. Best effort: on failure they are reclaimed after
+    /// the claim idle as usual.
+    pub(crate) async fn hand_over(&self, ids: &[String], claim_idle: std::time::Duration) {
+        match self.reset_idle(ids, Some(claim_idle)).await {
+            Ok(()) => tracing::info!(service = %self.service, entries = ids.len(),
+                "abandoned entries handed over: other workers reclaim them at their next pass"),
+            Err(error) => tracing::warn!(service = %self.service, %error, entries = ids.len(),
+                "handing abandoned entries over failed; they are reclaimed after \
+                 consumer_claim_idle instead"),
         }
     }
 

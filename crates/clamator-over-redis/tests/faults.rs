@@ -26,26 +26,26 @@ use common::*;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
-/// A request entry as any family client writes it, with a string id `r<i>`.
+/// A request entry as any family client writes it, with a string id `r<i>`;
+/// returns its entry id.
 async fn xadd_request(
     conn: &mut MultiplexedConnection,
     stream: &str,
     reply_to: &str,
     i: usize,
-) -> redis::RedisResult<String> {
+) -> String {
     let envelope = json!({"jsonrpc": "2.0", "method": "arith.add",
         "params": {"a": i, "b": 0}, "id": format!("r{i}")});
-    redis::cmd("XADD")
-        .arg(stream)
-        .arg("*")
-        .arg("type")
-        .arg("rpc")
-        .arg("envelope")
-        .arg(envelope.to_string())
-        .arg("reply-to")
-        .arg(reply_to)
-        .query_async(conn)
-        .await
+    xadd_raw(
+        conn,
+        stream,
+        &[
+            ("type", b"rpc"),
+            ("envelope", envelope.to_string().as_bytes()),
+            ("reply-to", reply_to.as_bytes()),
+        ],
+    )
+    .await
 }
 
 /// Reads `reply_to` until `want` replies came (bounded), then a little longer
@@ -126,9 +126,7 @@ async fn requests_added_right_after_a_restart_without_persistence_are_answered_o
         let mut conn = raw(&redis.url()).await;
         let base = round * 1_000;
         for i in base..base + 200 {
-            xadd_request(&mut conn, &stream, &reply_to, i)
-                .await
-                .unwrap();
+            xadd_request(&mut conn, &stream, &reply_to, i).await;
         }
         let seen = collect_replies(&mut conn, &reply_to, 200).await;
         assert_each_once(&seen, base..base + 200);
@@ -171,9 +169,7 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
     let reply_to = keys::reply_stream(&prefix, "wire-client");
     let mut conn = raw(&redis.url()).await;
     for i in 0..100 {
-        xadd_request(&mut conn, &stream, &reply_to, i)
-            .await
-            .unwrap();
+        xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
     // A Rust caller waiting before any worker exists is answered too.
     let cfg = config(&redis.url(), &prefix).build().unwrap();
@@ -220,9 +216,7 @@ async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
     let reply_to = keys::reply_stream(&prefix, "wire-client");
     let mut conn = raw(&redis.url()).await;
     for i in 0..30 {
-        xadd_request(&mut conn, &stream, &reply_to, i)
-            .await
-            .unwrap();
+        xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
     // What the peer's server does at start.
     let _: () = redis::cmd("XGROUP")
@@ -282,9 +276,7 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
         format!("{prefix}:replies:a\nb"),
     ];
     for (i, target) in targets.iter().enumerate() {
-        xadd_request(&mut conn, &own, target, 9_000 + i)
-            .await
-            .unwrap();
+        xadd_request(&mut conn, &own, target, 9_000 + i).await;
     }
     // A valid call after them is answered as usual.
     let client = client(cfg).await;
@@ -338,7 +330,7 @@ async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
     let good = keys::reply_stream(&prefix, "wire-client");
     for i in 0..20 {
         let to = if i % 2 == 0 { &string_key } else { &good };
-        xadd_request(&mut conn, &own, to, i).await.unwrap();
+        xadd_request(&mut conn, &own, to, i).await;
     }
     let arith = Arith::new();
     let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
@@ -551,9 +543,7 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
 
     // A peer's request (no reply-nomkstream) still gets its stream created.
     let peer_stream = keys::reply_stream(&prefix, "peer-client");
-    xadd_request(&mut conn, &stream, &peer_stream, 3)
-        .await
-        .unwrap();
+    xadd_request(&mut conn, &stream, &peer_stream, 3).await;
     let seen = collect_replies(&mut conn, &peer_stream, 1).await;
     assert_each_once(&seen, [3]);
     within(server.stop()).await;
@@ -648,9 +638,7 @@ async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
     let mut conn = raw(&redis.url()).await;
     let mut last = String::new();
     for i in 0..20 {
-        last = xadd_request(&mut conn, &stream, &reply_to, i)
-            .await
-            .unwrap();
+        last = xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
     let _: i64 = redis::cmd("XDEL")
         .arg(&stream)

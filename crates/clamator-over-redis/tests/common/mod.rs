@@ -277,14 +277,18 @@ pub async fn xlen(conn: &mut MultiplexedConnection, key: &str) -> usize {
     redis::cmd("XLEN").arg(key).query_async(conn).await.unwrap()
 }
 
-/// XADDs raw fields to `stream`.
-pub async fn xadd_raw(conn: &mut MultiplexedConnection, stream: &str, fields: &[(&str, &[u8])]) {
+/// XADDs raw fields to `stream`; returns the entry id.
+pub async fn xadd_raw(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    fields: &[(&str, &[u8])],
+) -> String {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream).arg("*");
     for (k, v) in fields {
         cmd.arg(*k).arg(*v);
     }
-    let _: String = cmd.query_async(conn).await.unwrap();
+    cmd.query_async(conn).await.unwrap()
 }
 
 /// Blocks until `stream` has an entry after `after`, and returns the JSON of
