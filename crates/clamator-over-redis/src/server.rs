@@ -22,6 +22,8 @@ use crate::worker::ServiceWorker;
 
 /// How long `stop()` waits for abandoned handlers to notice after the grace.
 const ABANDON_WAIT: Duration = Duration::from_secs(1);
+/// How often `stop()` repeats `CLIENT UNBLOCK` until the consumer loops end.
+const UNBLOCK_EVERY: Duration = Duration::from_millis(50);
 
 /// Serves every service of a [`Dispatcher`] over Redis Streams.
 ///
@@ -265,15 +267,11 @@ impl RedisRpcServer {
             unblockers,
         } = running;
         shutdown.cancel();
-        join_all(unblockers.iter().map(|u| u.unblock(&self.shared))).await;
 
         // A read that could not be unblocked ends by its BLOCK timeout.
         let loop_wait = consumer::BLOCK + self.config.command_timeout() + Duration::from_secs(1);
         let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
-        if tokio::time::timeout(loop_wait, join_all(loops))
-            .await
-            .is_err()
-        {
+        if !self.join_unblocking(&unblockers, loops, loop_wait).await {
             tracing::warn!("a server loop did not stop in time; aborting it");
             aborts.iter().for_each(|a| a.abort());
         }
@@ -317,6 +315,34 @@ impl RedisRpcServer {
             w.slots.close();
         }
         tracing::info!(instance_id = %self.instance_id, "Redis RPC server stopped");
+    }
+}
+
+impl RedisRpcServer {
+    /// Waits up to `limit` for `loops` to end, sending `CLIENT UNBLOCK` for
+    /// every parked read now and again every [`UNBLOCK_EVERY`] until they
+    /// have: a consumer that checked the shutdown just before it fired parks
+    /// its read *after* the first unblock, which then found nothing to end.
+    /// Returns whether all loops ended in time.
+    async fn join_unblocking(
+        &self,
+        unblockers: &[Unblocker],
+        loops: Vec<JoinHandle<()>>,
+        limit: Duration,
+    ) -> bool {
+        let unblock_all = || join_all(unblockers.iter().map(|u| u.unblock(&self.shared)));
+        let joined = join_all(loops);
+        tokio::pin!(joined);
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        loop {
+            unblock_all().await;
+            tokio::select! {
+                _ = &mut joined => return true,
+                () = &mut deadline => return false,
+                () = tokio::time::sleep(UNBLOCK_EVERY) => {}
+            }
+        }
     }
 }
 
