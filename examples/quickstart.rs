@@ -48,19 +48,14 @@ impl Greeter for Polite {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dispatcher = Dispatcher::builder()
-        .register(GreeterContract, Polite)?
-        .build();
     println!(
         "contract: {}",
         serde_json::to_string(&GreeterContract::descriptor().methods[0].name)?
     );
 
     let bus = MemoryBus::new();
-    let server = bus.server(dispatcher);
-    server.start().await?;
+    let server = bus.server().register(GreeterContract, Polite)?.start().await?;
     let transport = bus.client();
-    transport.start().await?;
 
     let greeter = GreeterClient::new(&transport);
     let g = greeter
@@ -98,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => println!("unexpected {other:?}"),
     }
 
-    transport.stop().await;
+    transport.close().await;
     server.stop().await;
     Ok(())
 }

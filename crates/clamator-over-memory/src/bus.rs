@@ -1,17 +1,17 @@
 //! [`MemoryBus`]: where in-process servers and clients meet.
 //!
 //! The bus is a routing table from service names to started servers. Servers
-//! add their services on `start()` and remove them on `stop()`; clients look a
+//! add their services when they start and remove them when they stop; clients look a
 //! service up for every call and hand the request text to that server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use clamator_protocol::{Dispatcher, Error, TransportError};
+use clamator_protocol::{Error, TransportError};
 use tokio::sync::oneshot;
 
 use crate::client::MemoryClient;
-use crate::server::{MemoryServer, ServerCore};
+use crate::server::{MemoryServer, MemoryServerBuilder, ServerCore};
 
 /// An in-process message bus: servers and clients made from the same bus (or
 /// from clones of it, which share one routing table) can reach each other.
@@ -36,15 +36,14 @@ impl MemoryBus {
         Self::default()
     }
 
-    /// A server on this bus for the services of `dispatcher`; call
-    /// [`MemoryServer::start`] to make them reachable.
-    pub fn server(&self, dispatcher: Dispatcher) -> MemoryServer {
-        MemoryServer::new(self.clone(), dispatcher)
+    /// A builder for a server on this bus ([`MemoryServer::builder`]).
+    pub fn server(&self) -> MemoryServerBuilder {
+        MemoryServer::builder(self)
     }
 
-    /// A client on this bus; call [`MemoryClient::start`] before making calls.
+    /// A client on this bus ([`MemoryClient::new`]).
     pub fn client(&self) -> MemoryClient {
-        MemoryClient::new(self.clone())
+        MemoryClient::new(self)
     }
 
     fn routes(&self) -> MutexGuard<'_, HashMap<String, Arc<ServerCore>>> {

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clamator_protocol::client::{prepare_call, prepare_notification};
@@ -14,30 +13,27 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::MemoryBus;
-use crate::lifecycle::{self, Lifecycle};
 
-/// A client on a [`MemoryBus`].
+/// A client on a [`MemoryBus`], ready to call as soon as it is made.
 ///
-/// Build it with [`MemoryBus::client`], [`start`](Self::start) it, then call
-/// through [`call`](Self::call) / [`notify`](Self::notify) or through a typed
-/// client over its [`ClientTransport`] implementation.
+/// Call through [`call`](Self::call) / [`notify`](Self::notify) or through a
+/// typed client over its [`ClientTransport`] implementation;
+/// [`close`](Self::close) it (or drop it) when done.
 #[derive(Debug)]
 pub struct MemoryClient {
     /// The bus calls are routed on.
     bus: MemoryBus,
-    /// Created, running or stopped: calls are only made while running.
-    state: Mutex<Lifecycle>,
-    /// Cancelled by `stop()`, which fails every call still waiting.
+    /// Cancelled by `close()` and on drop, which fails every call still waiting.
     stopped: CancellationToken,
     /// The timeout of calls made with `timeout: None`.
     default_timeout: Duration,
 }
 
 impl MemoryClient {
-    pub(crate) fn new(bus: MemoryBus) -> Self {
+    /// A client on `bus`.
+    pub fn new(bus: &MemoryBus) -> Self {
         Self {
-            bus,
-            state: Mutex::new(Lifecycle::Created),
+            bus: bus.clone(),
             stopped: CancellationToken::new(),
             default_timeout: DEFAULT_TIMEOUT,
         }
@@ -51,33 +47,11 @@ impl MemoryClient {
         self
     }
 
-    /// Allows calls. Starting a running client again does nothing; starting a
-    /// stopped one fails with [`TransportError::Stopped`].
-    pub async fn start(&self) -> Result<(), TransportError> {
-        let mut state = lifecycle::lock(&self.state);
-        match *state {
-            Lifecycle::Stopped => Err(TransportError::Stopped),
-            Lifecycle::Created | Lifecycle::Running => {
-                *state = Lifecycle::Running;
-                Ok(())
-            }
-        }
-    }
-
-    /// Stops the client: calls still waiting fail at once with
-    /// [`TransportError::Stopped`] (their handlers may still run on the
-    /// server), and so do later calls. Idempotent.
-    pub async fn stop(&self) {
-        *lifecycle::lock(&self.state) = Lifecycle::Stopped;
+    /// Closes the client: calls still waiting (on other tasks) fail at once
+    /// with [`TransportError::Stopped`]; their handlers may still run on the
+    /// server.
+    pub async fn close(self) {
         self.stopped.cancel();
-    }
-
-    fn check_running(&self) -> Result<(), TransportError> {
-        match *lifecycle::lock(&self.state) {
-            Lifecycle::Running => Ok(()),
-            Lifecycle::Created => Err(TransportError::NotStarted),
-            Lifecycle::Stopped => Err(TransportError::Stopped),
-        }
     }
 
     /// Calls `service.method` with JSON `params` and waits for the JSON result,
@@ -97,7 +71,6 @@ impl MemoryClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        self.check_running()?;
         let outgoing = prepare_call(service, method, &params)?;
         let (reply_tx, reply_rx) = oneshot::channel();
         self.bus
@@ -119,11 +92,9 @@ impl MemoryClient {
     /// accepted it, without waiting for the handler. No reply ever comes, so
     /// a failing handler goes unnoticed here (the server logs it).
     ///
-    /// Fails like [`call`](Self::call) before anything is sent: not started,
-    /// stopped, invalid name, or [`TransportError::NoServer`] (over Redis the
+    /// Fails like [`call`](Self::call) before anything is sent: invalid name, or [`TransportError::NoServer`] (over Redis the
     /// notification would wait in the stream for a server).
     pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
-        self.check_running()?;
         let envelope = prepare_notification(service, method, &params)?;
         self.bus.submit(service, &envelope, None)
     }
@@ -165,6 +136,12 @@ impl ClientTransport for MemoryClient {
         params: Value,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(self.notify(service, method, params))
+    }
+}
+
+impl Drop for MemoryClient {
+    fn drop(&mut self) {
+        self.stopped.cancel();
     }
 }
 

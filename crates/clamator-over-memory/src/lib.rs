@@ -14,12 +14,10 @@
 //! # use clamator_protocol::Dispatcher;
 //! # async fn demo(dispatcher: Dispatcher) -> Result<(), clamator_protocol::Error> {
 //! let bus = MemoryBus::new();
-//! let server = bus.server(dispatcher);
-//! server.start().await?;
+//! let server = bus.server().dispatcher(dispatcher).start().await?;
 //! let client = bus.client();
-//! client.start().await?;
 //! let sum = client.call("arith", "add", serde_json::json!({"a": 1, "b": 2}), None).await?;
-//! client.stop().await;
+//! client.close().await;
 //! server.stop().await;
 //! # let _ = sum; Ok(()) }
 //! ```
@@ -45,9 +43,8 @@
 
 pub mod bus;
 pub mod client;
-mod lifecycle;
 pub mod server;
 
 pub use bus::MemoryBus;
 pub use client::MemoryClient;
-pub use server::{DEFAULT_SHUTDOWN_GRACE, MemoryServer};
+pub use server::{DEFAULT_SHUTDOWN_GRACE, MemoryServer, MemoryServerBuilder};

@@ -7,73 +7,119 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_protocol::dispatch::read_incoming;
-use clamator_protocol::{Dispatcher, Error, Poison, ProtocolError, TransportError};
+use clamator_protocol::{
+    Contract, Dispatcher, DispatcherBuilder, Error, Poison, ProtocolError, RegisterError, Service,
+    TransportError,
+};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::MemoryBus;
-use crate::lifecycle::{self, Lifecycle};
 
 /// How long [`MemoryServer::stop`] waits for handlers in flight by default: 5 s.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// A server on a [`MemoryBus`]: runs each request for its services on a tokio task.
-///
-/// Build it with [`MemoryBus::server`], then [`start`](Self::start) it;
-/// [`stop`](Self::stop) it when done. Dropping a server without stopping it
-/// removes its services from the bus but lets its handlers in flight finish.
+/// Builds a [`MemoryServer`]: the bus, the services, the shutdown grace.
 #[derive(Debug)]
+#[must_use = "a server builder does nothing until start() is awaited"]
+pub struct MemoryServerBuilder {
+    /// The bus the services will be routed on.
+    bus: MemoryBus,
+    /// The services registered so far.
+    services: DispatcherBuilder,
+    /// A dispatcher given whole, replacing `services`.
+    dispatcher: Option<Dispatcher>,
+    /// How long `stop()` waits for handlers in flight.
+    grace: Duration,
+}
+
+impl MemoryServerBuilder {
+    /// Serves `contract` with `handler`. Fails if the service is already registered.
+    pub fn register<C, H>(mut self, contract: C, handler: H) -> Result<Self, RegisterError>
+    where
+        C: Contract<H>,
+    {
+        self.services = self.services.register(contract, handler)?;
+        Ok(self)
+    }
+
+    /// Serves a hand-written [`Service`]. Fails if the service is already registered.
+    pub fn register_service(mut self, service: Arc<dyn Service>) -> Result<Self, RegisterError> {
+        self.services = self.services.register_service(service)?;
+        Ok(self)
+    }
+
+    /// Serves the services of a dispatcher built elsewhere, instead of the
+    /// ones registered on this builder.
+    pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// How long [`MemoryServer::stop`] waits for handlers in flight (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`], 5 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Makes the services reachable on the bus. Fails with
+    /// [`TransportError::ServiceTaken`] when another server on the bus hosts
+    /// one of them (then none of them is registered), and with
+    /// [`TransportError::Config`] when no service is registered.
+    pub async fn start(self) -> Result<MemoryServer, TransportError> {
+        let dispatcher = match self.dispatcher {
+            Some(d) => d,
+            None => self.services.build(),
+        };
+        if dispatcher.service_names().next().is_none() {
+            return Err(TransportError::Config(
+                "no service is registered: register at least one before starting the server"
+                    .into(),
+            ));
+        }
+        let core = Arc::new(ServerCore {
+            dispatcher,
+            accepting: Mutex::new(true),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        });
+        self.bus.register(&core)?;
+        Ok(MemoryServer {
+            bus: self.bus,
+            core,
+            grace: self.grace,
+        })
+    }
+}
+
+/// A running server on a [`MemoryBus`]: runs each request for its services
+/// on a tokio task, until [`stop`](Self::stop) or
+/// [`run_until`](Self::run_until) consumes it.
+///
+/// Dropping it without `stop()` removes its services from the bus and
+/// cancels its handlers in flight (their callers fail with
+/// [`TransportError::Stopped`]).
+#[derive(Debug)]
+#[must_use = "dropping a running server stops it at once, cancelling its handlers; call stop()"]
 pub struct MemoryServer {
     /// The bus its services are routed on.
     bus: MemoryBus,
     /// What the bus routes to: the dispatcher and the handler tasks.
     core: Arc<ServerCore>,
-    /// Created, running or stopped; guards against starting twice or after stop.
-    state: Mutex<Lifecycle>,
     /// How long `stop()` waits for handlers in flight before cancelling them.
     grace: Duration,
 }
 
 impl MemoryServer {
-    pub(crate) fn new(bus: MemoryBus, dispatcher: Dispatcher) -> Self {
-        Self {
-            bus,
-            core: Arc::new(ServerCore {
-                dispatcher,
-                accepting: Mutex::new(true),
-                tasks: TaskTracker::new(),
-                cancel: CancellationToken::new(),
-            }),
-            state: Mutex::new(Lifecycle::Created),
+    /// A builder for a server on `bus`.
+    pub fn builder(bus: &MemoryBus) -> MemoryServerBuilder {
+        MemoryServerBuilder {
+            bus: bus.clone(),
+            services: Dispatcher::builder(),
+            dispatcher: None,
             grace: DEFAULT_SHUTDOWN_GRACE,
-        }
-    }
-
-    /// Sets how long [`stop`](Self::stop) waits for handlers in flight
-    /// (default [`DEFAULT_SHUTDOWN_GRACE`], 5 s).
-    #[must_use]
-    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Makes this server's services reachable on the bus.
-    ///
-    /// Starting a running server again does nothing. Fails with
-    /// [`TransportError::ServiceTaken`] when another started server on the bus
-    /// hosts one of the services (then none of them is registered), and with
-    /// [`TransportError::Stopped`] after [`stop`](Self::stop).
-    pub async fn start(&self) -> Result<(), TransportError> {
-        let mut state = lifecycle::lock(&self.state);
-        match *state {
-            Lifecycle::Running => Ok(()),
-            Lifecycle::Stopped => Err(TransportError::Stopped),
-            Lifecycle::Created => {
-                self.bus.register(&self.core)?;
-                *state = Lifecycle::Running;
-                Ok(())
-            }
         }
     }
 
@@ -83,15 +129,9 @@ impl MemoryServer {
     /// delivered. Handlers still running after the grace are cancelled (dropped
     /// at their next await) and their callers fail with [`TransportError::Stopped`].
     ///
-    /// Idempotent; a stopped server cannot be started again.
-    pub async fn stop(&self) {
-        {
-            let mut state = lifecycle::lock(&self.state);
-            if *state == Lifecycle::Running {
-                self.bus.unregister(&self.core);
-            }
-            *state = Lifecycle::Stopped;
-        }
+    /// Cancel-safe: dropping this future cancels what still runs.
+    pub async fn stop(self) {
+        self.bus.unregister(&self.core);
         self.core.close();
         let in_flight = self.core.tasks.len();
         if tokio::time::timeout(self.grace, self.core.tasks.wait())
@@ -103,7 +143,7 @@ impl MemoryServer {
                 in_flight = self.core.tasks.len(),
                 grace_ms = self.grace.as_millis() as u64,
                 "handlers still running after the shutdown grace are cancelled; \
-                 raise the grace with with_shutdown_grace() if they need longer"
+                 raise the grace with shutdown_grace() if they need longer"
             );
             self.core.cancel.cancel();
             self.core.tasks.wait().await;
@@ -111,13 +151,20 @@ impl MemoryServer {
             tracing::debug!(in_flight, "in-flight handlers drained");
         }
     }
+
+    /// Serves until `signal` completes, then stops as [`stop`](Self::stop) does.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
 }
 
 impl Drop for MemoryServer {
     fn drop(&mut self) {
-        // A dropped server must not stay reachable; its tasks run to the end detached.
+        // Idempotent after stop(); otherwise nothing of this server keeps running.
         self.bus.unregister(&self.core);
         self.core.close();
+        self.core.cancel.cancel();
     }
 }
 

@@ -1,61 +1,81 @@
 //! [`RedisRpcClient`]: calls and notifications over Redis Streams, with one
-//! reply stream per client instance.
+//! reply stream per client instance. [`RedisRpcClient::connect`] returns a
+//! connected client; [`RedisRpcClient::close`] consumes it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_protocol::client::{prepare_call, prepare_notification};
 use clamator_protocol::{ClientTransport, Error, PendingCalls, TransportError};
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
-use crate::config::RedisConfig;
 use crate::conn::{BlockingConn, Connector, SharedConn};
 use crate::keys;
+use crate::options::{ClientOptions, ConfigError, ConnectOptions, DEFAULT_REPLY_STREAM_MAXLEN};
 use crate::reply_loop::ReplyLoop;
-
-/// `phase` values.
-const IDLE: u8 = 0;
-const RUNNING: u8 = 1;
-const STOPPED: u8 = 2;
 
 /// A client: sends requests to `<prefix>:cmds:<service>` and reads replies
 /// from its own `<prefix>:replies:<instance_id>`.
 ///
 /// Many calls may be in flight at once on one client (they share one
-/// multiplexed connection). Dropping a running client aborts its reply loop.
+/// multiplexed connection); share it by reference or in an `Arc`. Dropping
+/// it aborts its reply loop and fails its pending calls; its reply stream
+/// expires after `reply_stream_ttl`. [`close`](Self::close) also deletes it.
 #[derive(Debug)]
 pub struct RedisRpcClient {
-    /// Settings (key prefix, default timeout, ...).
-    config: RedisConfig,
+    /// Where Redis is, the key prefix.
+    conn: ConnectOptions,
+    /// Default timeout, reply stream TTL.
+    options: ClientOptions,
     /// Names the reply stream.
     instance_id: String,
     /// `<prefix>:replies:<instance_id>`.
     reply_stream: String,
-    /// Opens the reply loop's own connection.
-    connector: Connector,
     /// XADDs and the final DEL.
-    shared: std::sync::Arc<SharedConn>,
+    shared: Arc<SharedConn>,
     /// Calls awaiting their replies, by id key.
     pending: PendingCalls,
-    /// IDLE, RUNNING or STOPPED; read by every call without locking.
-    phase: AtomicU8,
-    /// The reply loop while running; an async lock so `stop()` is serialised.
-    run: tokio::sync::Mutex<Option<Running>>,
-}
-
-/// What a running client owns.
-#[derive(Debug)]
-struct Running {
-    /// Fired by `stop()`.
+    /// Fired by `close()` and on drop.
     shutdown: CancellationToken,
     /// The reply loop task.
-    reply_loop: JoinHandle<()>,
+    reply_loop: AbortOnDropHandle<()>,
     /// The task that keeps the reply stream's TTL fresh, if it has one.
-    keepalive: Option<JoinHandle<()>>,
+    keepalive: Option<AbortOnDropHandle<()>>,
+    /// Frees this client's reply stream in the process-wide registry.
+    _claim: ReplyStreamClaim,
+}
+
+/// The reply streams clients of this process read, by Redis address: a
+/// second client with the same instance id would read the first one's
+/// replies.
+static CLAIMED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// One entry of [`CLAIMED`], released on drop.
+#[derive(Debug)]
+struct ReplyStreamClaim(String);
+
+impl ReplyStreamClaim {
+    fn take(key: String) -> Option<ReplyStreamClaim> {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+        claimed
+            .get_or_insert_with(HashSet::new)
+            .insert(key.clone())
+            .then_some(ReplyStreamClaim(key))
+    }
+}
+
+impl Drop for ReplyStreamClaim {
+    fn drop(&mut self) {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = claimed.as_mut() {
+            set.remove(&self.0);
+        }
+    }
 }
 
 /// `XADD <reply stream> MAXLEN ~ <maxlen> * type open` then `PEXPIRE <reply
@@ -122,30 +142,130 @@ async fn keep_reply_stream(
 }
 
 impl RedisRpcClient {
-    /// A client; nothing happens before [`start`](Self::start).
-    pub fn new(config: RedisConfig) -> RedisRpcClient {
-        let connector = Connector::new(config.redis_client().clone(), config.command_timeout());
-        let instance_id = config.new_instance_id();
-        let reply_stream = keys::reply_stream(config.key_prefix(), &instance_id);
-        let shared = match config.reply_stream_ttl() {
+    /// Connects with [`ClientOptions::default`]; see [`connect_with`](Self::connect_with).
+    pub async fn connect(conn: ConnectOptions) -> Result<RedisRpcClient, TransportError> {
+        Self::connect_with(conn, ClientOptions::default()).await
+    }
+
+    /// Checks the options, connects, opens the reply stream and starts the
+    /// reply loop. Fails with [`TransportError::Config`] (holding a
+    /// [`ConfigError`]) for unusable options or an instance id another
+    /// client uses, and with [`TransportError::ConnectionLost`] when Redis is
+    /// unreachable.
+    pub async fn connect_with(
+        conn: ConnectOptions,
+        options: ClientOptions,
+    ) -> Result<RedisRpcClient, TransportError> {
+        let config = |e: ConfigError| TransportError::Config(Box::new(e));
+        conn.validate().map_err(config)?;
+        options.validate().map_err(config)?;
+        let instance_id = options.new_instance_id();
+        let reply_stream = keys::reply_stream(&conn.key_prefix, &instance_id);
+        let in_use = || {
+            config(ConfigError::InstanceIdInUse {
+                id: instance_id.clone(),
+                where_: "another client of this process reads its reply stream",
+            })
+        };
+        let claim = ReplyStreamClaim::take(format!(
+            "{}/{reply_stream}",
+            conn.client.get_connection_info().addr()
+        ))
+        .ok_or_else(in_use)?;
+        let connector = Connector::new(conn.client.clone(), conn.command_timeout);
+        let mut blocking = BlockingConn::new(connector.clone());
+        blocking
+            .connect()
+            .await
+            .map_err(|e| e.into_transport("opening the reply connection"))?;
+        if options.instance_id.is_some()
+            && let Some(ttl) = options.reply_stream_ttl
+        {
+            Self::check_not_live(&mut blocking, &reply_stream, ttl, conn.command_timeout)
+                .await
+                .map_err(|e| match e {
+                    Some(transport) => transport,
+                    None => config(ConfigError::InstanceIdInUse {
+                        id: instance_id.clone(),
+                        where_: "a live Rust client keeps its reply stream's TTL fresh",
+                    }),
+                })?;
+        }
+        let shared = Arc::new(match options.reply_stream_ttl {
             // Every new connection (the first, and each after Redis restarted)
             // re-creates the reply stream before a request can be sent on it:
             // Rust servers reply with NOMKSTREAM to clients that keep a TTL.
             Some(ttl) => SharedConn::with_on_connect(
-                connector.clone(),
-                open_reply_stream(&reply_stream, ttl, config.reply_stream_maxlen()),
+                connector,
+                open_reply_stream(&reply_stream, ttl, DEFAULT_REPLY_STREAM_MAXLEN),
             ),
-            None => SharedConn::new(connector.clone()),
+            None => SharedConn::new(connector),
+        });
+        // Open the shared connection now too, so a bad address fails here.
+        shared
+            .query::<String>(&redis::cmd("PING"), conn.command_timeout)
+            .await
+            .map_err(|e| e.into_transport("connecting to Redis"))?;
+        let pending = PendingCalls::new();
+        let shutdown = CancellationToken::new();
+        let reply_loop = AbortOnDropHandle::new(tokio::spawn(
+            ReplyLoop {
+                conn: blocking,
+                stream: reply_stream.clone(),
+                pending: pending.clone(),
+                last_id: "0-0".to_owned(),
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        ));
+        let keepalive = match (options.reply_stream_ttl, options.reply_stream_refresh()) {
+            (Some(ttl), Some(period)) => Some(AbortOnDropHandle::new(tokio::spawn(
+                keep_reply_stream(
+                    Arc::clone(&shared),
+                    reply_stream.clone(),
+                    ttl,
+                    DEFAULT_REPLY_STREAM_MAXLEN,
+                    period,
+                    shutdown.clone(),
+                ),
+            ))),
+            _ => None,
         };
-        RedisRpcClient {
-            reply_stream,
+        tracing::debug!(%reply_stream, "Redis RPC client connected");
+        Ok(RedisRpcClient {
+            conn,
+            options,
             instance_id,
-            shared: std::sync::Arc::new(shared),
-            connector,
-            config,
-            pending: PendingCalls::new(),
-            phase: AtomicU8::new(IDLE),
-            run: tokio::sync::Mutex::new(None),
+            reply_stream,
+            shared,
+            pending,
+            shutdown,
+            reply_loop,
+            keepalive,
+            _claim: claim,
+        })
+    }
+
+    /// Fails with `Err(None)` when `reply_stream` looks owned by a live Rust
+    /// client: it exists and its TTL was refreshed within the last refresh
+    /// period (a live client refreshes every third of the TTL; the stream of
+    /// one that crashed stops being refreshed and soon looks free).
+    async fn check_not_live(
+        conn: &mut BlockingConn,
+        reply_stream: &str,
+        ttl: Duration,
+        limit: Duration,
+    ) -> Result<(), Option<TransportError>> {
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(reply_stream);
+        let left: i64 = conn
+            .query(&pttl, limit)
+            .await
+            .map_err(|e| Some(e.into_transport("checking the reply stream (PTTL)")))?;
+        let fresh_from = ttl.saturating_sub(ttl / 3 + Duration::from_secs(1));
+        match u64::try_from(left) {
+            Ok(ms) if Duration::from_millis(ms) > fresh_from => Err(None),
+            _ => Ok(()),
         }
     }
 
@@ -159,112 +279,31 @@ impl RedisRpcClient {
         &self.reply_stream
     }
 
-    /// Connects and starts the reply loop. Calling it again while running does
-    /// nothing; after `stop()` it fails with [`TransportError::Stopped`]; when
-    /// Redis is unreachable it fails with [`TransportError::ConnectionLost`]
-    /// and the client stays startable.
-    pub async fn start(&self) -> Result<(), TransportError> {
-        let mut run = self.run.lock().await;
-        match self.phase.load(Ordering::SeqCst) {
-            RUNNING => return Ok(()),
-            STOPPED => return Err(TransportError::Stopped),
-            _ => {}
-        }
-        let mut conn = BlockingConn::new(self.connector.clone());
-        conn.connect()
-            .await
-            .map_err(|e| e.into_transport("opening the reply connection"))?;
-        // Open the shared connection now too, so a bad address fails here.
-        self.shared
-            .query::<String>(&redis::cmd("PING"), self.config.command_timeout())
-            .await
-            .map_err(|e| e.into_transport("connecting to Redis"))?;
-        let shutdown = CancellationToken::new();
-        let reply_loop = tokio::spawn(
-            ReplyLoop {
-                conn,
-                stream: self.reply_stream.clone(),
-                pending: self.pending.clone(),
-                last_id: "0-0".to_owned(),
-                shutdown: shutdown.clone(),
-            }
-            .run(),
-        );
-        let keepalive = match (
-            self.config.reply_stream_ttl(),
-            self.config.reply_stream_refresh(),
-        ) {
-            (Some(ttl), Some(period)) => Some(tokio::spawn(keep_reply_stream(
-                std::sync::Arc::clone(&self.shared),
-                self.reply_stream.clone(),
-                ttl,
-                self.config.reply_stream_maxlen(),
-                period,
-                shutdown.clone(),
-            ))),
-            _ => None,
-        };
-        *run = Some(Running {
-            shutdown,
-            reply_loop,
-            keepalive,
-        });
-        self.phase.store(RUNNING, Ordering::SeqCst);
-        tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client started");
-        Ok(())
-    }
-
     /// Fails pending calls with [`TransportError::Stopped`], stops the reply
-    /// loop and deletes the reply stream. Calling it again does nothing more.
-    pub async fn stop(&self) {
-        let mut run = self.run.lock().await;
-        let previous = self.phase.swap(STOPPED, Ordering::SeqCst);
+    /// loop and deletes the reply stream. Cancel-safe: dropping this future
+    /// aborts what is left (the reply stream then expires by its TTL).
+    pub async fn close(mut self) {
         self.pending.fail_all();
-        let Some(Running {
-            shutdown,
-            reply_loop,
-            keepalive,
-        }) = run.take()
-        else {
-            return;
-        };
-        debug_assert_eq!(previous, RUNNING);
-        shutdown.cancel();
-        if let Some(keepalive) = keepalive {
-            let abort = keepalive.abort_handle();
-            if tokio::time::timeout(self.config.command_timeout(), keepalive)
+        self.shutdown.cancel();
+        if let Some(keepalive) = &mut self.keepalive
+            && tokio::time::timeout(self.conn.command_timeout, keepalive)
                 .await
                 .is_err()
-            {
-                abort.abort();
-            }
-        }
-        let abort = reply_loop.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(1), reply_loop)
-            .await
-            .is_err()
         {
-            abort.abort();
+            tracing::debug!("the reply stream's keepalive did not stop in time; aborted");
         }
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.reply_loop).await;
         let mut del = redis::cmd("DEL");
         del.arg(&self.reply_stream);
         if let Err(error) = self
             .shared
-            .query::<i64>(&del, self.config.command_timeout())
+            .query::<i64>(&del, self.conn.command_timeout)
             .await
         {
             tracing::warn!(reply_stream = %self.reply_stream, %error,
-                "deleting the reply stream at stop failed; it is left behind");
+                "deleting the reply stream at close failed; it is left behind");
         }
-        tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client stopped");
-    }
-
-    fn check_running(&self) -> Result<(), TransportError> {
-        match self.phase.load(Ordering::SeqCst) {
-            RUNNING => Ok(()),
-            IDLE => Err(TransportError::NotStarted),
-            _ => Err(TransportError::Stopped),
-        }
+        tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client closed");
     }
 
     /// Calls `service.method` and waits for its result, up to `timeout`
@@ -272,8 +311,7 @@ impl RedisRpcClient {
     ///
     /// Fails with [`Error::Rpc`] when the server answers with an error, and
     /// with a [`TransportError`] when the request could not be sent
-    /// (`ConnectionLost`), no reply came in time (`Timeout`), or the client
-    /// is not running (`NotStarted`, `Stopped`).
+    /// (`ConnectionLost`) or no reply came in time (`Timeout`).
     pub async fn call(
         &self,
         service: &str,
@@ -281,15 +319,11 @@ impl RedisRpcClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        self.check_running()?;
-        let timeout = timeout.unwrap_or(self.config.default_timeout());
+        let timeout = timeout.unwrap_or(self.options.default_timeout);
         let deadline = Instant::now() + timeout;
         let call = prepare_call(service, method, &params)?;
         drop(params);
         let mut waiting = self.pending.register(call.key);
-        // stop() marks the phase before failing pending calls: a call
-        // registered after that must see the phase here.
-        self.check_running()?;
         // Boxed, and the envelope moved into it: the XADD's state is freed once
         // sent instead of living in this future for the whole wait (this
         // halves the client's memory per call in flight; BENCHMARKS.md).
@@ -311,7 +345,7 @@ impl RedisRpcClient {
         timeout: Duration,
     ) -> Result<(), Error> {
         let mut xadd = redis::cmd("XADD");
-        xadd.arg(keys::command_stream(self.config.key_prefix(), service))
+        xadd.arg(keys::command_stream(&self.conn.key_prefix, service))
             .arg("*")
             .arg(keys::FIELD_TYPE)
             .arg(keys::TYPE_RPC)
@@ -321,12 +355,12 @@ impl RedisRpcClient {
             .arg(&self.reply_stream)
             .arg(keys::FIELD_TIMEOUT_MS)
             .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        if self.config.reply_stream_ttl().is_some() {
+        if self.options.reply_stream_ttl.is_some() {
             xadd.arg(keys::FIELD_REPLY_NOMKSTREAM).arg("1");
         }
         let limit = self
-            .config
-            .command_timeout()
+            .conn
+            .command_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
         match self.shared.query::<redis::Value>(&xadd, limit).await {
             Ok(_) => Ok(()),
@@ -338,17 +372,16 @@ impl RedisRpcClient {
     /// Sends a notification (`type` and `envelope`, no `reply-to`); returns
     /// once Redis has accepted it. No reply ever comes.
     pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
-        self.check_running()?;
         let envelope = prepare_notification(service, method, &params)?;
         let mut xadd = redis::cmd("XADD");
-        xadd.arg(keys::command_stream(self.config.key_prefix(), service))
+        xadd.arg(keys::command_stream(&self.conn.key_prefix, service))
             .arg("*")
             .arg(keys::FIELD_TYPE)
             .arg(keys::TYPE_RPC)
             .arg(keys::FIELD_ENVELOPE)
             .arg(&envelope);
         self.shared
-            .query::<redis::Value>(&xadd, self.config.command_timeout())
+            .query::<redis::Value>(&xadd, self.conn.command_timeout)
             .await
             .map_err(|e| e.into_transport("sending the notification (XADD)"))?;
         Ok(())
@@ -378,12 +411,9 @@ impl ClientTransport for RedisRpcClient {
 
 impl Drop for RedisRpcClient {
     fn drop(&mut self) {
-        if let Some(running) = self.run.get_mut().take() {
-            running.shutdown.cancel();
-            running.reply_loop.abort();
-            if let Some(keepalive) = running.keepalive {
-                keepalive.abort();
-            }
-        }
+        // The tasks abort with their handles; callers still waiting (on
+        // another task, through a reference that outlived a scope) are told.
+        self.shutdown.cancel();
+        self.pending.fail_all();
     }
 }

@@ -12,6 +12,15 @@
 //!
 //! Every command is bounded by our own timeout. Every command touches one
 //! key, so a Redis Cluster connection can later replace the multiplexed one here.
+//!
+//! Why not redis-rs's `ConnectionManager`: it reconnects transparently, and
+//! while Redis is down each command waits for its own reconnect attempt; we
+//! need the opposite: fail fast (a call made while Redis is down fails within
+//! its timeout, the shared connection refuses commands for a backoff delay
+//! after a failed connect instead of piling up attempts), run a pipeline on
+//! every new connection (a client re-creates its reply stream before the
+//! first request on it), and know the connection's client id for `CLIENT
+//! UNBLOCK`. So the crate's `connection-manager` feature is not enabled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -20,7 +20,7 @@ use clamator_protocol::envelope::build_error;
 use clamator_protocol::{Envelope, RpcError};
 use redis::{RedisResult, Value};
 
-use crate::config::DEAD_LETTER_MAXLEN;
+use crate::options::DEAD_LETTER_MAXLEN;
 use crate::entry::RawEntry;
 use crate::finish::{Reply, add_reply};
 use crate::keys;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use redis::{RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::conn::SharedConn;
 use crate::keys;
@@ -61,8 +62,7 @@ pub(crate) struct Done {
     pub(crate) written: oneshot::Sender<()>,
 }
 
-/// The writer loop of one service on one server. It ends when every sender
-/// (the service's worker) is gone, after writing what was queued.
+/// The writer loop of one service on one server, owned by its runner.
 #[derive(Debug)]
 pub(crate) struct FinishLoop {
     /// Handled entries, in the order they finished.
@@ -80,10 +80,26 @@ pub(crate) struct FinishLoop {
 }
 
 impl FinishLoop {
-    /// Runs until the channel closes.
-    pub(crate) async fn run(mut self) {
+    /// Runs until `close` fires (the runner's stop, once no handler runs
+    /// any more) and what was queued is written, or until every sender is gone.
+    pub(crate) async fn run(mut self, close: CancellationToken) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = self.rx.recv().await {
+        let mut closing = false;
+        loop {
+            let next = if closing {
+                self.rx.recv().await
+            } else {
+                tokio::select! {
+                    next = self.rx.recv() => next,
+                    () = close.cancelled() => {
+                        // No new sends; what is queued is still received.
+                        self.rx.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = next else { break };
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {

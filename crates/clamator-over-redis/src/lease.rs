@@ -7,7 +7,9 @@
 //! compares with `consumer_claim_idle`. While a handler runs, this loop resets
 //! it every `consumer_claim_idle / 3` with
 //! `XCLAIM <stream> <group> <own consumer> 0 <ids...> JUSTID`, which keeps the
-//! owner and does not count as a delivery. If this server dies the renewals
+//! owner and does not count as a delivery, for the entries still pending with
+//! this worker's consumer (`XPENDING ... <consumer>` first: `XCLAIM` would
+//! also take back an entry another worker reclaimed meanwhile). If this server dies the renewals
 //! stop, and the entries are reclaimed as usual. The Python peer has no such
 //! loop: there a handler longer than the claim idle runs twice.
 
@@ -42,11 +44,8 @@ impl LeaseLoop {
                 () = self.shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            let ids = w.in_flight_ids();
-            match w.reset_idle(&ids, None).await {
-                Ok(()) => {
-                    tracing::trace!(service = %w.service, renewed = ids.len(), "leases renewed")
-                }
+            match w.renew_leases().await {
+                Ok(renewed) => tracing::trace!(service = %w.service, renewed, "leases renewed"),
                 Err(error) => tracing::warn!(service = %w.service, %error,
                     "renewing the leases of running handlers failed; another worker may \
                      reclaim them if this persists past consumer_claim_idle"),

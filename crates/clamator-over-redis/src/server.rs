@@ -1,131 +1,103 @@
 //! [`RedisRpcServer`]: hosts the services of a [`Dispatcher`] on their command
 //! streams, as one worker of a pool that may mix Rust, Python and TypeScript
-//! servers.
+//! servers. Built with [`RedisRpcServer::builder`], it serves from
+//! [`RedisServerBuilder::start`] until [`RedisRpcServer::stop`] (or
+//! [`run_until`](RedisRpcServer::run_until)) consumes it.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clamator_protocol::{Dispatcher, TransportError};
+use clamator_protocol::{Contract, Dispatcher, DispatcherBuilder, RegisterError, Service, TransportError};
 use futures::future::join_all;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::config::RedisConfig;
-use crate::conn::{BlockingConn, ConnError, Connector, SharedConn, Unblocker};
-use crate::consumer::{self, ConsumerLoop};
+use crate::conn::{BlockingConn, ConnError, Connector, SharedConn};
 use crate::finish::FinishLoop;
-use crate::lease::LeaseLoop;
-use crate::reclaim::ReclaimLoop;
-use crate::trim::TrimLoop;
+use crate::options::{ConfigError, ConnectOptions, ServerOptions};
+use crate::runner::ServiceRunner;
 use crate::worker::ServiceWorker;
 
-/// How long `stop()` waits for abandoned handlers to notice after the grace.
-const ABANDON_WAIT: Duration = Duration::from_secs(1);
-/// How often `stop()` repeats `CLIENT UNBLOCK` until the consumer loops end.
-const UNBLOCK_EVERY: Duration = Duration::from_millis(50);
-
-/// Serves every service of a [`Dispatcher`] over Redis Streams.
-///
-/// Per service it runs a consumer loop (`XREADGROUP` on a connection of its
-/// own) and a reclaim loop (claims entries another worker left pending longer
-/// than `consumer_claim_idle`, and dead-letters those delivered
-/// `max_deliveries` times); handlers run concurrently up to `max_concurrency`. Replies and acks share one multiplexed connection.
-/// Dropping a running server aborts its tasks; their entries stay pending for
-/// another worker.
+/// Builds a server: where Redis is ([`ConnectOptions`]), how to serve
+/// ([`ServerOptions`]), and what (the registered contracts).
 #[derive(Debug)]
-pub struct RedisRpcServer {
-    /// Settings (key prefix, claim idle, grace, concurrency, ...).
-    config: RedisConfig,
-    /// The services served.
-    dispatcher: Dispatcher,
-    /// Names this server's consumers.
-    instance_id: String,
-    /// Opens the loops' own connections.
-    connector: Connector,
-    /// Replies, acks, group creation, reclaims and unblocks.
-    shared: Arc<SharedConn>,
-    /// The lifecycle; an async lock so a second `stop()` waits for the first.
-    state: tokio::sync::Mutex<State>,
+#[must_use = "a server builder does nothing until start() is awaited"]
+pub struct RedisServerBuilder {
+    /// Where Redis is, the key prefix.
+    conn: ConnectOptions,
+    /// How to serve.
+    options: ServerOptions,
+    /// The services registered so far.
+    services: DispatcherBuilder,
+    /// A dispatcher given whole, replacing `services`.
+    dispatcher: Option<Dispatcher>,
 }
 
-/// Where a server is in its life.
-#[derive(Debug)]
-enum State {
-    /// Built, not started.
-    Idle,
-    /// Serving.
-    Running(Running),
-    /// Stopped for good.
-    Stopped,
-}
-
-/// What a running server owns.
-#[derive(Debug)]
-struct Running {
-    /// Fired by `stop()`: loops stop reading.
-    shutdown: CancellationToken,
-    /// Fired by `stop()` once no handler runs any more: lease loops stop.
-    leases: CancellationToken,
-    /// The consumer, reclaim and trim loop tasks.
-    loops: Vec<JoinHandle<()>>,
-    /// The lease loop tasks.
-    lease_loops: Vec<JoinHandle<()>>,
-    /// The per-service workers (handler tasks live in their trackers).
-    workers: Vec<Arc<ServiceWorker>>,
-    /// Ends the consumer loops' parked reads at stop.
-    unblockers: Vec<Unblocker>,
-}
-
-impl RedisRpcServer {
-    /// A server for the services of `dispatcher`; nothing happens before [`start`](Self::start).
-    pub fn new(config: RedisConfig, dispatcher: Dispatcher) -> RedisRpcServer {
-        let connector = Connector::new(config.redis_client().clone(), config.command_timeout());
-        RedisRpcServer {
-            instance_id: config.new_instance_id(),
-            shared: Arc::new(SharedConn::new(connector.clone())),
-            connector,
-            config,
-            dispatcher,
-            state: tokio::sync::Mutex::new(State::Idle),
-        }
+impl RedisServerBuilder {
+    /// How to serve (concurrency, grace, leases, ...). Default: [`ServerOptions::default`].
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
     }
 
-    /// This server's instance id (its consumers are `<service>:<instance_id>`).
-    pub fn instance_id(&self) -> &str {
-        &self.instance_id
+    /// Serves `contract` with `handler`. Fails if the service is already registered.
+    pub fn register<C, H>(mut self, contract: C, handler: H) -> Result<Self, RegisterError>
+    where
+        C: Contract<H>,
+    {
+        self.services = self.services.register(contract, handler)?;
+        Ok(self)
     }
 
-    /// Creates the consumer groups (`XGROUP CREATE <stream> <service> 0 MKSTREAM`),
-    /// opens the loops' connections and starts consuming; returns once every
-    /// service is being consumed. Calling it again while running does nothing.
+    /// Serves a hand-written [`Service`]. Fails if the service is already registered.
+    pub fn register_service(mut self, service: Arc<dyn Service>) -> Result<Self, RegisterError> {
+        self.services = self.services.register_service(service)?;
+        Ok(self)
+    }
+
+    /// Serves the services of a dispatcher built elsewhere, instead of the
+    /// ones registered on this builder.
+    pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// Checks the options, creates the consumer groups (`XGROUP CREATE
+    /// <stream> <service> 0 MKSTREAM`), opens the loops' connections and
+    /// starts consuming; returns the running server once every service is
+    /// being consumed.
     ///
     /// While Redis is unreachable it retries with backoff (a warning per
     /// attempt), until Redis answers or
-    /// [`start_timeout`](crate::RedisConfigBuilder::start_timeout) runs out:
-    /// then it fails with [`TransportError::ConnectionLost`] and the server
-    /// stays startable. An error no retry can fix (Redis refused a command,
-    /// the command stream key is not a stream) fails at once. It fails with
-    /// [`TransportError::Stopped`] after `stop()`, and with
-    /// [`TransportError::Config`] when no service is registered.
-    pub async fn start(&self) -> Result<(), TransportError> {
-        let mut state = self.state.lock().await;
-        match &*state {
-            State::Running(_) => return Ok(()),
-            State::Stopped => return Err(TransportError::Stopped),
-            State::Idle => {}
-        }
-        let services: Vec<String> = self.dispatcher.service_names().map(str::to_owned).collect();
+    /// [`start_timeout`](ServerOptions::start_timeout) runs out: then it fails
+    /// with [`TransportError::ConnectionLost`]. An error no retry can fix
+    /// (Redis refused a command, the command stream key is not a stream)
+    /// fails at once. Unusable options, or no service registered, fail with
+    /// [`TransportError::Config`] holding a [`ConfigError`].
+    pub async fn start(self) -> Result<RedisRpcServer, TransportError> {
+        let config = |e: ConfigError| TransportError::Config(Box::new(e));
+        self.conn.validate().map_err(config)?;
+        self.options.validate().map_err(config)?;
+        let dispatcher = match self.dispatcher {
+            Some(d) => d,
+            None => self.services.build(),
+        };
+        let services: Vec<String> = dispatcher.service_names().map(str::to_owned).collect();
         if services.is_empty() {
-            return Err(TransportError::Config(
-                "the dispatcher has no services: register at least one before starting the server"
-                    .to_owned(),
-            ));
+            return Err(config(ConfigError::NoServices));
         }
+        let connector = Connector::new(self.conn.client.clone(), self.conn.command_timeout);
+        let starting = Starting {
+            instance_id: self.options.new_instance_id(),
+            shared: Arc::new(SharedConn::new(connector.clone())),
+            connector,
+            conn: self.conn,
+            options: self.options,
+            dispatcher,
+        };
         let started = tokio::time::Instant::now();
         let mut backoff = Backoff::default();
         let prepared = loop {
-            let (doing, error) = match self.prepare(&services).await {
+            let (doing, error) = match starting.prepare(&services).await {
                 Ok(prepared) => break prepared,
                 Err(failure) => failure,
             };
@@ -133,7 +105,7 @@ impl RedisRpcServer {
                 return Err(error.into_transport(&doing));
             }
             let delay = backoff.next_delay();
-            if let Some(limit) = self.config.start_timeout()
+            if let Some(limit) = starting.options.start_timeout
                 && started.elapsed() + delay > limit
             {
                 return Err(error.into_transport(&format!(
@@ -146,66 +118,46 @@ impl RedisRpcServer {
                  before Redis; set start_timeout to give up)");
             tokio::time::sleep(delay).await;
         };
-        let shutdown = CancellationToken::new();
-        let leases = CancellationToken::new();
-        let mut running = Running {
-            shutdown: shutdown.clone(),
-            leases: leases.clone(),
-            loops: Vec::new(),
-            lease_loops: Vec::new(),
-            workers: Vec::new(),
-            unblockers: Vec::new(),
-        };
-        for (worker, conn, finish) in prepared {
-            // Ends by itself once the worker (its only sender) is dropped,
-            // after the last handler's reply and ack are written.
-            tokio::spawn(finish.run());
-            running.unblockers.push(conn.unblocker());
-            running.loops.push(tokio::spawn(
-                ConsumerLoop {
-                    worker: Arc::clone(&worker),
+        let runners = prepared
+            .into_iter()
+            .map(|(worker, conn, finish)| {
+                ServiceRunner::spawn(
+                    worker,
                     conn,
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ));
-            running.loops.push(tokio::spawn(
-                ReclaimLoop {
-                    worker: Arc::clone(&worker),
-                    period: self.config.reclaim_period(),
-                    claim_idle: self.config.consumer_claim_idle(),
-                    max_deliveries: self.config.max_deliveries(),
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ));
-            if self.config.renew_leases() {
-                // Not stopped with the other loops: handlers that still run
-                // during the shutdown grace keep their leases.
-                running.lease_loops.push(tokio::spawn(
-                    LeaseLoop {
-                        worker: Arc::clone(&worker),
-                        period: self.config.lease_period(),
-                        shutdown: leases.clone(),
-                    }
-                    .run(),
-                ));
-            }
-            running.loops.push(tokio::spawn(
-                TrimLoop {
-                    worker: Arc::clone(&worker),
-                    trim: self.config.trim_command_streams(),
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ));
-            running.workers.push(worker);
-        }
-        tracing::info!(instance_id = %self.instance_id, ?services, "Redis RPC server started");
-        *state = State::Running(running);
-        Ok(())
+                    finish,
+                    &starting.options,
+                    starting.conn.command_timeout,
+                )
+            })
+            .collect();
+        tracing::info!(instance_id = %starting.instance_id, ?services, "Redis RPC server started");
+        Ok(RedisRpcServer {
+            instance_id: starting.instance_id,
+            runners,
+        })
     }
+}
 
+/// What `start()` holds while it prepares the services.
+struct Starting {
+    /// The server's instance id.
+    instance_id: String,
+    /// Replies, acks, group creation, reclaims and unblocks.
+    shared: Arc<SharedConn>,
+    /// Opens the consumer loops' own connections.
+    connector: Connector,
+    /// Where Redis is.
+    conn: ConnectOptions,
+    /// How to serve.
+    options: ServerOptions,
+    /// The services.
+    dispatcher: Dispatcher,
+}
+
+/// What `start()` prepares for one service before any loop runs.
+type Prepared = (Arc<ServiceWorker>, BlockingConn, FinishLoop);
+
+impl Starting {
     /// One attempt at what `start()` needs from Redis, per service: the
     /// group, the clock offset and the consumer connection. On failure, says
     /// what was being done.
@@ -213,16 +165,16 @@ impl RedisRpcServer {
         let mut prepared = Vec::with_capacity(services.len());
         for service in services {
             let (mut worker, finish) = ServiceWorker::new(
-                self.config.key_prefix(),
+                &self.conn.key_prefix,
                 service,
                 &self.instance_id,
                 self.dispatcher.clone(),
                 Arc::clone(&self.shared),
-                self.config.max_concurrency(),
-                self.config.reply_stream_maxlen(),
+                self.options.max_concurrency,
+                self.options.reply_stream_maxlen,
             );
-            worker.set_skip_expired(self.config.skip_expired());
-            worker.set_handler_timeout(self.config.handler_timeout());
+            worker.set_skip_expired(self.options.skip_expired);
+            worker.set_handler_timeout(self.options.handler_timeout);
             let worker = Arc::new(worker);
             worker.ensure_group().await.map_err(|e| {
                 (
@@ -244,123 +196,72 @@ impl RedisRpcServer {
         }
         Ok(prepared)
     }
+}
+
+/// A running server: serves every registered service over Redis Streams
+/// until [`stop`](Self::stop) or [`run_until`](Self::run_until) consumes it.
+///
+/// Per service a runner owns a consumer loop (`XREADGROUP` on a connection of
+/// its own), a reclaim loop (claims entries another worker left pending
+/// longer than `consumer_claim_idle`, dead-letters those delivered
+/// `max_deliveries` times), a lease loop, a trim loop and a finish loop
+/// (replies and acks, batched on one shared multiplexed connection);
+/// handlers run concurrently up to `max_concurrency`.
+///
+/// Dropping it without `stop()` aborts every task at once; the entries of
+/// running handlers stay pending and another worker reclaims them after
+/// `consumer_claim_idle`.
+#[derive(Debug)]
+#[must_use = "dropping a running server stops it at once, abandoning its handlers; call stop()"]
+pub struct RedisRpcServer {
+    /// Names this server's consumers.
+    instance_id: String,
+    /// One per service; each owns its tasks.
+    runners: Vec<ServiceRunner>,
+}
+
+impl RedisRpcServer {
+    /// A builder for a server on the Redis and key prefix of `conn`.
+    pub fn builder(conn: ConnectOptions) -> RedisServerBuilder {
+        RedisServerBuilder {
+            conn,
+            options: ServerOptions::default(),
+            services: Dispatcher::builder(),
+            dispatcher: None,
+        }
+    }
+
+    /// This server's instance id (its consumers are `<service>:<instance_id>`).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// The services served.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.runners.iter().map(ServiceRunner::service)
+    }
 
     /// Stops reading, lets in-flight handlers finish within `shutdown_grace`
     /// (their replies are written and entries acked; their leases are renewed
     /// meanwhile, so no other worker runs them a second time), and abandons
     /// the rest: those entries stay pending, marked idle for
     /// `consumer_claim_idle` (`XCLAIM ... IDLE`), so another worker's next
-    /// reclaim pass takes them over at once. Waits for every loop; calling it
-    /// again (or before `start`) does nothing more.
-    pub async fn stop(&self) {
-        let mut state = self.state.lock().await;
-        let running = match std::mem::replace(&mut *state, State::Stopped) {
-            State::Running(r) => r,
-            State::Idle | State::Stopped => return,
-        };
-        let Running {
-            shutdown,
-            leases,
-            loops,
-            lease_loops,
-            workers,
-            unblockers,
-        } = running;
-        shutdown.cancel();
-
-        // A read that could not be unblocked ends by its BLOCK timeout.
-        let loop_wait = consumer::BLOCK + self.config.command_timeout() + Duration::from_secs(1);
-        let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
-        if !self.join_unblocking(&unblockers, loops, loop_wait).await {
-            tracing::warn!("a server loop did not stop in time; aborting it");
-            aborts.iter().for_each(|a| a.abort());
-        }
-
-        for w in &workers {
-            w.handlers.close();
-        }
-        let all_done = || join_all(workers.iter().map(|w| w.handlers.wait()));
-        if tokio::time::timeout(self.config.shutdown_grace(), all_done())
-            .await
-            .is_err()
-        {
-            let unfinished: usize = workers.iter().map(|w| w.handlers.len()).sum();
-            tracing::warn!(
-                unfinished,
-                grace_ms = self.config.shutdown_grace().as_millis() as u64,
-                "handlers still running after the shutdown grace; abandoning them \
-                 (their entries are handed over to the other workers)"
-            );
-            // Stop renewing first, so no renewal undoes the hand-over.
-            leases.cancel();
-            let _ = tokio::time::timeout(loop_wait, join_all(lease_loops)).await;
-            let claim_idle = self.config.consumer_claim_idle();
-            let abandoned: Vec<Vec<String>> = workers.iter().map(|w| w.in_flight_ids()).collect();
-            for w in &workers {
-                w.abandon.cancel();
-            }
-            let _ = tokio::time::timeout(ABANDON_WAIT, all_done()).await;
-            join_all(
-                workers
-                    .iter()
-                    .zip(&abandoned)
-                    .map(|(w, ids)| w.hand_over(ids, claim_idle)),
-            )
-            .await;
-        } else {
-            leases.cancel();
-            let _ = tokio::time::timeout(loop_wait, join_all(lease_loops)).await;
-        }
-        for w in &workers {
-            w.slots.close();
-        }
-        tracing::info!(instance_id = %self.instance_id, "Redis RPC server stopped");
+    /// reclaim pass takes them over at once. Returns when every task has
+    /// ended.
+    ///
+    /// Cancel-safe: if this future is dropped (a `timeout` around it fired),
+    /// what is left is aborted as if the server were dropped; nothing keeps
+    /// running.
+    pub async fn stop(self) {
+        let instance_id = self.instance_id;
+        join_all(self.runners.into_iter().map(ServiceRunner::stop)).await;
+        tracing::info!(%instance_id, "Redis RPC server stopped");
     }
-}
 
-impl RedisRpcServer {
-    /// Waits up to `limit` for `loops` to end, sending `CLIENT UNBLOCK` for
-    /// every parked read now and again every [`UNBLOCK_EVERY`] until they
-    /// have: a consumer that checked the shutdown just before it fired parks
-    /// its read *after* the first unblock, which then found nothing to end.
-    /// Returns whether all loops ended in time.
-    async fn join_unblocking(
-        &self,
-        unblockers: &[Unblocker],
-        loops: Vec<JoinHandle<()>>,
-        limit: Duration,
-    ) -> bool {
-        let unblock_all = || join_all(unblockers.iter().map(|u| u.unblock(&self.shared)));
-        let joined = join_all(loops);
-        tokio::pin!(joined);
-        let deadline = tokio::time::sleep(limit);
-        tokio::pin!(deadline);
-        loop {
-            unblock_all().await;
-            tokio::select! {
-                _ = &mut joined => return true,
-                () = &mut deadline => return false,
-                () = tokio::time::sleep(UNBLOCK_EVERY) => {}
-            }
-        }
-    }
-}
-
-/// What `start()` prepares for one service before any loop runs.
-type Prepared = (Arc<ServiceWorker>, BlockingConn, FinishLoop);
-
-impl Drop for RedisRpcServer {
-    fn drop(&mut self) {
-        if let State::Running(running) = self.state.get_mut() {
-            running.shutdown.cancel();
-            running.leases.cancel();
-            for handle in running.loops.iter().chain(&running.lease_loops) {
-                handle.abort();
-            }
-            for w in &running.workers {
-                w.abandon.cancel();
-                w.slots.close();
-            }
-        }
+    /// Serves until `signal` completes, then stops as [`stop`](Self::stop)
+    /// does. For example `server.run_until(tokio::signal::ctrl_c().map(|_| ()))`.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
     }
 }

@@ -287,12 +287,71 @@ impl ServiceWorker {
         Ok(())
     }
 
+    /// Which of `ids` are still pending with this worker's consumer: an entry
+    /// another worker reclaimed (this process was frozen past the claim idle)
+    /// is no longer ours, and renewing or handing it over would take it back.
+    /// One `XPENDING <stream> <group> <id> <id> 1 <consumer>` per id, in one
+    /// pipeline. (Between this check and the `XCLAIM` that follows, another
+    /// worker could still take an entry; that needs the entry idle for the
+    /// whole claim idle, which the renewals prevent.)
+    pub(crate) async fn still_owned(&self, ids: &[String]) -> Result<Vec<String>, ConnError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(id)
+                .arg(id)
+                .arg(1)
+                .arg(&self.consumer);
+        }
+        let replies: Vec<redis::Value> = self
+            .shared
+            .query_pipeline(&pipe, self.shared.command_timeout())
+            .await?;
+        Ok(ids
+            .iter()
+            .zip(replies)
+            .filter(|(_, reply)| matches!(reply, redis::Value::Array(rows) if !rows.is_empty()))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    /// Renews the leases of the running handlers' entries this worker still
+    /// owns (idle time reset to 0); warns about those it lost.
+    pub(crate) async fn renew_leases(&self) -> Result<usize, ConnError> {
+        let ids = self.in_flight_ids();
+        let owned = self.still_owned(&ids).await?;
+        if owned.len() < ids.len() {
+            let lost: Vec<&String> = ids.iter().filter(|id| !owned.contains(id)).collect();
+            tracing::warn!(service = %self.service, ?lost,
+                "entries whose handlers run here were taken over by another worker (this \
+                 process or Redis was frozen past consumer_claim_idle): they may run twice; \
+                 their leases are no longer renewed");
+        }
+        self.reset_idle(&owned, None).await?;
+        Ok(owned.len())
+    }
+
     /// Hands entries whose handlers were abandoned at shutdown over to the
     /// other workers: marks them idle for the claim idle time, so the next
     /// reclaim pass of any worker (Rust or Python) takes them at once instead
     /// of a claim idle later. Best effort: on failure they are reclaimed after
     /// the claim idle as usual.
     pub(crate) async fn hand_over(&self, ids: &[String], claim_idle: std::time::Duration) {
+        let owned = match self.still_owned(ids).await {
+            Ok(owned) => owned,
+            Err(error) => {
+                tracing::warn!(service = %self.service, %error, entries = ids.len(),
+                    "handing abandoned entries over failed; they are reclaimed after \
+                     consumer_claim_idle instead");
+                return;
+            }
+        };
+        let ids = owned.as_slice();
         match self.reset_idle(ids, Some(claim_idle)).await {
             Ok(()) => tracing::info!(service = %self.service, entries = ids.len(),
                 "abandoned entries handed over: other workers reclaim them at their next pass"),

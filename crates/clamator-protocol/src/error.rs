@@ -173,12 +173,9 @@ pub enum TransportError {
         /// The timeout that ran out.
         timeout: Duration,
     },
-    /// The transport was stopped; pending calls are failed with this.
-    #[error("transport stopped: this client or server was stopped; create and start a new one")]
+    /// The client was closed or dropped while the call waited for its reply.
+    #[error("transport stopped: the client was closed while the call waited; connect a new one")]
     Stopped,
-    /// The transport was used before `start()`.
-    #[error("transport not started: call start() before making calls")]
-    NotStarted,
     /// The connection to the broker failed or was lost.
     #[error("connection lost: {message}; check that the broker is reachable")]
     ConnectionLost {
@@ -194,9 +191,10 @@ pub enum TransportError {
         /// The service asked for.
         service: String,
     },
-    /// The configuration is unusable.
+    /// The configuration is unusable; the error is the transport's own
+    /// (`clamator::redis::ConfigError` for Redis), to downcast to.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(BoxError),
     /// Starting a server failed because a service is already served here.
     #[error("service {service:?} is already served on this transport by another server")]
     ServiceTaken {

@@ -9,7 +9,7 @@
 //! failures and panics become -32603 and the server keeps serving.
 //!
 //! ```
-//! use clamator::{Dispatcher, RpcError, memory::MemoryBus};
+//! use clamator::{RpcError, memory::MemoryBus};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize, clamator::schemars::JsonSchema)]
@@ -35,17 +35,14 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dispatcher = Dispatcher::builder().register(ArithContract, MyArith)?.build();
 //! let bus = MemoryBus::new();
-//! let server = bus.server(dispatcher);
-//! server.start().await?;
-//! let transport = bus.client();
-//! transport.start().await?;
+//! let server = bus.server().register(ArithContract, MyArith)?.start().await?;
+//! let client = bus.client();
 //!
-//! let arith = ArithClient::new(&transport);
+//! let arith = ArithClient::new(&client);
 //! assert_eq!(arith.add(AddParams { a: 2.0, b: 3.0 }).await?.sum, 5.0);
 //!
-//! transport.stop().await;
+//! client.close().await;
 //! server.stop().await;
 //! # Ok(())
 //! # }
