@@ -54,7 +54,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let bus = MemoryBus::new();
-    let server = bus.server().register(GreeterContract, Polite)?.start().await?;
+    let server = bus
+        .server()
+        .register(GreeterContract, Polite)?
+        .start()
+        .await?;
     let transport = bus.client();
 
     let greeter = GreeterClient::new(&transport);

@@ -206,7 +206,7 @@ impl CliError {
                 url: url.to_owned(),
                 reason: format!("{doing}: {message}"),
             },
-            TransportError::Config(message) => CliError::Usage(message),
+            TransportError::Config(error) => CliError::Usage(error.to_string()),
             source => CliError::Transport {
                 doing: doing.to_owned(),
                 source,

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use clamator_arith::{ArithContract, ArithHandler};
-use clamator_over_redis::{RedisConfig, RedisRpcClient, RedisRpcServer, keys};
-use clamator_protocol::Dispatcher;
+use clamator_over_redis::{
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+};
 use clamator_test_support::{RedisServer, free_port, unique_prefix};
 use predicates::prelude::*;
 use serde_json::{Value, json};
@@ -45,28 +46,26 @@ impl Fixture {
     /// With an `arith` worker whose instance id is `t1`.
     fn with_arith() -> Fixture {
         let mut f = Fixture::bare();
-        f.serve_arith(f.config());
+        f.serve_arith(ServerOptions::default());
         f
     }
 
-    /// Starts the `arith` worker `t1` with this config.
-    fn serve_arith(&mut self, config: clamator_over_redis::RedisConfigBuilder) {
-        let dispatcher = Dispatcher::builder()
+    /// Starts the `arith` worker `t1` with these options.
+    fn serve_arith(&mut self, options: ServerOptions) {
+        let builder = RedisRpcServer::builder(self.conn_options())
+            .options(options.instance_id("t1"))
             .register(ArithContract, ArithHandler::new("t1"))
-            .unwrap()
-            .build();
-        let server = RedisRpcServer::new(config.instance_id("t1").build().unwrap(), dispatcher);
-        self.rt
-            .block_on(async { tokio::time::timeout(WAIT, server.start()).await })
+            .unwrap();
+        let server = self
+            .rt
+            .block_on(async { tokio::time::timeout(WAIT, builder.start()).await })
             .unwrap()
             .unwrap();
         self.server = Some(server);
     }
 
-    fn config(&self) -> clamator_over_redis::RedisConfigBuilder {
-        RedisConfig::builder(&self.prefix)
-            .redis_url(self.redis.url())
-            .default_timeout(Duration::from_secs(5))
+    fn conn_options(&self) -> ConnectOptions {
+        ConnectOptions::new(&self.prefix, &self.redis.url()).unwrap()
     }
 
     /// `clamator --redis-url <test redis> --key-prefix <prefix>`, environment cleared.
@@ -746,10 +745,14 @@ fn tail_shows_requests_and_replies_and_changes_nothing() {
         let _ = child.kill();
         panic!("tail never said it was reading");
     }
-    let client = RedisRpcClient::new(f.config().build().unwrap());
-    f.rt.block_on(async {
+    let client = f.rt.block_on(async {
         tokio::time::timeout(WAIT, async {
-            client.start().await.unwrap();
+            let client = RedisRpcClient::connect_with(
+                f.conn_options(),
+                ClientOptions::default().default_timeout(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap();
             client
                 .call("arith", "add", json!({"a": 20, "b": 22}), None)
                 .await
@@ -759,9 +762,10 @@ fn tail_shows_requests_and_replies_and_changes_nothing() {
                 .await
                 .unwrap_err();
             client.notify("arith", "ping", json!({})).await.unwrap();
+            client
         })
         .await
-        .unwrap();
+        .unwrap()
     });
     let lines = match out_rx.recv_timeout(WAIT) {
         Ok(lines) => lines,
@@ -771,7 +775,7 @@ fn tail_shows_requests_and_replies_and_changes_nothing() {
         }
     };
     assert!(child.wait().unwrap().success());
-    f.rt.block_on(async { tokio::time::timeout(WAIT, client.stop()).await.unwrap() });
+    f.rt.block_on(async { tokio::time::timeout(WAIT, client.close()).await.unwrap() });
     let lines: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -1097,7 +1101,7 @@ fn dead_lists_and_requeues_what_servers_dead_lettered() {
         .unwrap();
     // A worker with the default max_deliveries (10) dead-letters both.
     f.serve_arith(
-        f.config()
+        ServerOptions::default()
             .consumer_claim_idle(Duration::from_millis(200))
             .trim_command_streams(false),
     );

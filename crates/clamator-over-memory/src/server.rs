@@ -75,8 +75,7 @@ impl MemoryServerBuilder {
         };
         if dispatcher.service_names().next().is_none() {
             return Err(TransportError::Config(
-                "no service is registered: register at least one before starting the server"
-                    .into(),
+                "no service is registered: register at least one before starting the server".into(),
             ));
         }
         let core = Arc::new(ServerCore {

@@ -219,16 +219,16 @@ impl RedisRpcClient {
             .run(),
         ));
         let keepalive = match (options.reply_stream_ttl, options.reply_stream_refresh()) {
-            (Some(ttl), Some(period)) => Some(AbortOnDropHandle::new(tokio::spawn(
-                keep_reply_stream(
+            (Some(ttl), Some(period)) => {
+                Some(AbortOnDropHandle::new(tokio::spawn(keep_reply_stream(
                     Arc::clone(&shared),
                     reply_stream.clone(),
                     ttl,
                     DEFAULT_REPLY_STREAM_MAXLEN,
                     period,
                     shutdown.clone(),
-                ),
-            ))),
+                ))))
+            }
             _ => None,
         };
         tracing::debug!(%reply_stream, "Redis RPC client connected");

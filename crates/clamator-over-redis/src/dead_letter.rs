@@ -20,10 +20,10 @@ use clamator_protocol::envelope::build_error;
 use clamator_protocol::{Envelope, RpcError};
 use redis::{RedisResult, Value};
 
-use crate::options::DEAD_LETTER_MAXLEN;
 use crate::entry::RawEntry;
 use crate::finish::{Reply, add_reply};
 use crate::keys;
+use crate::options::DEAD_LETTER_MAXLEN;
 use crate::worker::ServiceWorker;
 
 /// `data.name` of the error a dead-lettered request's caller receives.

@@ -384,7 +384,6 @@ impl ServerOptions {
         self
     }
 
-
     /// Checks every setting.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_instance_id(self.instance_id.as_ref())?;
@@ -485,7 +484,6 @@ impl ClientOptions {
         self.reply_stream_ttl = ttl;
         self
     }
-
 
     /// Checks every setting.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

@@ -7,7 +7,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use clamator_protocol::{Contract, Dispatcher, DispatcherBuilder, RegisterError, Service, TransportError};
+use clamator_protocol::{
+    Contract, Dispatcher, DispatcherBuilder, RegisterError, Service, TransportError,
+};
 use futures::future::join_all;
 
 use crate::backoff::Backoff;

@@ -6,8 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clamator::Dispatcher;
-use clamator::redis::{RedisConfig, RedisRpcServer};
+use clamator::redis::{ConnectOptions, RedisRpcServer, ServerOptions};
 use clamator_arith::{ArithContract, ArithHandler};
 use clap::Parser;
 
@@ -63,11 +62,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let handler = ArithHandler::new(instance.clone()).with_trace_calls(args.trace_calls);
-    let dispatcher = Dispatcher::builder()
-        .register(ArithContract, handler)?
-        .build();
-    let config = RedisConfig::builder(args.key_prefix)
-        .redis_url(args.redis_url)
+    let options = ServerOptions::default()
         .instance_id(instance)
         .consumer_claim_idle(Duration::from_millis(args.claim_idle_ms))
         .max_concurrency(args.max_concurrency)
@@ -80,20 +75,24 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (args.handler_timeout_ms > 0).then(|| Duration::from_millis(args.handler_timeout_ms)),
         )
         .trim_command_streams(!args.no_trim)
-        .skip_expired(!args.no_skip_expired)
-        .build()?;
-    let server = RedisRpcServer::new(config, dispatcher);
-    // Retries (with a warning per attempt) while Redis is unreachable.
-    server.start().await?;
+        .skip_expired(!args.no_skip_expired);
+    let server = RedisRpcServer::builder(ConnectOptions::new(args.key_prefix, &args.redis_url)?)
+        .options(options)
+        .register(ArithContract, handler)?
+        // Retries (with a warning per attempt) while Redis is unreachable.
+        .start()
+        .await?;
     println!("READY");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("stopping");
-    server.stop().await;
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping");
+    };
+    server.run_until(stop).await;
     Ok(())
 }
 

@@ -104,10 +104,13 @@ pub(crate) async fn probe(
         }
     }
     let rss_after_kb = vm_rss_kb()?;
-    client.stop().await;
+    for call in &calls {
+        call.abort();
+    }
     for call in calls {
         let _ = tokio::time::timeout(Duration::from_secs(5), call).await;
     }
+    super::rust_client::close(client).await;
     Ok(ProbeReport {
         in_flight,
         held,

@@ -428,7 +428,7 @@ async fn measure_rows(
                 RustCaller::many(&client, c)
             })
             .await;
-            client.stop().await;
+            rust_client::close(client).await;
         }
         ClientKind::Python => {
             let peer = python_peer(ctx)?;

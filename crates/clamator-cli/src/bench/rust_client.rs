@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_arith::{AddParams, ArithClient};
-use clamator_over_redis::{RedisConfig, RedisRpcClient};
+use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient};
 
 use super::drive::Caller;
 
@@ -15,17 +15,22 @@ pub(crate) async fn start(
     prefix: &str,
     timeout: Duration,
 ) -> Result<Arc<RedisRpcClient>, String> {
-    let config = RedisConfig::builder(prefix)
-        .redis_url(redis_url)
-        .default_timeout(timeout)
-        .build()
+    let conn = ConnectOptions::new(prefix, redis_url)
         .map_err(|e| format!("configuring the Rust client failed: {e}"))?;
-    let client = Arc::new(RedisRpcClient::new(config));
-    client
-        .start()
-        .await
-        .map_err(|e| format!("starting the Rust client failed: {e}"))?;
+    let client =
+        RedisRpcClient::connect_with(conn, ClientOptions::default().default_timeout(timeout))
+            .await
+            .map_err(|e| format!("connecting the Rust client failed: {e}"))?;
+    let client = Arc::new(client);
     Ok(client)
+}
+
+/// Closes `client` (deleting its reply stream) once no call slot holds it any
+/// more; while one does, dropping it is all that can be done.
+pub(crate) async fn close(client: Arc<RedisRpcClient>) {
+    if let Ok(client) = Arc::try_unwrap(client) {
+        client.close().await;
+    }
 }
 
 /// One call slot: makes typed calls through the shared client.

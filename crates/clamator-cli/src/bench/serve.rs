@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use clamator_arith::{ArithContract, ArithHandler};
-use clamator_over_redis::{RedisConfig, RedisRpcServer};
-use clamator_protocol::Dispatcher;
+use clamator_over_redis::{ConnectOptions, RedisRpcServer, ServerOptions};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
@@ -80,17 +79,14 @@ pub(crate) async fn run(role: ServeRole, redis_url: &str, prefix: &str) -> Resul
 /// What `arith-server --redis-url URL --key-prefix PREFIX` does, stopped by stdin.
 async fn serve_arith(redis_url: &str, prefix: &str) -> Result<(), String> {
     let instance = uuid::Uuid::new_v4().to_string();
-    let dispatcher = Dispatcher::builder()
-        .register(ArithContract, ArithHandler::new(instance.clone()))
+    let conn = ConnectOptions::new(prefix, redis_url).map_err(|e| e.to_string())?;
+    let server = RedisRpcServer::builder(conn)
+        .options(ServerOptions::default().instance_id(instance.clone()))
+        .register(ArithContract, ArithHandler::new(instance))
         .map_err(|e| e.to_string())?
-        .build();
-    let config = RedisConfig::builder(prefix)
-        .redis_url(redis_url)
-        .instance_id(instance)
-        .build()
+        .start()
+        .await
         .map_err(|e| e.to_string())?;
-    let server = RedisRpcServer::new(config, dispatcher);
-    server.start().await.map_err(|e| e.to_string())?;
     println!("READY");
     stdin_closed().await;
     server.stop().await;

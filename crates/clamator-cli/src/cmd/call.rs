@@ -56,19 +56,19 @@ pub(crate) async fn run(global: &Global, args: CallArgs) -> Result<(), CliError>
     };
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        client.stop().await;
+        client.close().await;
         return Err(call_timeout(&service, &method, prefix, timeout));
     }
     let outcome = tokio::select! {
-        outcome = client.call(&service, &method, params, Some(left)) => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            client.stop().await; // deletes the reply stream
-            return Err(CliError::Interrupted(format!(
-                "stopped waiting for {service}.{method}; the server may still run it"
-            )));
-        }
+        outcome = client.call(&service, &method, params, Some(left)) => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
     };
-    client.stop().await;
+    client.close().await; // deletes the reply stream
+    let Some(outcome) = outcome else {
+        return Err(CliError::Interrupted(format!(
+            "stopped waiting for {service}.{method}; the server may still run it"
+        )));
+    };
     match outcome {
         Ok(result) if global.json => output::json(&result),
         Ok(result) => output::json_pretty(&result),

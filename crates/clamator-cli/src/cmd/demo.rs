@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use clamator_arith::{
     AddParams, ArithClient, ArithContract, ArithHandler, Empty, SlowAddParams, Text,
 };
-use clamator_over_redis::{RedisConfig, RedisRpcClient, RedisRpcServer, keys};
-use clamator_protocol::{Dispatcher, Error, RpcError};
+use clamator_over_redis::{
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+};
+use clamator_protocol::{Error, RpcError};
 use clamator_test_support::RedisServer;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -178,28 +180,23 @@ struct Demo {
 }
 
 impl Demo {
-    /// A config under the demo's prefix; `instance` names a worker.
-    fn config(&self, instance: Option<&str>) -> Result<RedisConfig, CliError> {
-        let mut b = RedisConfig::builder(&self.prefix)
-            .redis_url(&self.url)
-            .command_timeout(CONNECT_TIMEOUT)
-            .default_timeout(CALL_TIMEOUT)
-            .max_concurrency(WORKER_CONCURRENCY)
-            .shutdown_grace(Duration::from_secs(2));
-        if let Some(id) = instance {
-            b = b.instance_id(id);
-        }
-        b.build().map_err(|e| CliError::Usage(e.to_string()))
+    /// Where the demo's Redis is, under its prefix.
+    fn conn(&self) -> Result<ConnectOptions, CliError> {
+        Ok(ConnectOptions::new(&self.prefix, &self.url)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .command_timeout(CONNECT_TIMEOUT))
     }
 
     /// Starts a worker serving `arith` with instance id `name`.
     async fn start_worker(&mut self, name: &str) -> Result<(), CliError> {
-        let dispatcher = Dispatcher::builder()
+        let options = ServerOptions::default()
+            .instance_id(name)
+            .max_concurrency(WORKER_CONCURRENCY)
+            .shutdown_grace(Duration::from_secs(2));
+        let server = RedisRpcServer::builder(self.conn()?)
+            .options(options)
             .register(ArithContract, ArithHandler::new(name))
             .map_err(|e| CliError::Internal(format!("registering arith: {e}")))?
-            .build();
-        let server = RedisRpcServer::new(self.config(Some(name))?, dispatcher);
-        server
             .start()
             .await
             .map_err(|e| CliError::transport(e, &format!("starting {name}"), &self.url))?;
@@ -219,11 +216,12 @@ impl Demo {
             keys::group("arith")
         ))?;
 
-        let client = RedisRpcClient::new(self.config(None)?);
-        client
-            .start()
-            .await
-            .map_err(|e| CliError::transport(e, "starting the client", &self.url))?;
+        let client = RedisRpcClient::connect_with(
+            self.conn()?,
+            ClientOptions::default().default_timeout(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| CliError::transport(e, "connecting the client", &self.url))?;
         let reply_stream = keys::reply_stream(&self.prefix, client.instance_id());
         let client = self.client.insert(client);
         let arith = ArithClient::new(&*client);
@@ -413,10 +411,9 @@ impl Demo {
     /// returns how many keys were deleted.
     async fn cleanup(&mut self) -> Result<usize, CliError> {
         if let Some(client) = self.client.take() {
-            client.stop().await; // deletes its reply stream
+            client.close().await; // deletes its reply stream
         }
-        futures::future::join_all(self.workers.iter().map(RedisRpcServer::stop)).await;
-        self.workers.clear();
+        futures::future::join_all(self.workers.drain(..).map(RedisRpcServer::stop)).await;
         let mut redis = Redis::connect(&self.url).await?;
         let mut doomed = vec![keys::command_stream(&self.prefix, "arith")];
         doomed.extend(redis.scan_streams(&format!("{}:", self.prefix)).await?);

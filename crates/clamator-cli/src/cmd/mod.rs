@@ -13,7 +13,7 @@ pub(crate) mod tail;
 use std::io::Read;
 use std::time::Duration;
 
-use clamator_over_redis::{RedisConfig, RedisRpcClient};
+use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient};
 use clamator_protocol::names;
 use serde_json::Value;
 
@@ -107,7 +107,7 @@ fn describe_json_error(text: &str, source: &str, e: &serde_json::Error) -> Strin
     msg
 }
 
-/// A started client for `global`'s Redis under `prefix`.
+/// A connected client for `global`'s Redis under `prefix`.
 ///
 /// With a call `timeout`, connecting and each Redis command are bounded by the
 /// shorter of it and [`CONNECT_TIMEOUT`], so a short call does not wait the full
@@ -118,20 +118,16 @@ pub(crate) async fn start_client(
     timeout: Option<Duration>,
 ) -> Result<RedisRpcClient, CliError> {
     let command_timeout = timeout.map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
-    let mut builder = RedisConfig::builder(prefix)
-        .redis_url(&global.redis_url)
+    let conn = ConnectOptions::new(prefix, &global.redis_url)
+        .map_err(|e| CliError::Usage(e.to_string()))?
         .command_timeout(command_timeout);
+    let mut options = ClientOptions::default();
     if let Some(t) = timeout {
-        builder = builder.default_timeout(t);
+        options = options.default_timeout(t);
     }
-    let config = builder
-        .build()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let client = RedisRpcClient::new(config);
-    client
-        .start()
+    let client = RedisRpcClient::connect_with(conn, options)
         .await
-        .map_err(|e| CliError::transport(e, "starting the client", &global.redis_url))?;
+        .map_err(|e| CliError::transport(e, "connecting the client", &global.redis_url))?;
     Ok(client)
 }
 

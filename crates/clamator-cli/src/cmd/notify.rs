@@ -27,7 +27,7 @@ pub(crate) async fn run(global: &Global, args: NotifyArgs) -> Result<(), CliErro
     let params = read_params(args.params.as_deref())?;
     let client = start_client(global, prefix, None).await?;
     let outcome = client.notify(&service, &method, params).await;
-    client.stop().await;
+    client.close().await;
     outcome.map_err(|e| CliError::from_call(e, &service, &method, prefix, &global.redis_url))?;
     let stream = keys::command_stream(prefix, &service);
     if global.json {

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clamator::redis::redis::{self, AsyncConnectionConfig};
-use clamator::redis::{RedisConfig, RedisRpcClient, keys};
+use clamator::redis::{ClientOptions, ConnectOptions, RedisRpcClient, keys};
 use clamator::{Error, ProtocolError, TransportError};
 use clamator_arith::{AddParams, ArithClient, Empty, FailParams, SlowAddParams, Text};
 use clap::Parser;
@@ -272,24 +272,20 @@ fn emit(out: &Value) {
 }
 
 async fn drive(args: Args, specs: Vec<Value>) -> Result<(), String> {
-    let config = RedisConfig::builder(args.key_prefix.clone())
-        .redis_url(args.redis_url.clone())
-        .default_timeout(Duration::from_millis(args.timeout_ms.max(1)))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let raw = redis::Client::open(args.redis_url.as_str())
-        .map_err(|e| format!("--redis-url {:?} is not usable: {e}", args.redis_url))?;
+    let conn =
+        ConnectOptions::new(args.key_prefix.clone(), &args.redis_url).map_err(|e| e.to_string())?;
+    let options =
+        ClientOptions::default().default_timeout(Duration::from_millis(args.timeout_ms.max(1)));
+    let raw = conn.redis_client().clone();
+    let client = RedisRpcClient::connect_with(conn, options)
+        .await
+        .map_err(|e: TransportError| format!("connecting the client failed: {e}"))?;
     let driver = Driver {
-        client: RedisRpcClient::new(config),
+        client,
         raw,
         key_prefix: args.key_prefix,
         timeout: Duration::from_millis(args.timeout_ms),
     };
-    driver
-        .client
-        .start()
-        .await
-        .map_err(|e: TransportError| format!("starting the client failed: {e}"))?;
     if args.concurrent {
         let outs = futures::future::join_all(specs.iter().map(|s| driver.run(s))).await;
         outs.iter().for_each(emit);
@@ -298,7 +294,7 @@ async fn drive(args: Args, specs: Vec<Value>) -> Result<(), String> {
             emit(&driver.run(spec).await);
         }
     }
-    driver.client.stop().await;
+    driver.client.close().await;
     Ok(())
 }
 
