@@ -3,15 +3,11 @@
 
 use std::time::Duration;
 
+use clamator_over_redis::StreamId;
+
 /// The millisecond timestamp of a stream entry id (`<ms>-<seq>`).
 pub(crate) fn id_ms(id: &str) -> Option<u64> {
-    id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
-}
-
-/// A stream entry id as `(ms, seq)`, for ordering.
-pub(crate) fn id_parts(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    Some((ms.parse().ok()?, seq.parse().ok()?))
+    StreamId::parse(id).map(StreamId::ms)
 }
 
 /// A compact human duration: `850ms`, `4.2s`, `3m 04s`, `2h 05m`, `3d 04h`.
@@ -144,8 +140,6 @@ mod tests {
         assert_eq!(id_ms("1700000000123-4"), Some(1_700_000_000_123));
         assert_eq!(id_ms("1000-0"), Some(1000));
         assert_eq!(id_ms("junk"), None);
-        assert_eq!(id_parts("5-7"), Some((5, 7)));
-        assert!(id_parts("5-1") < id_parts("5-10"));
         assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");

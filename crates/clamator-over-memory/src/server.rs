@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clamator_protocol::dispatch::read_incoming;
 use clamator_protocol::{
-    Contract, Dispatcher, DispatcherBuilder, Error, Poison, ProtocolError, RegisterError, Service,
-    TransportError,
+    Contract, Dispatcher, DispatcherBuilder, Error, HandlerLimit, Poison, ProtocolError,
+    RegisterError, Service, TransportError,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,8 @@ pub struct MemoryServerBuilder {
     dispatcher: Option<Dispatcher>,
     /// How long `stop()` waits for handlers in flight.
     grace: Duration,
+    /// How long one handler may run; `None`: no limit.
+    handler_timeout: Option<Duration>,
 }
 
 impl MemoryServerBuilder {
@@ -64,6 +66,14 @@ impl MemoryServerBuilder {
         self
     }
 
+    /// How long one handler may run. A handler still running then is
+    /// cancelled and its caller answered -32603 `HandlerTimeout`, as on the
+    /// Redis transport. Default `None`: no limit.
+    pub fn handler_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.handler_timeout = limit;
+        self
+    }
+
     /// Makes the services reachable on the bus. Fails with
     /// [`TransportError::ServiceTaken`] when another server on the bus hosts
     /// one of them (then none of them is registered), and with
@@ -83,6 +93,7 @@ impl MemoryServerBuilder {
             accepting: Mutex::new(true),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            handler_timeout: self.handler_timeout,
         });
         self.bus.register(&core)?;
         Ok(MemoryServer {
@@ -119,6 +130,7 @@ impl MemoryServer {
             services: Dispatcher::builder(),
             dispatcher: None,
             grace: DEFAULT_SHUTDOWN_GRACE,
+            handler_timeout: None,
         }
     }
 
@@ -179,6 +191,8 @@ pub(crate) struct ServerCore {
     tasks: TaskTracker,
     /// Cancels the handler tasks still running when the shutdown grace ends.
     cancel: CancellationToken,
+    /// How long one handler may run; `None`: no limit.
+    handler_timeout: Option<Duration>,
 }
 
 impl ServerCore {
@@ -226,10 +240,15 @@ impl ServerCore {
         }
         let dispatcher = self.dispatcher.clone();
         let cancel = self.cancel.clone();
+        let handler_timeout = self.handler_timeout;
         self.tasks.spawn(async move {
             // Dispatching happens on the task, as on a network server, so the
             // caller never runs the service's synchronous part (param decoding).
-            let dispatched = dispatcher.dispatch(request);
+            let limit = handler_timeout.map(|limit| HandlerLimit {
+                limit,
+                timer: tokio::time::sleep(limit),
+            });
+            let dispatched = dispatcher.dispatch_limited(request, limit);
             tokio::select! {
                 text = dispatched => {
                     if let (Some(text), Some(reply)) = (text, reply) {
@@ -307,13 +326,14 @@ mod tests {
             },
             runs: Arc::clone(runs),
         };
-        let dispatcher = Dispatcher::builder()
+        let bus = MemoryBus::new();
+        let server = bus
+            .server()
             .register_service(Arc::new(echo))
             .unwrap()
-            .build();
-        let bus = MemoryBus::new();
-        let server = bus.server(dispatcher);
-        server.start().await.unwrap();
+            .start()
+            .await
+            .unwrap();
         (bus, server)
     }
 

@@ -6,14 +6,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_protocol::client::{prepare_call, prepare_notification};
-use clamator_protocol::{ClientTransport, Error, PendingCalls, TransportError};
+use clamator_protocol::client::{OutgoingCall, OutgoingNotification};
+use clamator_protocol::{ClientTransport, Error, PendingCalls, Response, TransportError};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::commands;
 use crate::conn::{BlockingConn, Connector, SharedConn};
 use crate::keys;
 use crate::options::{ClientOptions, ConfigError, ConnectOptions, DEFAULT_REPLY_STREAM_MAXLEN};
@@ -78,27 +79,6 @@ impl Drop for ReplyStreamClaim {
     }
 }
 
-/// `XADD <reply stream> MAXLEN ~ <maxlen> * type open` then `PEXPIRE <reply
-/// stream> <ttl>`: creates the reply stream (or adds a harmless entry to it;
-/// the reply loop skips entries without an envelope) and sets its TTL.
-fn open_reply_stream(stream: &str, ttl: Duration, maxlen: usize) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.cmd("XADD")
-        .arg(stream)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(maxlen)
-        .arg("*")
-        .arg(keys::FIELD_TYPE)
-        .arg(keys::TYPE_OPEN)
-        .ignore();
-    pipe.cmd("PEXPIRE")
-        .arg(stream)
-        .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-        .ignore();
-    pipe
-}
-
 /// Refreshes the reply stream's TTL every `period` until shutdown, and
 /// re-creates the stream if it is gone (it expired while this process was
 /// frozen, or someone deleted it).
@@ -126,7 +106,7 @@ async fn keep_reply_stream(
                 tracing::warn!(reply_stream = %stream,
                     "reply stream was gone (expired while this process was frozen, or \
                      deleted); re-creating it");
-                let pipe = open_reply_stream(&stream, ttl, maxlen);
+                let pipe = commands::open_reply_stream(&stream, ttl, maxlen);
                 if let Err(error) = shared
                     .query_pipeline::<()>(&pipe, shared.command_timeout())
                     .await
@@ -197,7 +177,7 @@ impl RedisRpcClient {
             // Rust servers reply with NOMKSTREAM to clients that keep a TTL.
             Some(ttl) => SharedConn::with_on_connect(
                 connector,
-                open_reply_stream(&reply_stream, ttl, DEFAULT_REPLY_STREAM_MAXLEN),
+                commands::open_reply_stream(&reply_stream, ttl, DEFAULT_REPLY_STREAM_MAXLEN),
             ),
             None => SharedConn::new(connector),
         });
@@ -306,8 +286,9 @@ impl RedisRpcClient {
         tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client closed");
     }
 
-    /// Calls `service.method` and waits for its result, up to `timeout`
-    /// (`None`: the configured default).
+    /// Calls `service.method` with JSON params and waits for its JSON
+    /// result, up to `timeout` (`None`: the configured default). Typed
+    /// clients (`XClient::new(&client)`) are the usual way to call.
     ///
     /// Fails with [`Error::Rpc`] when the server answers with an error, and
     /// with a [`TransportError`] when the request could not be sent
@@ -319,19 +300,34 @@ impl RedisRpcClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
+        clamator_protocol::client::call(self, service, method, &params, timeout).await
+    }
+
+    /// Sends a notification (`type` and `envelope`, no `reply-to`); returns
+    /// once Redis has accepted it. No reply ever comes.
+    pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
+        clamator_protocol::client::notify(self, service, method, &params).await
+    }
+
+    /// Registers the call, XADDs it and waits for its response.
+    async fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> Result<Response, Error> {
         let timeout = timeout.unwrap_or(self.options.default_timeout);
         let deadline = Instant::now() + timeout;
-        let call = prepare_call(service, method, &params)?;
-        drop(params);
-        let mut waiting = self.pending.register(call.key);
+        let OutgoingCall {
+            service,
+            key,
+            envelope,
+            ..
+        } = call;
+        let mut waiting = self.pending.register(key);
         // Boxed, and the envelope moved into it: the XADD's state is freed once
         // sent instead of living in this future for the whole wait (this
         // halves the client's memory per call in flight; BENCHMARKS.md).
-        Box::pin(self.send_request(service, call.envelope, deadline, timeout)).await?;
+        Box::pin(self.send_request(&service, envelope, deadline, timeout)).await?;
         match tokio::time::timeout_at(deadline, waiting.reply()).await {
             Err(_) => Err(TransportError::Timeout { timeout }.into()),
             Ok(None) => Err(TransportError::Stopped.into()),
-            Ok(Some(response)) => response.into_result().map_err(Error::Rpc),
+            Ok(Some(response)) => Ok(response),
         }
     }
 
@@ -344,20 +340,16 @@ impl RedisRpcClient {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), Error> {
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(keys::command_stream(&self.conn.key_prefix, service))
-            .arg("*")
-            .arg(keys::FIELD_TYPE)
-            .arg(keys::TYPE_RPC)
-            .arg(keys::FIELD_ENVELOPE)
-            .arg(envelope)
-            .arg(keys::FIELD_REPLY_TO)
-            .arg(&self.reply_stream)
-            .arg(keys::FIELD_TIMEOUT_MS)
-            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        if self.options.reply_stream_ttl.is_some() {
-            xadd.arg(keys::FIELD_REPLY_NOMKSTREAM).arg("1");
-        }
+        let xadd = commands::add_request(
+            &keys::command_stream(&self.conn.key_prefix, service),
+            &envelope,
+            Some(commands::ReplyTo {
+                stream: &self.reply_stream,
+                timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+                nomkstream: self.options.reply_stream_ttl.is_some(),
+            }),
+        );
+        drop(envelope);
         let limit = self
             .conn
             .command_timeout
@@ -369,17 +361,13 @@ impl RedisRpcClient {
         }
     }
 
-    /// Sends a notification (`type` and `envelope`, no `reply-to`); returns
-    /// once Redis has accepted it. No reply ever comes.
-    pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
-        let envelope = prepare_notification(service, method, &params)?;
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(keys::command_stream(&self.conn.key_prefix, service))
-            .arg("*")
-            .arg(keys::FIELD_TYPE)
-            .arg(keys::TYPE_RPC)
-            .arg(keys::FIELD_ENVELOPE)
-            .arg(&envelope);
+    /// XADDs a notification envelope (no `reply-to`).
+    async fn send_note(&self, notification: OutgoingNotification) -> Result<(), Error> {
+        let xadd = commands::add_request(
+            &keys::command_stream(&self.conn.key_prefix, &notification.service),
+            &notification.envelope,
+            None,
+        );
         self.shared
             .query::<redis::Value>(&xadd, self.conn.command_timeout)
             .await
@@ -389,23 +377,19 @@ impl RedisRpcClient {
 }
 
 impl ClientTransport for RedisRpcClient {
-    fn call_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
+    fn send_call(
+        &self,
+        call: OutgoingCall,
         timeout: Option<Duration>,
-    ) -> BoxFuture<'a, Result<Value, Error>> {
-        Box::pin(self.call(service, method, params, timeout))
+    ) -> BoxFuture<'_, Result<Response, Error>> {
+        Box::pin(self.send(call, timeout))
     }
 
-    fn notify_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.notify(service, method, params))
+    fn send_notification(
+        &self,
+        notification: OutgoingNotification,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.send_note(notification))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Stream entries as this transport reads them, parsed from raw Redis replies
-//! (XREADGROUP, XREAD, XCLAIM; RESP2 or RESP3).
+//! (XREADGROUP, XREAD, XCLAIM, XRANGE; RESP2 or RESP3).
 //!
 //! Parsing is done here by hand rather than with the `redis` crate's typed
 //! replies, because those fail the whole batch on one entry whose field name
@@ -8,6 +8,7 @@
 use redis::Value;
 
 use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_NOMKSTREAM, FIELD_REPLY_TO, FIELD_TIMEOUT_MS};
+use crate::stream_id::StreamId;
 
 /// One stream entry: its id and the fields this transport reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +26,10 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// When the caller gives up, in Redis's clock (ms since the epoch): the
-    /// entry id's time plus the caller's timeout; `None` when unknown.
-    pub(crate) fn deadline_ms(&self) -> Option<u64> {
-        let (ms, _) = self.id.split_once('-')?;
-        ms.parse::<u64>().ok()?.checked_add(self.timeout_ms?)
+    /// When the request was added, in Redis's clock (ms since the epoch):
+    /// the entry id's time.
+    pub(crate) fn added_ms(&self) -> Option<u64> {
+        StreamId::parse(&self.id).map(StreamId::ms)
     }
 }
 
@@ -37,18 +37,19 @@ fn timeout_ms(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
-/// One stream entry with every field, raw: what a dead letter carries over.
+/// One stream entry with every field, raw (a field name or value need not
+/// be UTF-8): what a dead letter carries over, what `clamator dead` lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawEntry {
+pub struct RawEntry {
     /// The stream entry id, `<ms>-<seq>`.
-    pub(crate) id: String,
+    pub id: String,
     /// Every field and value in stream order (pairs that are not strings are left out).
-    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl RawEntry {
     /// The value of the first field named `name`.
-    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+    pub fn field(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
             .find(|(k, _)| k == name.as_bytes())
@@ -82,10 +83,10 @@ impl RawEntry {
     }
 }
 
-/// The reply had an unexpected shape.
+/// A Redis reply did not have the shape of a list of entries.
 #[derive(Debug, thiserror::Error)]
 #[error("unexpected reply shape from Redis: {0}")]
-pub(crate) struct ShapeError(String);
+pub struct ShapeError(String);
 
 fn shape(what: impl Into<String>) -> ShapeError {
     ShapeError(what.into())
@@ -146,9 +147,9 @@ fn raw_entry(v: Value) -> Result<RawEntry, ShapeError> {
     Ok(RawEntry { id, fields })
 }
 
-/// The entries of an XCLAIM (or XRANGE) reply, with all their fields. Deleted
-/// entries (nil on Redis 6; Redis 7 leaves them out) are skipped.
-pub(crate) fn parse_claim(v: Value) -> Result<Vec<RawEntry>, ShapeError> {
+/// The entries of an `XRANGE` (or `XCLAIM`) reply, with all their fields.
+/// Deleted entries (nil on Redis 6; Redis 7 leaves them out) are skipped.
+pub fn parse_entries(v: Value) -> Result<Vec<RawEntry>, ShapeError> {
     match v {
         Value::Array(items) => items
             .into_iter()
@@ -270,7 +271,7 @@ mod tests {
             ),
             Value::Nil,
         ]);
-        let got = parse_claim(reply).unwrap();
+        let got = parse_entries(reply).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].id, "5-0");
         assert_eq!(got[0].fields.len(), 4, "unknown and binary fields are kept");
@@ -279,7 +280,7 @@ mod tests {
         let e = got[0].clone().into_entry();
         assert_eq!(e.envelope.as_deref(), Some(&b"{}"[..]));
         assert_eq!(e.reply_to, None);
-        assert!(parse_claim(Value::Array(vec![])).unwrap().is_empty());
-        assert!(parse_claim(Value::Int(1)).is_err());
+        assert!(parse_entries(Value::Array(vec![])).unwrap().is_empty());
+        assert!(parse_entries(Value::Int(1)).is_err());
     }
 }

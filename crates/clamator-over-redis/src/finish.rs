@@ -16,8 +16,8 @@ use redis::{RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::commands;
 use crate::conn::SharedConn;
-use crate::keys;
 
 /// The most entries one pipeline answers.
 const MAX_BATCH: usize = 128;
@@ -25,7 +25,7 @@ const MAX_BATCH: usize = 128;
 /// A reply to write: where, what, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reply {
-    /// The reply stream, already checked by [`keys::reply_target`].
+    /// The reply stream, already checked by [`crate::keys::reply_target`].
     pub(crate) to: String,
     /// The response envelope text.
     pub(crate) text: String,
@@ -34,21 +34,9 @@ pub(crate) struct Reply {
     pub(crate) nomkstream: bool,
 }
 
-/// Appends `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope <text>`:
-/// the one place a reply is written (replies of handlers and of dead letters).
+/// Appends the reply's `XADD` to `pipe` ([`commands::add_reply`]).
 pub(crate) fn add_reply(pipe: &mut redis::Pipeline, reply: &Reply, maxlen: usize) {
-    pipe.cmd("XADD").arg(&reply.to);
-    if reply.nomkstream {
-        pipe.arg("NOMKSTREAM");
-    }
-    pipe.arg("MAXLEN")
-        .arg("~")
-        .arg(maxlen)
-        .arg("*")
-        .arg(keys::FIELD_TYPE)
-        .arg(keys::TYPE_RPC)
-        .arg(keys::FIELD_ENVELOPE)
-        .arg(&reply.text);
+    commands::add_reply(pipe, &reply.to, &reply.text, reply.nomkstream, maxlen);
 }
 
 /// A handled entry: its reply, if any, then its ack.

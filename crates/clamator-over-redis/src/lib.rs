@@ -26,11 +26,15 @@
 //!   peer has the setting.
 //! - [`keys`]: every key, group, consumer and field name (WIRE.md §1, §2),
 //!   and the dead-letter stream and its fields.
+//! - [`commands`]: every stream entry written (requests, notifications,
+//!   replies, the reply stream's `open` entry), built in one place.
 //! - `conn`: the connection layer: a shared multiplexed connection for
 //!   replies, acks and sends; connections of their own for blocking reads;
 //!   time bounds and reconnects. The one module that would change for Redis Cluster.
 //! - `backoff`: exponential backoff with jitter for reconnects.
-//! - `entry`: stream entries parsed from raw replies, junk-tolerant.
+//! - [`stream_id`]: [`StreamId`], entry ids parsed and ordered in one place.
+//! - [`entry`]: stream entries parsed from raw replies, junk-tolerant
+//!   ([`entry::RawEntry`] and [`entry::parse_entries`] for tools).
 //! - [`server`]: [`RedisServerBuilder`] and the running [`RedisRpcServer`].
 //! - `runner`: one service on one server: owns its loops and stops them in order.
 //! - `worker`: one service on one server: handler slots, in-flight entries,
@@ -59,10 +63,11 @@ pub mod behaviour {}
 
 mod backoff;
 pub mod client;
+pub mod commands;
 mod conn;
 mod consumer;
 mod dead_letter;
-mod entry;
+pub mod entry;
 mod finish;
 pub mod keys;
 mod lease;
@@ -72,12 +77,14 @@ mod reclaim;
 mod reply_loop;
 mod runner;
 pub mod server;
+pub mod stream_id;
 mod trim;
 mod worker;
 
 pub use client::RedisRpcClient;
 pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions};
 pub use server::{RedisRpcServer, RedisServerBuilder};
+pub use stream_id::StreamId;
 
 /// The `redis` crate this transport is built on, for [`ConnectOptions::from_client`].
 pub use redis;

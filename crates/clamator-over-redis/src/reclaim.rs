@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::ConnError;
 use crate::dead_letter::DeadEntry;
-use crate::entry::parse_claim;
+use crate::entry::parse_entries;
 use crate::worker::ServiceWorker;
 
 /// The most entries one pass takes over to run (the peer's XAUTOCLAIM COUNT).
@@ -156,7 +156,7 @@ impl ReclaimLoop {
         for id in &order {
             cmd.arg(id);
         }
-        let claimed = match parse_claim(w.shared.query(&cmd, limit).await?) {
+        let claimed = match parse_entries(w.shared.query(&cmd, limit).await?) {
             Ok(claimed) => claimed,
             Err(error) => {
                 // What we claimed stays pending with us and is claimed again later.

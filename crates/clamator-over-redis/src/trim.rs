@@ -37,36 +37,11 @@ use std::time::Duration;
 use redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
 use tokio_util::sync::CancellationToken;
 
+use crate::stream_id::StreamId;
 use crate::worker::ServiceWorker;
 
 /// How often a command stream is trimmed.
 pub(crate) const PERIOD: Duration = Duration::from_secs(1);
-
-/// A stream entry id `<ms>-<seq>`, ordered as Redis orders them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct StreamId(u64, u64);
-
-impl StreamId {
-    /// Parses `<ms>-<seq>` (a bare `<ms>` means sequence 0).
-    pub(crate) fn parse(s: &str) -> Option<StreamId> {
-        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        Some(StreamId(ms.parse().ok()?, seq.parse().ok()?))
-    }
-
-    /// The smallest id greater than this one.
-    pub(crate) fn successor(self) -> StreamId {
-        match self.1.checked_add(1) {
-            Some(seq) => StreamId(self.0, seq),
-            None => StreamId(self.0.saturating_add(1), 0),
-        }
-    }
-}
-
-impl std::fmt::Display for StreamId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.0, self.1)
-    }
-}
 
 /// What one group keeps: its oldest pending entry, else everything after its
 /// last-delivered id. `None` when an id cannot be read (then nothing is trimmed).
@@ -176,7 +151,7 @@ impl TrimLoop {
         let Some(position) = StreamId::parse(last_delivered) else {
             return Ok(());
         };
-        if position == StreamId(0, 0) {
+        if position == StreamId::ZERO {
             return Ok(());
         }
         let mut cmd = redis::cmd("XRANGE");
@@ -185,7 +160,7 @@ impl TrimLoop {
             .arg(position.to_string())
             .arg("COUNT")
             .arg(1);
-        let first = crate::entry::parse_claim(w.shared.query(&cmd, limit).await?)
+        let first = crate::entry::parse_entries(w.shared.query(&cmd, limit).await?)
             .ok()
             .and_then(|entries| entries.into_iter().next());
         let Some(first) = first else {
@@ -214,7 +189,7 @@ mod tests {
         assert!(a < StreamId::parse("6-0").unwrap());
         assert_eq!(a.successor().to_string(), "5-4");
         assert_eq!(StreamId::parse("7").unwrap().to_string(), "7-0");
-        assert_eq!(StreamId(1, u64::MAX).successor(), StreamId(2, 0));
+        assert_eq!(StreamId::ZERO.successor().to_string(), "0-1");
         assert!(StreamId::parse("x-1").is_none());
     }
 

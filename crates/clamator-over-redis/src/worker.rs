@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use clamator_protocol::envelope::build_error;
-use clamator_protocol::{Dispatcher, Envelope, Incoming, RpcError};
+use clamator_protocol::deadline;
+use clamator_protocol::dispatch::read_incoming;
+use clamator_protocol::{Dispatcher, HandlerLimit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,26 +17,6 @@ use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
 use crate::poison_log::PoisonLog;
-
-/// How long past its caller's deadline a request must be before it is
-/// skipped: covers the time the caller's own timer takes to fire and small
-/// errors in measuring Redis's clock.
-const EXPIRY_SLACK_MS: u64 = 500;
-
-/// The reply to a request whose handler was cancelled for running too long:
-/// -32603 with `data.name` "HandlerTimeout"; `None` for a notification. (The
-/// envelope is parsed again only on this rare path, for the request's id.)
-fn timeout_reply(envelope: &[u8], limit: std::time::Duration) -> Option<String> {
-    let id = Envelope::parse_request(envelope).ok()?.id?;
-    let error = RpcError::internal(
-        "HandlerTimeout",
-        format!(
-            "the handler ran longer than the server's handler_timeout ({} ms) and was cancelled",
-            limit.as_millis()
-        ),
-    );
-    Some(build_error(Some(&id), &error))
-}
 
 /// This host's clock, ms since the epoch.
 fn local_now_ms() -> u64 {
@@ -401,8 +382,8 @@ impl ServiceWorker {
             self.finish(&entry.id, None).await;
             return;
         };
-        let reply = match self.dispatcher.incoming(&envelope, Some(&self.service)) {
-            Incoming::Poison(poison) => {
+        let reply = match read_incoming(&envelope) {
+            Err(poison) => {
                 let answered = poison.reply().is_some() && reply_to.is_some();
                 self.poison_log.report(
                     &entry.id,
@@ -420,18 +401,17 @@ impl ServiceWorker {
                 // -32700 / -32600 to its id, when the id could be read.
                 poison.into_reply()
             }
-            Incoming::Dispatch(fut) => match self.handler_timeout {
-                None => fut.await,
-                Some(limit) => match tokio::time::timeout(limit, fut).await {
-                    Ok(reply) => reply,
-                    Err(_) => {
-                        tracing::warn!(service = %self.service, entry_id = %entry.id,
-                            limit_ms = limit.as_millis() as u64,
-                            "handler ran longer than handler_timeout; cancelled it and answered -32603");
-                        timeout_reply(&envelope, limit)
-                    }
-                },
-            },
+            // A response on a command stream: nothing to run, nobody to answer.
+            Ok(None) => None,
+            Ok(Some(request)) => {
+                let limit = self.handler_timeout.map(|limit| HandlerLimit {
+                    limit,
+                    timer: tokio::time::sleep(limit),
+                });
+                self.dispatcher
+                    .dispatch_limited(request.from_queue(&self.service), limit)
+                    .await
+            }
         };
         let reply = match (reply_to, reply) {
             (Some(to), Some(text)) => Some(Reply {
@@ -444,16 +424,16 @@ impl ServiceWorker {
         self.finish(&entry.id, reply).await;
     }
 
-    /// Whether the entry carries a deadline (`timeout-ms`, sent by Rust
-    /// clients) that passed more than [`EXPIRY_SLACK_MS`] ago, so its caller
-    /// already failed the call with a timeout and would drop the reply.
+    /// Whether the entry carries its caller's timeout (`timeout-ms`, sent by
+    /// Rust clients) and the caller has given up
+    /// ([`clamator_protocol::deadline::caller_gave_up`]): it would drop the reply.
     fn caller_gave_up(&self, entry: &Entry) -> bool {
-        let Some(deadline) = entry.deadline_ms().filter(|_| self.skip_expired) else {
+        let (Some(sent), Some(timeout)) = (entry.added_ms(), entry.timeout_ms) else {
             return false;
         };
         let redis_now =
             local_now_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed));
-        redis_now > deadline.saturating_add(EXPIRY_SLACK_MS)
+        self.skip_expired && deadline::caller_gave_up(sent, timeout, redis_now)
     }
 
     /// Sets whether requests whose caller gave up are skipped.

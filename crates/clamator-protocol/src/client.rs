@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::envelope::{Id, Response, build_request};
+use crate::envelope::{Id, Response, try_build_request};
 use crate::error::{Error, ProtocolError};
 use crate::names::{check_method, check_service, wire_method};
 
@@ -20,59 +20,76 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
 
 /// What typed clients call through. Implemented by every transport's client.
 ///
-/// `timeout: None` means the transport's default timeout.
+/// The protocol side does everything but the carrying, once, for every
+/// transport: [`call`] checks the names, serializes the params into the
+/// envelope ([`prepare_call`]), hands the [`OutgoingCall`] to
+/// [`send_call`](Self::send_call), and decodes the [`Response`] it gets back
+/// ([`decode_response`]). A transport only sends the text and returns the
+/// response that carries the call's id.
 pub trait ClientTransport: Send + Sync {
-    /// Calls `service.method` with JSON params and waits for the JSON result.
+    /// Sends a prepared request and waits for the response to it, up to
+    /// `timeout` (`None`: the transport's default timeout).
+    fn send_call(
+        &self,
+        call: OutgoingCall,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Response, Error>>;
+
+    /// Sends a prepared notification; returns once the transport has accepted it.
+    fn send_notification(
+        &self,
+        notification: OutgoingNotification,
+    ) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Calls `service.method` with JSON params and waits for the JSON result:
+    /// [`call`] with untyped params and result.
     fn call_value<'a>(
         &'a self,
         service: &'a str,
         method: &'a str,
         params: Value,
         timeout: Option<Duration>,
-    ) -> BoxFuture<'a, Result<Value, Error>>;
+    ) -> BoxFuture<'a, Result<Value, Error>>
+    where
+        Self: Sized,
+    {
+        Box::pin(async move { call(self, service, method, &params, timeout).await })
+    }
 
-    /// Sends a notification; returns once the transport has accepted it.
+    /// Sends a notification with JSON params: [`notify`] untyped.
     fn notify_value<'a>(
         &'a self,
         service: &'a str,
         method: &'a str,
         params: Value,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+    ) -> BoxFuture<'a, Result<(), Error>>
+    where
+        Self: Sized,
+    {
+        Box::pin(async move { notify(self, service, method, &params).await })
+    }
 }
 
 macro_rules! forward_client_transport {
     ($($ty:ty),*) => {$(
         impl<T: ClientTransport + ?Sized> ClientTransport for $ty {
-            fn call_value<'a>(
-                &'a self,
-                service: &'a str,
-                method: &'a str,
-                params: Value,
+            fn send_call(
+                &self,
+                call: OutgoingCall,
                 timeout: Option<Duration>,
-            ) -> BoxFuture<'a, Result<Value, Error>> {
-                (**self).call_value(service, method, params, timeout)
+            ) -> BoxFuture<'_, Result<Response, Error>> {
+                (**self).send_call(call, timeout)
             }
-            fn notify_value<'a>(
-                &'a self,
-                service: &'a str,
-                method: &'a str,
-                params: Value,
-            ) -> BoxFuture<'a, Result<(), Error>> {
-                (**self).notify_value(service, method, params)
+            fn send_notification(
+                &self,
+                notification: OutgoingNotification,
+            ) -> BoxFuture<'_, Result<(), Error>> {
+                (**self).send_notification(notification)
             }
         }
     )*};
 }
 forward_client_transport!(&T, Arc<T>, Box<T>);
-
-fn encode_params<P: Serialize>(service: &str, method: &str, params: &P) -> Result<Value, Error> {
-    serde_json::to_value(params).map_err(|e| {
-        Error::Protocol(ProtocolError::ParamsEncode {
-            method: wire_method(service, method),
-            message: e.to_string(),
-        })
-    })
-}
 
 /// Calls a method with typed params and decodes its typed result.
 ///
@@ -87,20 +104,13 @@ pub async fn call<T, P, R>(
 ) -> Result<R, Error>
 where
     T: ClientTransport + ?Sized,
-    P: Serialize,
+    P: Serialize + ?Sized,
     R: DeserializeOwned,
 {
-    let params = encode_params(service, method, params)?;
-    let result = transport
-        .call_value(service, method, params, timeout)
-        .await?;
-    crate::validation::decode::<R>(result).map_err(|issue| {
-        Error::Protocol(ProtocolError::ResultDecode {
-            method: wire_method(service, method),
-            path: issue.path(),
-            message: issue.msg,
-        })
-    })
+    let call = prepare_call(service, method, params)?;
+    let key = call.key.clone();
+    let response = transport.send_call(call, timeout).await?;
+    decode_response(service, method, &key, response)
 }
 
 /// Sends a notification with typed params.
@@ -112,15 +122,18 @@ pub async fn notify<T, P>(
 ) -> Result<(), Error>
 where
     T: ClientTransport + ?Sized,
-    P: Serialize,
+    P: Serialize + ?Sized,
 {
-    let params = encode_params(service, method, params)?;
-    transport.notify_value(service, method, params).await
+    let notification = prepare_notification(service, method, params)?;
+    transport.send_notification(notification).await
 }
 
 /// A request ready to send.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OutgoingCall {
+    /// The service it is for (names the transport's queue).
+    pub service: String,
     /// The id it carries.
     pub id: Id,
     /// The key its reply is matched by ([`Id::key`]).
@@ -129,13 +142,37 @@ pub struct OutgoingCall {
     pub envelope: String,
 }
 
-/// Checks the names and builds a request with a fresh UUID v4 id.
-pub fn prepare_call(service: &str, method: &str, params: &Value) -> Result<OutgoingCall, Error> {
+/// A notification ready to send.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OutgoingNotification {
+    /// The service it is for (names the transport's queue).
+    pub service: String,
+    /// The notification envelope as JSON text.
+    pub envelope: String,
+}
+
+fn params_encode(service: &str, method: &str, e: &serde_json::Error) -> Error {
+    Error::Protocol(ProtocolError::ParamsEncode {
+        method: wire_method(service, method),
+        message: e.to_string(),
+    })
+}
+
+/// Checks the names and builds a request with a fresh UUID v4 id, the params
+/// serialized straight into the envelope.
+pub fn prepare_call<P: Serialize + ?Sized>(
+    service: &str,
+    method: &str,
+    params: &P,
+) -> Result<OutgoingCall, Error> {
     check_service(service)?;
     check_method(method)?;
     let id = Id::new_uuid();
-    let envelope = build_request(&wire_method(service, method), params, Some(&id));
+    let envelope = try_build_request(&wire_method(service, method), params, Some(&id))
+        .map_err(|e| params_encode(service, method, &e))?;
     Ok(OutgoingCall {
+        service: service.to_owned(),
         key: id.key(),
         id,
         envelope,
@@ -143,10 +180,49 @@ pub fn prepare_call(service: &str, method: &str, params: &Value) -> Result<Outgo
 }
 
 /// Checks the names and builds a notification envelope.
-pub fn prepare_notification(service: &str, method: &str, params: &Value) -> Result<String, Error> {
+pub fn prepare_notification<P: Serialize + ?Sized>(
+    service: &str,
+    method: &str,
+    params: &P,
+) -> Result<OutgoingNotification, Error> {
     check_service(service)?;
     check_method(method)?;
-    Ok(build_request(&wire_method(service, method), params, None))
+    let envelope = try_build_request(&wire_method(service, method), params, None)
+        .map_err(|e| params_encode(service, method, &e))?;
+    Ok(OutgoingNotification {
+        service: service.to_owned(),
+        envelope,
+    })
+}
+
+/// Turns the response to the call whose id key is `key` into its typed
+/// result: an error response is [`Error::Rpc`]; a response to another id is a
+/// protocol error (an error response without an id, from a server that could
+/// not read the request's, still answers this call); a result that does not
+/// decode is a [`ProtocolError::ResultDecode`] naming the field.
+pub fn decode_response<R: DeserializeOwned>(
+    service: &str,
+    method: &str,
+    key: &str,
+    response: Response,
+) -> Result<R, Error> {
+    if let Some(id) = response.id()
+        && id.key() != key
+    {
+        return Err(ProtocolError::InvalidEnvelope {
+            kind: "response",
+            reason: format!("the reply answers id {id}, not this call's id {key:?}"),
+        }
+        .into());
+    }
+    let result = response.into_result().map_err(Error::Rpc)?;
+    crate::validation::decode::<R>(result).map_err(|issue| {
+        Error::Protocol(ProtocolError::ResultDecode {
+            method: wire_method(service, method),
+            path: issue.path(),
+            message: issue.msg,
+        })
+    })
 }
 
 /// Calls awaiting their replies, keyed by [`Id::key`].
@@ -285,5 +361,60 @@ mod tests {
             id: Id::Int(7),
             result: json!(null)
         }));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod decode_tests {
+    use super::*;
+    use crate::envelope::Envelope;
+    use serde_json::json;
+
+    /// Parses reply text and decodes it as the reply to the call keyed `key`.
+    fn decode_reply(key: &str, text: &str) -> Result<Value, Error> {
+        let response = Envelope::parse_response(text.as_bytes())?;
+        decode_response("arith", "add", key, response)
+    }
+
+    #[test]
+    fn a_reply_that_is_not_an_envelope_is_a_protocol_error() {
+        for text in [
+            "not json",
+            "[]",
+            r#"{"jsonrpc":"2.0","method":"arith.add","id":"k"}"#,
+            r#"{"jsonrpc":"1.0","id":"k","result":1}"#,
+            r#"{"jsonrpc":"2.0","id":"k","result":1,"error":{"code":1,"message":"m"}}"#,
+        ] {
+            let err = decode_reply("k", text).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_to_another_call_is_a_protocol_error() {
+        let err = decode_reply("k", r#"{"jsonrpc":"2.0","id":"other","result":1}"#).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        assert!(err.to_string().contains("other"), "{err}");
+    }
+
+    #[test]
+    fn replies_decode_to_results_and_rpc_errors() {
+        let ok = decode_reply("7", r#"{"jsonrpc":"2.0","id":7,"result":{"sum":3}}"#).unwrap();
+        assert_eq!(ok, json!({"sum": 3}));
+        let err = decode_reply(
+            "k",
+            r#"{"jsonrpc":"2.0","id":"k","error":{"code":-32000,"message":"m","data":{"a":1}}}"#,
+        )
+        .unwrap_err();
+        let rpc = err.as_rpc().unwrap();
+        assert_eq!((rpc.code, rpc.data.clone()), (-32000, json!({"a": 1})));
+        // An error reply without an id (the server could not read it) still answers this call.
+        let err = decode_reply(
+            "k",
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"m","data":null}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.as_rpc().unwrap().code, -32600);
     }
 }

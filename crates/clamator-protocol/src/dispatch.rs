@@ -196,6 +196,16 @@ pub fn read_incoming(text: &[u8]) -> Result<Option<Request>, Poison> {
     }
 }
 
+/// A time limit on one handler: how long (for the message), and the timer
+/// that fires when it is over.
+#[derive(Debug)]
+pub struct HandlerLimit<T> {
+    /// The limit, as configured.
+    pub limit: std::time::Duration,
+    /// Completes when the limit is over.
+    pub timer: T,
+}
+
 impl Dispatcher {
     /// A builder to register services with.
     pub fn builder() -> DispatcherBuilder {
@@ -232,11 +242,8 @@ impl Dispatcher {
             }
             Ok(Some(req)) => {
                 let req = match only_service {
-                    Some(s) if s != req.service => Request {
-                        service: String::new(),
-                        ..req
-                    },
-                    _ => req,
+                    Some(queue) => req.from_queue(queue),
+                    None => req,
                 };
                 Incoming::Dispatch(futures::future::Either::Right(self.dispatch(req)))
             }
@@ -292,6 +299,47 @@ impl Dispatcher {
                         tracing::warn!(%service, %method, data = %error.data, "invalid params");
                     }
                     Some(build_error(Some(&id), &error))
+                }
+            }
+        }
+    }
+
+    /// Runs one request as [`dispatch`](Self::dispatch) does, but cancels a
+    /// handler still running when `limit.timer` completes (its future is
+    /// dropped at its next await) and answers its caller -32603 "Internal
+    /// error" with `data.name` `"HandlerTimeout"`; a notification gets no
+    /// reply either way. The id comes from the request already parsed. The
+    /// transport supplies the timer (e.g. `tokio::time::sleep(limit)`), so
+    /// this crate stays free of a runtime. `None`: no limit.
+    pub fn dispatch_limited<T>(
+        &self,
+        req: Request,
+        limit: Option<HandlerLimit<T>>,
+    ) -> impl Future<Output = Option<String>> + Send + 'static + use<T>
+    where
+        T: Future<Output = ()> + Send + 'static,
+    {
+        let (service, method, id) = (req.service.clone(), req.method.clone(), req.id.clone());
+        let run = self.dispatch(req);
+        async move {
+            let Some(HandlerLimit { limit, timer }) = limit else {
+                return run.await;
+            };
+            futures::pin_mut!(run, timer);
+            match futures::future::select(run, timer).await {
+                futures::future::Either::Left((reply, _)) => reply,
+                futures::future::Either::Right(((), _)) => {
+                    tracing::warn!(%service, %method, limit_ms = limit.as_millis() as u64,
+                        "handler ran longer than its time limit; cancelled it");
+                    let error = RpcError::internal(
+                        "HandlerTimeout",
+                        format!(
+                            "the handler ran longer than the server's handler_timeout ({} ms) \
+                             and was cancelled",
+                            limit.as_millis()
+                        ),
+                    );
+                    id.map(|id| build_error(Some(&id), &error))
                 }
             }
         }

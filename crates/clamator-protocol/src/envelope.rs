@@ -255,6 +255,20 @@ pub struct Request {
 }
 
 impl Request {
+    /// This request as read from `queue`'s command queue: one addressed to
+    /// another service keeps its method but loses its service, so dispatching
+    /// answers "Method not found" instead of running it on the wrong contract.
+    pub fn from_queue(self, queue: &str) -> Request {
+        if self.service == queue {
+            self
+        } else {
+            Request {
+                service: String::new(),
+                ..self
+            }
+        }
+    }
+
     /// Whether this is a notification (no id: no reply is ever sent).
     pub fn is_notification(&self) -> bool {
         self.id.is_none()
@@ -551,10 +565,10 @@ fn read_error(error: Value) -> Result<RpcError, String> {
 }
 
 #[derive(Serialize)]
-struct RequestOut<'a> {
+struct RequestOut<'a, P: ?Sized> {
     jsonrpc: &'static str,
     method: &'a str,
-    params: &'a Value,
+    params: &'a P,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a Id>,
 }
@@ -582,6 +596,23 @@ fn to_text<T: Serialize>(value: &T) -> String {
 /// Builds a request envelope (`id: None` builds a notification).
 pub fn build_request(wire_method: &str, params: &Value, id: Option<&Id>) -> String {
     to_text(&RequestOut {
+        jsonrpc: "2.0",
+        method: wire_method,
+        params,
+        id,
+    })
+}
+
+/// Builds a request envelope straight from typed params, in one
+/// serialization (`id: None` builds a notification). Fails with serde's
+/// message when the params cannot be serialized (a map with non-string keys,
+/// a failing `Serialize` impl).
+pub fn try_build_request<P: serde::Serialize + ?Sized>(
+    wire_method: &str,
+    params: &P,
+    id: Option<&Id>,
+) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&RequestOut {
         jsonrpc: "2.0",
         method: wire_method,
         params,

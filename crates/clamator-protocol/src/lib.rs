@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod contract;
+pub mod deadline;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
@@ -27,7 +28,7 @@ pub mod validation;
 
 pub use client::{ClientTransport, DEFAULT_TIMEOUT, PendingCall, PendingCalls};
 pub use contract::{Contract, ContractDescriptor, MethodDescriptor};
-pub use dispatch::{Dispatcher, DispatcherBuilder, Incoming, Poison, RegisterError};
+pub use dispatch::{Dispatcher, DispatcherBuilder, HandlerLimit, Incoming, Poison, RegisterError};
 pub use envelope::{BigIntId, Envelope, Id, Request, Response};
 pub use error::{BoxError, Error, ProtocolError, RpcError, TransportError, codes};
 pub use service::{HandlerFuture, Service};

@@ -7,6 +7,7 @@
 //! the dead letter. Appending first means a failure in between leaves a
 //! duplicate rather than losing a request: delivery is at least once anyway.
 
+use clamator_over_redis::entry::{RawEntry, parse_entries};
 use clamator_over_redis::keys;
 use clamator_protocol::names;
 use redis::{RedisResult, Value as RedisValue};
@@ -47,23 +48,18 @@ pub(crate) struct DeadArgs {
     yes: bool,
 }
 
-/// One entry of the dead-letter stream, every field raw.
-#[derive(Debug, Clone)]
-struct Letter {
-    /// Its id in the dead-letter stream (when it was dead-lettered).
-    id: String,
-    /// Every field and value, in stream order.
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+/// One entry of the dead-letter stream, every field raw; its id is when it
+/// was dead-lettered.
+type Letter = RawEntry;
+
+/// What `clamator dead` reads of a dead letter.
+trait LetterExt {
+    fn text(&self, name: &str) -> Option<String>;
+    fn original_fields(&self) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)>;
+    fn info(&self) -> LetterInfo;
 }
 
-impl Letter {
-    fn field(&self, name: &str) -> Option<&[u8]> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
-    }
-
+impl LetterExt for Letter {
     fn text(&self, name: &str) -> Option<String> {
         self.field(name)
             .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -132,48 +128,9 @@ struct LetterInfo {
     reply_to: Option<String>,
 }
 
-/// Bytes of a reply item, when it is a string.
-fn bytes(v: RedisValue) -> Option<Vec<u8>> {
-    match v {
-        RedisValue::BulkString(b) => Some(b),
-        RedisValue::SimpleString(s) => Some(s.into_bytes()),
-        RedisValue::VerbatimString { text, .. } => Some(text.into_bytes()),
-        RedisValue::Int(i) => Some(i.to_string().into_bytes()),
-        _ => None,
-    }
-}
-
 /// The entries of an XRANGE reply, fields raw (a field name need not be UTF-8).
 fn parse_range(reply: RedisValue) -> Result<Vec<Letter>, String> {
-    let RedisValue::Array(items) = reply else {
-        return Err(format!("XRANGE answered {reply:?}"));
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let RedisValue::Array(parts) = item else {
-            return Err("an XRANGE entry is not an array".to_owned());
-        };
-        let mut parts = parts.into_iter();
-        let id = parts
-            .next()
-            .and_then(bytes)
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or("an XRANGE entry has no id")?;
-        let pairs: Vec<(RedisValue, RedisValue)> = match parts.next() {
-            Some(RedisValue::Map(m)) => m,
-            Some(RedisValue::Array(flat)) => {
-                let mut it = flat.into_iter();
-                std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-            }
-            _ => Vec::new(),
-        };
-        let fields = pairs
-            .into_iter()
-            .filter_map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
-            .collect();
-        out.push(Letter { id, fields });
-    }
-    Ok(out)
+    parse_entries(reply).map_err(|e| format!("XRANGE answered: {e}"))
 }
 
 /// The table of letters, optionally with the ids their requeued copies got.

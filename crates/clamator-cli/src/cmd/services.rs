@@ -2,7 +2,7 @@
 //! groups, their consumers, lag and oldest pending entry, and how many dead
 //! letters the service has.
 
-use clamator_over_redis::keys;
+use clamator_over_redis::{StreamId, keys};
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
 use serde::Serialize;
 
@@ -271,7 +271,7 @@ async fn count_lag(
     let Some(last_entry) = last_entry else {
         return Ok(Some(0));
     };
-    if clock::id_parts(last_entry) <= clock::id_parts(last_delivered) {
+    if StreamId::parse(last_entry) <= StreamId::parse(last_delivered) {
         return Ok(Some(0));
     }
     let mut cmd = redis::cmd("XRANGE");

@@ -1,0 +1,89 @@
+//! Every stream entry the transport writes, built in one place: requests and
+//! notifications (clients, the CLI), replies (servers, dead letters), and the
+//! `open` entry that creates a client's reply stream. The field names and
+//! values are [`crate::keys`]'s (WIRE.md §2).
+
+use std::time::Duration;
+
+use crate::keys;
+
+/// Where and how the reply to a request goes.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyTo<'a> {
+    /// The caller's reply stream (`<prefix>:replies:<instance id>`).
+    pub stream: &'a str,
+    /// The caller's timeout, sent as `timeout-ms` (a Rust extension the peer
+    /// ignores): Rust servers skip a request whose caller gave up.
+    pub timeout_ms: Option<u64>,
+    /// Ask Rust servers to reply with `NOMKSTREAM` (`reply-nomkstream: 1`):
+    /// the caller keeps its reply stream alive itself.
+    pub nomkstream: bool,
+}
+
+/// `XADD <stream> * type rpc envelope <envelope> [reply-to <stream>
+/// [timeout-ms <ms>] [reply-nomkstream 1]]`: a request (with `reply`) or a
+/// notification (without).
+pub fn add_request(stream: &str, envelope: &str, reply: Option<ReplyTo<'_>>) -> redis::Cmd {
+    let mut xadd = redis::cmd("XADD");
+    xadd.arg(stream)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(envelope);
+    if let Some(reply) = reply {
+        xadd.arg(keys::FIELD_REPLY_TO).arg(reply.stream);
+        if let Some(ms) = reply.timeout_ms {
+            xadd.arg(keys::FIELD_TIMEOUT_MS).arg(ms);
+        }
+        if reply.nomkstream {
+            xadd.arg(keys::FIELD_REPLY_NOMKSTREAM).arg("1");
+        }
+    }
+    xadd
+}
+
+/// Appends `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope
+/// <text>` to `pipe`: the one place a reply is written (replies of handlers
+/// and of dead letters).
+pub(crate) fn add_reply(
+    pipe: &mut redis::Pipeline,
+    to: &str,
+    text: &str,
+    nomkstream: bool,
+    maxlen: usize,
+) {
+    pipe.cmd("XADD").arg(to);
+    if nomkstream {
+        pipe.arg("NOMKSTREAM");
+    }
+    pipe.arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_RPC)
+        .arg(keys::FIELD_ENVELOPE)
+        .arg(text);
+}
+
+/// `XADD <reply stream> MAXLEN ~ <maxlen> * type open` then `PEXPIRE <reply
+/// stream> <ttl>`: creates a client's reply stream (or adds a harmless entry
+/// to it; reply loops skip entries without an envelope) and sets its TTL.
+pub(crate) fn open_reply_stream(stream: &str, ttl: Duration, maxlen: usize) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XADD")
+        .arg(stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg(keys::FIELD_TYPE)
+        .arg(keys::TYPE_OPEN)
+        .ignore();
+    pipe.cmd("PEXPIRE")
+        .arg(stream)
+        .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+        .ignore();
+    pipe
+}
