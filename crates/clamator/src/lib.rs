@@ -73,7 +73,8 @@ pub use serde;
 pub use serde_json;
 
 /// The Redis Streams transport: [`redis::RedisRpcServer`], [`redis::RedisRpcClient`],
-/// [`redis::RedisConfig`]; wire-compatible with clamator-over-redis 0.1.9.
+/// [`redis::ConnectOptions`] and the per-role options; wire-compatible with
+/// clamator-over-redis 0.1.9.
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use clamator_over_redis::*;
