@@ -1,5 +1,8 @@
 //! The annotated trait, parsed and checked.
 
+use clamator_names::{
+    METHOD_PATTERN, SERVICE_PATTERN, camel_case, is_valid_method, is_valid_service,
+};
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{
@@ -48,32 +51,6 @@ impl Errors {
     fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
-}
-
-fn valid_service(name: &str) -> bool {
-    let mut c = name.chars();
-    matches!(c.next(), Some('a'..='z')) && c.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
-}
-
-fn valid_method(name: &str) -> bool {
-    let mut c = name.chars();
-    matches!(c.next(), Some('a'..='z')) && c.all(|c| c.is_ascii_alphanumeric())
-}
-
-fn camel_case(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for ch in snake.chars() {
-        if ch == '_' {
-            upper = !out.is_empty();
-        } else if upper {
-            out.extend(ch.to_uppercase());
-            upper = false;
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// What `#[clamator(...)]` on a method says.
@@ -151,10 +128,10 @@ impl Contract {
         let service_name = match &service {
             Some(lit) => {
                 let s = lit.value();
-                if !valid_service(&s) {
+                if !is_valid_service(&s) {
                     errors.push(
                         lit.span(),
-                        format!("invalid service name {s:?}: it must match ^[a-z][a-z0-9-]*$"),
+                        format!("invalid service name {s:?}: it must match {SERVICE_PATTERN}"),
                     );
                 }
                 s
@@ -217,22 +194,22 @@ impl Contract {
         let wire = match &attrs.name {
             Some(lit) => {
                 let w = lit.value();
-                if !valid_method(&w) {
+                if !is_valid_method(&w) {
                     errors.push(
                         lit.span(),
-                        format!("invalid method name {w:?}: it must match ^[a-z][a-zA-Z0-9]*$"),
+                        format!("invalid method name {w:?}: it must match {METHOD_PATTERN}"),
                     );
                 }
                 w
             }
             None => {
                 let w = camel_case(&sig.ident.to_string());
-                if !valid_method(&w) {
+                if !is_valid_method(&w) {
                     errors.push(
                         sig.ident.span(),
                         format!(
                             "the wire name {w:?} derived from `{}` is invalid (it must match \
-                             ^[a-z][a-zA-Z0-9]*$); rename it or set #[clamator(name = \"...\")]",
+                             {METHOD_PATTERN}); rename it or set #[clamator(name = \"...\")]",
                             sig.ident
                         ),
                     );
