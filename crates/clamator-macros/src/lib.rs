@@ -34,6 +34,11 @@ use proc_macro::TokenStream;
 /// `Dispatcher::builder().register`), and `ArithClient<T>` (a typed client over
 /// any `ClientTransport`). Wire names default to the camelCase of the Rust name;
 /// `#[clamator(name = "...")]` sets one explicitly.
+///
+/// Arguments:
+/// - `service = "..."` (required): the service name, `^[a-z][a-z0-9-]*$`.
+/// - `crate = "..."`: the path of the `clamator` crate when the dependency is
+///   renamed, e.g. `crate = "::renamed"`; `::clamator` by default.
 #[proc_macro_attribute]
 pub fn contract(args: TokenStream, input: TokenStream) -> TokenStream {
     match model::Contract::parse(args.into(), input.into()) {

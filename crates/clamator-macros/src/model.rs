@@ -4,6 +4,8 @@ use clamator_names::{
     METHOD_PATTERN, SERVICE_PATTERN, camel_case, is_valid_method, is_valid_service,
 };
 use proc_macro2::{Span, TokenStream};
+
+use crate::crate_path;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, FnArg, GenericArgument, ItemTrait, LitStr, PathArguments, ReturnType, TraitItem,
@@ -16,6 +18,8 @@ pub(crate) struct Contract {
     pub(crate) item: ItemTrait,
     /// The service name.
     pub(crate) service: String,
+    /// The path of the `clamator` crate in generated code (`crate = "..."`).
+    pub(crate) krate: syn::Path,
     /// The methods, in declaration order.
     pub(crate) methods: Vec<Method>,
 }
@@ -113,12 +117,24 @@ fn is_unit(ty: &Type) -> bool {
 impl Contract {
     pub(crate) fn parse(args: TokenStream, input: TokenStream) -> syn::Result<Contract> {
         let mut service: Option<LitStr> = None;
+        let mut krate: Option<syn::Path> = None;
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("service") {
+                if service.is_some() {
+                    return Err(meta.error("`service` is given twice"));
+                }
                 service = Some(meta.value()?.parse()?);
                 Ok(())
+            } else if meta.path.is_ident("crate") {
+                if krate.is_some() {
+                    return Err(meta.error("`crate` is given twice"));
+                }
+                krate = Some(crate_path::parse_value(&meta)?);
+                Ok(())
             } else {
-                Err(meta.error("unknown contract argument; expected `service = \"...\"`"))
+                Err(meta.error(
+                    "unknown contract argument; expected `service = \"...\"` or `crate = \"...\"`",
+                ))
             }
         });
         syn::parse::Parser::parse2(parser, args)?;
@@ -176,6 +192,7 @@ impl Contract {
         Ok(Contract {
             item,
             service: service_name,
+            krate: krate.unwrap_or_else(crate_path::default_path),
             methods,
         })
     }
