@@ -57,6 +57,10 @@ impl Errors {
     }
 }
 
+/// The inherent methods of the generated `XClient<T>`, which a contract
+/// method of the same name would collide with.
+const CLIENT_METHODS: [&str; 3] = ["new", "with_timeout", "transport"];
+
 /// What `#[clamator(...)]` on a method says.
 #[derive(Default)]
 struct MethodAttrs {
@@ -207,6 +211,16 @@ impl Contract {
         }
         if !sig.generics.params.is_empty() {
             errors.push(sig.generics.span(), "contract methods cannot be generic");
+        }
+        if CLIENT_METHODS.iter().any(|m| sig.ident == m) {
+            errors.push(
+                sig.ident.span(),
+                format!(
+                    "`{}` is a method of the generated client already; rename it and keep the \
+                     wire name with #[clamator(name = \"...\")]",
+                    sig.ident
+                ),
+            );
         }
         let wire = match &attrs.name {
             Some(lit) => {
