@@ -2,9 +2,11 @@
 //! suite, with the reference handler [`ArithHandler`].
 //!
 //! Numbers are `f64` (a Zod `number`, a Python `float`); unknown fields are
-//! invalid params. Besides arithmetic the contract has test hooks the interop
-//! suite needs: `fail` (an unexpected handler failure), `badResult` (a result
-//! that breaks the contract), `pingCount` and `whoami`.
+//! invalid params (`#[clamator::model]`), while results accept them
+//! (`allow_unknown_fields`), as they always have here. Besides arithmetic the
+//! contract has test hooks the interop suite needs: `fail` (an unexpected
+//! handler failure), `badResult` (a result that breaks the contract),
+//! `pingCount` and `whoami`.
 #![deny(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +14,11 @@ use std::time::Duration;
 
 use clamator::RpcError;
 use clamator::schemars::JsonSchema;
-use serde::{Deserialize, Serialize, Serializer};
+use clamator::serde::{self, Deserialize, Serialize, Serializer};
 
 /// `add` / `divide` params.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+#[clamator::model]
+#[derive(Debug, Clone)]
 pub struct AddParams {
     /// Left operand.
     pub a: f64,
@@ -26,9 +27,9 @@ pub struct AddParams {
 }
 
 /// `slowAdd` params.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[clamator::model]
+#[derive(Debug, Clone)]
+#[serde(rename_all = "camelCase")]
 pub struct SlowAddParams {
     /// Left operand.
     pub a: f64,
@@ -39,56 +40,53 @@ pub struct SlowAddParams {
 }
 
 /// `add` / `slowAdd` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SumResult {
     /// `a + b`.
     pub sum: f64,
 }
 
 /// `divide` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuotientResult {
     /// `a / b`.
     pub q: f64,
 }
 
 /// `echoText` params and result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Text {
     /// The text.
     pub text: String,
 }
 
 /// Params of methods that take none.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+#[clamator::model]
+#[derive(Debug, Clone, Default)]
 pub struct Empty {}
 
 /// `fail` params.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+#[clamator::model]
+#[derive(Debug, Clone)]
 pub struct FailParams {
     /// The message of the failure.
     pub message: String,
 }
 
 /// `pingCount` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Count {
     /// Pings this server process handled.
     pub count: u64,
 }
 
 /// `whoami` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Whoami {
     /// `"rust:<instance id>"`.
     pub server: String,
@@ -96,7 +94,11 @@ pub struct Whoami {
 
 /// A number that must be finite to be encoded: JSON has no NaN or infinity,
 /// so encoding one fails and the server answers "Result validation failed".
+///
+/// Its `Serialize` is written by hand, so it cannot take `#[clamator::model]`
+/// (which derives one) and spells out the other derives instead.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
+#[serde(crate = "clamator::serde")]
 #[schemars(crate = "clamator::schemars")]
 pub struct Finite(pub f64);
 
@@ -114,8 +116,8 @@ impl Serialize for Finite {
 }
 
 /// `badResult` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckedSum {
     /// Must be finite.
     pub sum: Finite,

@@ -1,8 +1,10 @@
 //! Code generation: one function per emitted item. Generated code names
-//! everything by absolute path through `::clamator::__private`.
+//! everything by absolute path: `::core::...`, `::std::...`, and the rest
+//! through `::clamator::__private` (or `<crate>::__private` with `crate = "..."`),
+//! so it compiles under `#![no_implicit_prelude]` and next to any user item.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote};
 
 use crate::model::{Contract, Method};
 
@@ -13,6 +15,29 @@ pub(crate) fn all(c: &Contract) -> TokenStream {
     let service = service_adapter(c);
     let client = client(c);
     quote! { #t #contract #service #client }
+}
+
+/// `<crate>::__private`, the module generated code reaches the runtime through.
+fn private(c: &Contract) -> TokenStream {
+    let krate = &c.krate;
+    quote!(#krate::__private)
+}
+
+/// `base` as a generic parameter name, unless the trait mentions an ident
+/// `base` (a params type named `T`, say): then a name no user writes.
+fn generic_param(c: &Contract, base: &str) -> syn::Ident {
+    fn mentions(tokens: TokenStream, name: &str) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(i) => i == name,
+            TokenTree::Group(g) => mentions(g.stream(), name),
+            _ => false,
+        })
+    }
+    if mentions(c.item.to_token_stream(), base) {
+        format_ident!("__Clamator{}", base)
+    } else {
+        format_ident!("{}", base)
+    }
 }
 
 fn names(c: &Contract) -> (syn::Ident, syn::Ident, syn::Ident, syn::Ident) {
@@ -49,6 +74,7 @@ fn the_trait(c: &Contract) -> TokenStream {
 }
 
 fn descriptor_expr(c: &Contract) -> TokenStream {
+    let p = private(c);
     let service = &c.service;
     let methods = c.methods.iter().map(|m| {
         let wire = &m.wire;
@@ -57,22 +83,22 @@ fn descriptor_expr(c: &Contract) -> TokenStream {
         let (notification, result_schema) = match &m.result {
             Some((ok, _)) => (
                 false,
-                quote!(::core::option::Option::Some(::clamator::__private::schema_of::<#ok>())),
+                quote!(::core::option::Option::Some(#p::schema_of::<#ok>())),
             ),
             None => (true, quote!(::core::option::Option::None)),
         };
         quote! {
-            ::clamator::__private::MethodDescriptor {
+            #p::MethodDescriptor {
                 name: ::std::string::String::from(#wire),
                 rust_name: ::std::string::String::from(#rust),
                 notification: #notification,
-                params_schema: ::clamator::__private::schema_of::<#params>(),
+                params_schema: #p::schema_of::<#params>(),
                 result_schema: #result_schema,
             }
         }
     });
     quote! {
-        ::clamator::__private::ContractDescriptor {
+        #p::ContractDescriptor {
             service: ::std::string::String::from(#service),
             methods: ::std::vec![#(#methods),*],
         }
@@ -82,6 +108,8 @@ fn descriptor_expr(c: &Contract) -> TokenStream {
 /// `XContract`: the descriptor and the `Contract<H>` impl.
 fn contract_struct(c: &Contract) -> TokenStream {
     let (tr, contract, service, _) = names(c);
+    let p = private(c);
+    let h = generic_param(c, "H");
     let vis = &c.item.vis;
     let name = &c.service;
     let descriptor = descriptor_expr(c);
@@ -98,18 +126,18 @@ fn contract_struct(c: &Contract) -> TokenStream {
             #vis const SERVICE: &'static str = #name;
 
             /// The contract's descriptor: service, wire method names, notifications, JSON Schemas.
-            #vis fn descriptor() -> ::clamator::__private::ContractDescriptor {
+            #vis fn descriptor() -> #p::ContractDescriptor {
                 #descriptor
             }
         }
 
-        impl<H: #tr> ::clamator::__private::Contract<H> for #contract {
-            fn descriptor(&self) -> ::clamator::__private::ContractDescriptor {
+        impl<#h: #tr> #p::Contract<#h> for #contract {
+            fn descriptor(&self) -> #p::ContractDescriptor {
                 #contract::descriptor()
             }
-            fn into_service(self, handler: H) -> ::clamator::__private::Arc<dyn ::clamator::__private::Service> {
-                ::clamator::__private::Arc::new(#service {
-                    handler: ::clamator::__private::Arc::new(handler),
+            fn into_service(self, handler: #h) -> #p::Arc<dyn #p::Service> {
+                #p::Arc::new(#service {
+                    handler: #p::Arc::new(handler),
                     descriptor: #contract::descriptor(),
                 })
             }
@@ -117,18 +145,18 @@ fn contract_struct(c: &Contract) -> TokenStream {
     }
 }
 
-fn dispatch_arm(m: &Method) -> TokenStream {
+fn dispatch_arm(p: &TokenStream, m: &Method) -> TokenStream {
     let wire = &m.wire;
     let ident = &m.ident;
     match &m.result {
         Some(_) => quote! {
-            #wire => ::core::option::Option::Some(::clamator::__private::unary(params, move |p| async move {
-                handler.#ident(p).await.map_err(::core::convert::Into::<::clamator::__private::RpcError>::into)
+            #wire => ::core::option::Option::Some(#p::unary(params, move |typed| async move {
+                handler.#ident(typed).await.map_err(::core::convert::Into::<#p::RpcError>::into)
             })),
         },
         None => quote! {
-            #wire => ::core::option::Option::Some(::clamator::__private::notification(params, move |p| async move {
-                handler.#ident(p).await
+            #wire => ::core::option::Option::Some(#p::notification(params, move |typed| async move {
+                handler.#ident(typed).await
             })),
         },
     }
@@ -137,25 +165,27 @@ fn dispatch_arm(m: &Method) -> TokenStream {
 /// The hidden adapter that turns a typed handler into a `Service`.
 fn service_adapter(c: &Contract) -> TokenStream {
     let (tr, _, service, _) = names(c);
+    let p = private(c);
+    let h = generic_param(c, "H");
     let vis = &c.item.vis;
-    let arms = c.methods.iter().map(dispatch_arm);
+    let arms = c.methods.iter().map(|m| dispatch_arm(&p, m));
     quote! {
         #[doc(hidden)]
-        #vis struct #service<H> {
-            handler: ::clamator::__private::Arc<H>,
-            descriptor: ::clamator::__private::ContractDescriptor,
+        #vis struct #service<#h> {
+            handler: #p::Arc<#h>,
+            descriptor: #p::ContractDescriptor,
         }
 
-        impl<H: #tr> ::clamator::__private::Service for #service<H> {
-            fn descriptor(&self) -> &::clamator::__private::ContractDescriptor {
+        impl<#h: #tr> #p::Service for #service<#h> {
+            fn descriptor(&self) -> &#p::ContractDescriptor {
                 &self.descriptor
             }
             fn call(
                 &self,
                 method: &str,
-                params: ::clamator::__private::Value,
-            ) -> ::core::option::Option<::clamator::__private::HandlerFuture> {
-                let handler = ::clamator::__private::Arc::clone(&self.handler);
+                params: #p::Value,
+            ) -> ::core::option::Option<#p::HandlerFuture> {
+                let handler = ::core::clone::Clone::clone(&self.handler);
                 match method {
                     #(#arms)*
                     _ => ::core::option::Option::None,
@@ -166,6 +196,7 @@ fn service_adapter(c: &Contract) -> TokenStream {
 }
 
 fn client_method(c: &Contract, m: &Method) -> TokenStream {
+    let p = private(c);
     let service = &c.service;
     let wire = &m.wire;
     let ident = &m.ident;
@@ -175,16 +206,16 @@ fn client_method(c: &Contract, m: &Method) -> TokenStream {
     match &m.result {
         Some((ok, _)) => quote! {
             #(#docs)*
-            pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<#ok, ::clamator::__private::Error> {
-                ::clamator::__private::call(&self.transport, #service, #wire, &#pat, self.timeout).await
+            pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<#ok, #p::Error> {
+                #p::call(&self.transport, #service, #wire, &#pat, self.timeout).await
             }
         },
         None => quote! {
             #(#docs)*
             ///
             /// A notification: returns once the transport accepted it; no reply comes.
-            pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<(), ::clamator::__private::Error> {
-                ::clamator::__private::notify(&self.transport, #service, #wire, &#pat).await
+            pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<(), #p::Error> {
+                #p::notify(&self.transport, #service, #wire, &#pat).await
             }
         },
     }
@@ -193,6 +224,8 @@ fn client_method(c: &Contract, m: &Method) -> TokenStream {
 /// `XClient<T>`: a typed client over any transport.
 fn client(c: &Contract) -> TokenStream {
     let (_, _, _, client) = names(c);
+    let p = private(c);
+    let t = generic_param(c, "T");
     let vis = &c.item.vis;
     let methods = c.methods.iter().map(|m| client_method(c, m));
     let doc = format!(
@@ -202,14 +235,14 @@ fn client(c: &Contract) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-        #vis struct #client<T> {
-            transport: T,
+        #vis struct #client<#t> {
+            transport: #t,
             timeout: ::core::option::Option<::core::time::Duration>,
         }
 
-        impl<T: ::clamator::__private::ClientTransport> #client<T> {
+        impl<#t: #p::ClientTransport> #client<#t> {
             /// A client that calls through `transport` with its default timeout.
-            pub fn new(transport: T) -> Self {
+            pub fn new(transport: #t) -> Self {
                 Self { transport, timeout: ::core::option::Option::None }
             }
 
@@ -221,7 +254,7 @@ fn client(c: &Contract) -> TokenStream {
             }
 
             /// The transport this client calls through.
-            pub fn transport(&self) -> &T {
+            pub fn transport(&self) -> &#t {
                 &self.transport
             }
 

@@ -1,12 +1,18 @@
 //! Proc-macros of clamator-rs. Use them through the `clamator` crate
-//! (`#[clamator::contract]`), which the generated code refers to by absolute paths.
+//! (`#[clamator::contract]`, `#[clamator::model]`), which the generated code
+//! refers to by absolute paths (`::clamator::...`, or the path given with
+//! `crate = "..."`).
 //!
 //! # Layout
 //! - `model`: parses and validates the annotated trait into a [`model::Contract`],
 //!   collecting every problem as a spanned error.
 //! - `generate`: one function per emitted item (trait, contract, service adapter, client).
+//! - `data_type`: `#[clamator::model]`, the derives of a params or result type.
+//! - `crate_path`: the `crate = "..."` argument both attributes take.
 #![deny(missing_docs)]
 
+mod crate_path;
+mod data_type;
 mod generate;
 mod model;
 
@@ -28,10 +34,50 @@ use proc_macro::TokenStream;
 /// `Dispatcher::builder().register`), and `ArithClient<T>` (a typed client over
 /// any `ClientTransport`). Wire names default to the camelCase of the Rust name;
 /// `#[clamator(name = "...")]` sets one explicitly.
+///
+/// Arguments:
+/// - `service = "..."` (required): the service name, `^[a-z][a-z0-9-]*$`.
+/// - `crate = "..."`: the path of the `clamator` crate when the dependency is
+///   renamed, e.g. `crate = "::renamed"`; `::clamator` by default.
 #[proc_macro_attribute]
 pub fn contract(args: TokenStream, input: TokenStream) -> TokenStream {
     match model::Contract::parse(args.into(), input.into()) {
         Ok(contract) => generate::all(&contract).into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
+/// Makes a struct or enum a params or result type of a contract.
+///
+/// ```ignore
+/// #[clamator::model]
+/// pub struct AddParams { pub a: f64, pub b: f64 }
+///
+/// #[clamator::model(allow_unknown_fields)]
+/// pub struct AddResult { pub sum: f64 }
+/// ```
+///
+/// Adds `#[derive(Serialize, Deserialize, JsonSchema)]` through the serde and
+/// schemars that `clamator` re-exports (so the user crate depends on neither),
+/// the matching `#[serde(crate = "::clamator::serde")]` and
+/// `#[schemars(crate = "::clamator::schemars")]`, and
+/// `#[serde(deny_unknown_fields)]`: unknown fields are invalid params.
+/// Other `#[serde(...)]` attributes (`rename_all`, `default`, ...) keep working;
+/// write them below `#[clamator::model]`, since they belong to the derive it adds.
+///
+/// Arguments:
+/// - `allow_unknown_fields`: leave out `deny_unknown_fields`, for a type that
+///   must accept fields it does not know (e.g. a result a newer peer may extend).
+/// - `crate = "..."`: the path of the `clamator` crate when the dependency is
+///   renamed, e.g. `crate = "::renamed"`; `::clamator` by default.
+///
+/// Compile errors: on anything but a struct or an enum, on a type that already
+/// derives `Serialize`, `Deserialize` or `JsonSchema`, or that sets serde's or
+/// schemars' `crate` itself.
+#[proc_macro_attribute]
+pub fn model(args: TokenStream, input: TokenStream) -> TokenStream {
+    match data_type::expand(args.into(), input.into()) {
+        Ok(tokens) => tokens.into(),
         Err(err) => err.into_compile_error().into(),
     }
 }

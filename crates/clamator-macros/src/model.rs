@@ -1,6 +1,11 @@
 //! The annotated trait, parsed and checked.
 
+use clamator_names::{
+    METHOD_PATTERN, SERVICE_PATTERN, camel_case, is_valid_method, is_valid_service,
+};
 use proc_macro2::{Span, TokenStream};
+
+use crate::crate_path;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, FnArg, GenericArgument, ItemTrait, LitStr, PathArguments, ReturnType, TraitItem,
@@ -13,6 +18,8 @@ pub(crate) struct Contract {
     pub(crate) item: ItemTrait,
     /// The service name.
     pub(crate) service: String,
+    /// The path of the `clamator` crate in generated code (`crate = "..."`).
+    pub(crate) krate: syn::Path,
     /// The methods, in declaration order.
     pub(crate) methods: Vec<Method>,
 }
@@ -50,31 +57,9 @@ impl Errors {
     }
 }
 
-fn valid_service(name: &str) -> bool {
-    let mut c = name.chars();
-    matches!(c.next(), Some('a'..='z')) && c.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
-}
-
-fn valid_method(name: &str) -> bool {
-    let mut c = name.chars();
-    matches!(c.next(), Some('a'..='z')) && c.all(|c| c.is_ascii_alphanumeric())
-}
-
-fn camel_case(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for ch in snake.chars() {
-        if ch == '_' {
-            upper = !out.is_empty();
-        } else if upper {
-            out.extend(ch.to_uppercase());
-            upper = false;
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
+/// The inherent methods of the generated `XClient<T>`, which a contract
+/// method of the same name would collide with.
+const CLIENT_METHODS: [&str; 3] = ["new", "with_timeout", "transport"];
 
 /// What `#[clamator(...)]` on a method says.
 #[derive(Default)]
@@ -136,12 +121,24 @@ fn is_unit(ty: &Type) -> bool {
 impl Contract {
     pub(crate) fn parse(args: TokenStream, input: TokenStream) -> syn::Result<Contract> {
         let mut service: Option<LitStr> = None;
+        let mut krate: Option<syn::Path> = None;
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("service") {
+                if service.is_some() {
+                    return Err(meta.error("`service` is given twice"));
+                }
                 service = Some(meta.value()?.parse()?);
                 Ok(())
+            } else if meta.path.is_ident("crate") {
+                if krate.is_some() {
+                    return Err(meta.error("`crate` is given twice"));
+                }
+                krate = Some(crate_path::parse_value(&meta)?);
+                Ok(())
             } else {
-                Err(meta.error("unknown contract argument; expected `service = \"...\"`"))
+                Err(meta.error(
+                    "unknown contract argument; expected `service = \"...\"` or `crate = \"...\"`",
+                ))
             }
         });
         syn::parse::Parser::parse2(parser, args)?;
@@ -151,10 +148,10 @@ impl Contract {
         let service_name = match &service {
             Some(lit) => {
                 let s = lit.value();
-                if !valid_service(&s) {
+                if !is_valid_service(&s) {
                     errors.push(
                         lit.span(),
-                        format!("invalid service name {s:?}: it must match ^[a-z][a-z0-9-]*$"),
+                        format!("invalid service name {s:?}: it must match {SERVICE_PATTERN}"),
                     );
                 }
                 s
@@ -199,6 +196,7 @@ impl Contract {
         Ok(Contract {
             item,
             service: service_name,
+            krate: krate.unwrap_or_else(crate_path::default_path),
             methods,
         })
     }
@@ -214,25 +212,35 @@ impl Contract {
         if !sig.generics.params.is_empty() {
             errors.push(sig.generics.span(), "contract methods cannot be generic");
         }
+        if CLIENT_METHODS.iter().any(|m| sig.ident == m) {
+            errors.push(
+                sig.ident.span(),
+                format!(
+                    "`{}` is a method of the generated client already; rename it and keep the \
+                     wire name with #[clamator(name = \"...\")]",
+                    sig.ident
+                ),
+            );
+        }
         let wire = match &attrs.name {
             Some(lit) => {
                 let w = lit.value();
-                if !valid_method(&w) {
+                if !is_valid_method(&w) {
                     errors.push(
                         lit.span(),
-                        format!("invalid method name {w:?}: it must match ^[a-z][a-zA-Z0-9]*$"),
+                        format!("invalid method name {w:?}: it must match {METHOD_PATTERN}"),
                     );
                 }
                 w
             }
             None => {
                 let w = camel_case(&sig.ident.to_string());
-                if !valid_method(&w) {
+                if !is_valid_method(&w) {
                     errors.push(
                         sig.ident.span(),
                         format!(
                             "the wire name {w:?} derived from `{}` is invalid (it must match \
-                             ^[a-z][a-zA-Z0-9]*$); rename it or set #[clamator(name = \"...\")]",
+                             {METHOD_PATTERN}); rename it or set #[clamator(name = \"...\")]",
                             sig.ident
                         ),
                     );

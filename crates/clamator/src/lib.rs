@@ -62,6 +62,8 @@
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
+/// Makes a struct or enum a contract params / result type (serde + schemars derives).
+pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
 pub use clamator_protocol::{
     BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,

@@ -1,4 +1,4 @@
-//! Compile errors of `#[clamator::contract]`, pinned by trybuild snapshots.
+//! Compile errors of `#[clamator::contract]` and `#[clamator::model]`, pinned by trybuild snapshots.
 
 #[test]
 fn ui() {

@@ -18,36 +18,37 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-#[derive(Debug, Serialize, Deserialize, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+#[clamator::model]
+#[derive(Debug)]
 pub struct AddParams {
     pub a: f64,
     pub b: f64,
 }
 
-#[derive(Debug, Serialize, Deserialize, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[clamator::model]
+#[derive(Debug)]
+#[serde(rename_all = "camelCase")]
 pub struct SlowParams {
     pub sleep_ms: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug, PartialEq)]
 pub struct Sum {
     pub sum: f64,
 }
 
 /// A params type that cannot be serialized (a map with non-string keys).
+///
+/// Derived by hand rather than with `#[clamator::model]`: both work.
 #[derive(Debug, Serialize, Deserialize, clamator::schemars::JsonSchema)]
 #[schemars(crate = "clamator::schemars")]
 pub struct Unsendable {
     pub map: std::collections::BTreeMap<(u8, u8), u8>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+#[clamator::model]
+#[derive(Debug, Default)]
 pub struct Empty {}
 
 #[clamator::contract(service = "calc")]
@@ -261,6 +262,11 @@ async fn server_side_mapping_of_every_wire_row() {
     assert!(
         raw(&d, "calc.ping", json!({"x": 1}), None).await.is_none(),
         "invalid params: still no reply"
+    );
+    assert_eq!(
+        handler.pings.load(Ordering::SeqCst),
+        1,
+        "a notification with an unknown field does not run"
     );
     assert!(
         raw(&d, "calc.pingPanics", json!({}), None).await.is_none(),

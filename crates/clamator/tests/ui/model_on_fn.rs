@@ -1,0 +1,6 @@
+#[clamator::model]
+pub fn params() -> u32 {
+    1
+}
+
+fn main() {}
