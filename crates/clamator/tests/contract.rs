@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use clamator::protocol::client::{OutgoingCall, OutgoingNotification};
 use clamator::protocol::envelope::{Envelope, Request, Response};
 use clamator::{ClientTransport, Dispatcher, Error, ProtocolError, RpcError};
 use futures::future::BoxFuture;
@@ -308,37 +309,31 @@ struct Loopback {
 }
 
 impl ClientTransport for Loopback {
-    fn call_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
+    fn send_call(
+        &self,
+        call: OutgoingCall,
         _timeout: Option<Duration>,
-    ) -> BoxFuture<'a, Result<Value, Error>> {
+    ) -> BoxFuture<'_, Result<Response, Error>> {
         Box::pin(async move {
             self.sent.fetch_add(1, Ordering::SeqCst);
             if let Some(v) = &self.canned {
-                return Ok(v.clone());
+                return Ok(Response::Success {
+                    id: call.id,
+                    result: v.clone(),
+                });
             }
-            let call = clamator::protocol::client::prepare_call(service, method, &params)?;
             let req: Request = Envelope::parse_request(call.envelope.as_bytes())?;
             let reply = self.dispatcher.dispatch(req).await.unwrap();
-            match Envelope::parse_response(reply.as_bytes())? {
-                Response::Success { result, .. } => Ok(result),
-                Response::Error { error, .. } => Err(Error::Rpc(error)),
-            }
+            Ok(Envelope::parse_response(reply.as_bytes())?)
         })
     }
-    fn notify_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    fn send_notification(
+        &self,
+        notification: OutgoingNotification,
+    ) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             self.sent.fetch_add(1, Ordering::SeqCst);
-            let text = clamator::protocol::client::prepare_notification(service, method, &params)?;
-            let req = Envelope::parse_request(text.as_bytes())?;
+            let req = Envelope::parse_request(notification.envelope.as_bytes())?;
             assert!(self.dispatcher.dispatch(req).await.is_none());
             Ok(())
         })
