@@ -17,6 +17,7 @@
 //! - `conn`: the bounded Redis connection of the inspection commands.
 //! - `cmd`: one module per command.
 //! - `table`, `output`, `clock`: plain-text tables, stdout, times and durations.
+//! - `throwaway`: the demo's throwaway `redis-server`.
 
 mod clock;
 mod cmd;
@@ -25,6 +26,7 @@ mod error;
 mod global;
 mod output;
 mod table;
+mod throwaway;
 
 use std::process::ExitCode;
 
