@@ -2,7 +2,7 @@
 //! (`#[clamator::contract]`), which the generated code refers to by absolute paths.
 //!
 //! # Layout
-//! - `model`: parses and validates the annotated trait into a [`model::Contract`],
+//! - `model`: parses and validates the annotated trait into a `model::Contract`,
 //!   collecting every problem as a spanned error.
 //! - `generate`: one function per emitted item (trait, contract, service adapter, client).
 #![deny(missing_docs)]
