@@ -16,10 +16,9 @@
 //! - `error`: [`error::CliError`] and its exit codes.
 //! - `conn`: the bounded Redis connection of the inspection commands.
 //! - `cmd`: one module per command.
-//! - `bench`: `clamator bench` (owned separately).
 //! - `table`, `output`, `clock`: plain-text tables, stdout, times and durations.
+//! - `throwaway`: the demo's throwaway `redis-server`.
 
-mod bench;
 mod clock;
 mod cmd;
 mod conn;
@@ -27,6 +26,7 @@ mod error;
 mod global;
 mod output;
 mod table;
+mod throwaway;
 
 use std::process::ExitCode;
 
@@ -72,8 +72,6 @@ enum Command {
     Tail(cmd::tail::TailArgs),
     /// Run a worker pool and a client against Redis and show what clamator does.
     Demo(cmd::demo::DemoArgs),
-    /// Measure throughput and latency.
-    Bench(bench::BenchArgs),
 }
 
 async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
@@ -87,7 +85,6 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Gc(args) => cmd::replies::run_gc(global, args).await,
         Command::Tail(args) => cmd::tail::run(global, args).await,
         Command::Demo(args) => cmd::demo::run(global, args).await,
-        Command::Bench(_) => Err(CliError::Internal("bench is dispatched in main".to_owned())),
     }
 }
 
@@ -106,18 +103,11 @@ fn main() -> ExitCode {
             return ExitCode::from(error::EXIT_TRANSPORT);
         }
     };
-    let outcome = runtime.block_on(async {
-        match cli.command {
-            Command::Bench(args) => Ok(bench::run(&global, args).await),
-            command => dispatch(&global, command)
-                .await
-                .map(|()| ExitCode::from(error::EXIT_OK)),
-        }
-    });
+    let outcome = runtime.block_on(dispatch(&global, cli.command));
     // Background tasks (a stopped client's leftovers) must not delay the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match outcome {
-        Ok(code) => code,
+        Ok(()) => ExitCode::from(error::EXIT_OK),
         Err(CliError::StdoutClosed) => ExitCode::from(error::EXIT_OK),
         Err(e) => {
             eprintln!("error: {e}");

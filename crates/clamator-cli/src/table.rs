@@ -12,7 +12,7 @@ pub(crate) struct Table {
     right: Vec<bool>,
 }
 
-/// Cells wider than this are cut with `…` unless [`Table::wide`] was asked.
+/// Cells wider than this are cut with `…`.
 const DEFAULT_MAX_CELL: usize = 80;
 
 impl Table {

@@ -285,6 +285,17 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn bench_is_not_a_cli_command() {
+    // The benchmarks moved to their own crate (`cargo run -p clamator-bench`).
+    let out = bare_cli().arg("bench").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let help = bare_cli().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(!help.contains("bench"), "{help}");
+    assert!(help.contains("demo"), "{help}");
+}
+
+#[test]
 fn transport_failures_exit_3() {
     let url = closed_url();
     for args in [

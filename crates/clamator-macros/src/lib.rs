@@ -4,7 +4,7 @@
 //! `crate = "..."`).
 //!
 //! # Layout
-//! - `model`: parses and validates the annotated trait into a [`model::Contract`],
+//! - `model`: parses and validates the annotated trait into a `model::Contract`,
 //!   collecting every problem as a spanned error.
 //! - `generate`: one function per emitted item (trait, contract, service adapter, client).
 //! - `data_type`: `#[clamator::model]`, the derives of a params or result type.

@@ -10,11 +10,37 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer PING after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a [`RedisServer`] could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// There is no `redis-server` on `PATH`.
+    #[error("no redis-server binary on PATH: install it (Debian: apt-get install redis-server)")]
+    NotInstalled,
+    /// The process could not be started for another reason.
+    #[error("spawning redis-server failed: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// It exited right away.
+    #[error("redis-server exited at start ({status}); port {port} may be taken")]
+    Exited {
+        /// How it exited.
+        status: ExitStatus,
+        /// The port it was given.
+        port: u16,
+    },
+    /// It did not answer PING in time (it was killed).
+    #[error("redis-server on port {port} did not answer PING within {START_TIMEOUT:?}")]
+    NoPing {
+        /// The port it was given.
+        port: u16,
+    },
+}
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -53,11 +79,11 @@ impl RedisServer {
 
     /// Starts a server and waits until it answers PING; says why when it cannot
     /// (for example, no `redis-server` binary and how to install one).
-    pub fn try_start() -> Result<RedisServer, String> {
+    pub fn try_start() -> Result<RedisServer, StartError> {
         let dir =
             std::env::temp_dir().join(format!("clamator-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create a directory for redis-server");
-        let mut last_err = String::new();
+        let mut last_err = StartError::NoPing { port: 0 };
         for _ in 0..5 {
             let mut server = RedisServer {
                 child: None,
@@ -66,7 +92,7 @@ impl RedisServer {
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
-                Err(e) if e.starts_with("no redis-server binary") => return Err(e),
+                Err(e @ StartError::NotInstalled) => return Err(e),
                 Err(e) => {
                     last_err = e;
                     std::mem::forget(server); // keep the directory for the next try
@@ -77,7 +103,7 @@ impl RedisServer {
         Err(last_err)
     }
 
-    fn spawn(&mut self) -> Result<(), String> {
+    fn spawn(&mut self) -> Result<(), StartError> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -97,12 +123,9 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    "no redis-server binary on PATH: install it (Debian: apt-get install redis-server)".to_owned()
-                } else {
-                    format!("spawning redis-server failed: {e}")
-                }
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StartError::NotInstalled,
+                _ => StartError::Spawn(e),
             })?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -113,10 +136,10 @@ impl RedisServer {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                return Err(format!(
-                    "redis-server exited at start ({status}); port {} may be taken",
-                    self.port
-                ));
+                return Err(StartError::Exited {
+                    status,
+                    port: self.port,
+                });
             }
             if ping(self.port) {
                 return Ok(());
@@ -124,10 +147,7 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.kill();
-        Err(format!(
-            "redis-server on port {} did not answer PING within {START_TIMEOUT:?}",
-            self.port
-        ))
+        Err(StartError::NoPing { port: self.port })
     }
 
     /// The port it listens on.

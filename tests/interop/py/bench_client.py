@@ -2,8 +2,11 @@
 
 Runs --warmup calls, then --calls calls with --concurrency worker coroutines, each
 pulling the next call index from a shared counter, so at most C calls are in flight.
-Prints one JSON line (see README.md); failed calls are counted, never fatal, and
-calls_per_sec counts successful calls only.
+Prints MEASURING and MEASURED on their own lines around the measured calls (so a
+harness can read other processes' CPU time at those points), then one JSON line (see
+README.md); failed calls are counted, never fatal, and calls_per_sec counts
+successful calls only. cpu_s is this process's utime + stime (/proc/self/stat) spent
+during the measured calls (null where /proc is missing).
 
 Connection pool: the client is built the default way (redis_url=...), which gives
 redis.asyncio's ConnectionPool. In redis 8.1.0 that pool defaults to
@@ -71,6 +74,18 @@ class Bench:
         return time.perf_counter() - start
 
 
+def cpu_ticks() -> int | None:
+    """utime + stime of this process, in clock ticks (None without /proc)."""
+    try:
+        with open("/proc/self/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The name (field 2) may hold spaces: fields after the last ')' start at field 3.
+    fields = stat[stat.rindex(")") + 1 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def percentile_us(sorted_ns: list[int], pct: float) -> float | None:
     """Nearest-rank percentile, in microseconds."""
     if not sorted_ns:
@@ -98,7 +113,11 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     try:
         await Bench(client).run(args.warmup, args.concurrency)
         measured = Bench(client)
+        print("MEASURING", flush=True)
+        ticks_before = cpu_ticks()
         seconds = await measured.run(args.calls, args.concurrency)
+        ticks_after = cpu_ticks()
+        print("MEASURED", flush=True)
     finally:
         await stop_client(client)
 
@@ -114,6 +133,11 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         "p50_us": percentile_us(latencies, 50),
         "p99_us": percentile_us(latencies, 99),
         "max_in_flight": measured.max_in_flight,
+        "cpu_s": (
+            round((ticks_after - ticks_before) / os.sysconf("SC_CLK_TCK"), 3)
+            if ticks_before is not None and ticks_after is not None
+            else None
+        ),
     }
 
 

@@ -16,7 +16,6 @@ use clamator_over_redis::{
     ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
 };
 use clamator_protocol::{Error, RpcError};
-use clamator_test_support::RedisServer;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -24,6 +23,7 @@ use crate::conn::{CONNECT_TIMEOUT, Redis, redact};
 use crate::error::CliError;
 use crate::global::Global;
 use crate::output;
+use crate::throwaway::{ThrowawayError, ThrowawayRedis};
 
 /// How long the Redis at `--redis-url` has to answer PING.
 const PING_WAIT: Duration = Duration::from_secs(1);
@@ -141,22 +141,20 @@ pub(crate) async fn run(global: &Global, _args: DemoArgs) -> Result<(), CliError
 }
 
 /// The Redis to use: `url` if it answers PING quickly, else a throwaway one.
-async fn pick_redis(url: &str) -> Result<(String, Option<RedisServer>), CliError> {
+async fn pick_redis(url: &str) -> Result<(String, Option<ThrowawayRedis>), CliError> {
     crate::conn::client(url)?; // a malformed URL is a usage error, not "unreachable"
     if let Ok(Ok(_)) = tokio::time::timeout(PING_WAIT, Redis::connect(url)).await {
         return Ok((url.to_owned(), None));
     }
-    let started = tokio::task::spawn_blocking(RedisServer::try_start)
+    let started = tokio::task::spawn_blocking(ThrowawayRedis::start)
         .await
         .map_err(|e| CliError::Internal(format!("starting redis-server: {e}")))?;
     match started {
         Ok(server) => Ok((server.url(), Some(server))),
-        Err(detail) if detail.starts_with("no redis-server binary") => {
-            Err(CliError::NoRedisServer {
-                url: url.to_owned(),
-                detail,
-            })
-        }
+        Err(e @ ThrowawayError::NotInstalled) => Err(CliError::NoRedisServer {
+            url: url.to_owned(),
+            detail: e.to_string(),
+        }),
         Err(detail) => Err(CliError::Unreachable {
             url: url.to_owned(),
             reason: format!(

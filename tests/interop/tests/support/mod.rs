@@ -7,15 +7,15 @@
 
 pub(crate) mod runner;
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator::redis::keys;
+use clamator_interop::harness::{self, InteropDir, Lines, ReadyChild, StdinMode};
 use clamator_test_support::RedisServer;
 use serde_json::Value;
 
@@ -30,8 +30,6 @@ pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// The env var naming a Redis to use instead of a throwaway redis-server.
 pub(crate) const REDIS_URL_ENV: &str = "CLAMATOR_INTEROP_REDIS_URL";
-/// The env var naming a prebuilt `arith-server` (skips the cargo build).
-pub(crate) const ARITH_SERVER_ENV: &str = "CLAMATOR_ARITH_SERVER";
 /// The service of the interop contract.
 pub(crate) const SERVICE: &str = "arith";
 
@@ -121,11 +119,18 @@ impl Env {
     /// Prepares the run: the venv and the `arith-server` build in parallel,
     /// then Redis. Any missing prerequisite is an error saying what to install.
     pub(crate) fn setup() -> Result<Env, String> {
-        let venv = std::thread::spawn(setup_venv);
-        let server = build_arith_server();
+        // cargo runs this test with the package directory as the current
+        // directory; CLAMATOR_INTEROP_DIR overrides it.
+        let interop = InteropDir::locate(None).map_err(|e| e.to_string())?;
+        let venv = {
+            let interop = interop.clone();
+            std::thread::spawn(move || interop.setup_venv())
+        };
+        let server = build_arith_server(&interop);
         let python = venv
             .join()
-            .map_err(|_| "setup-venv thread panicked".to_owned())??;
+            .map_err(|_| "setup-venv thread panicked".to_owned())?
+            .map_err(|e| format!("{e}\nthe Python peer is required, nothing is skipped"))?;
         let rust_server = server?;
         let (redis_url, redis) = match std::env::var(REDIS_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => (url, None),
@@ -143,7 +148,7 @@ impl Env {
             redis_url,
             _redis: redis,
             python,
-            py_dir: manifest_dir().join("py"),
+            py_dir: interop.py_dir(),
             rust_server,
             rust_client,
         };
@@ -245,121 +250,22 @@ impl Env {
     }
 }
 
-/// `tests/interop`.
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs setup-venv.sh (creates or reuses `.venv` with the pinned peer).
-fn setup_venv() -> Result<PathBuf, String> {
-    let script = manifest_dir().join("setup-venv.sh");
-    let (status, stdout, stderr) =
-        run_bounded(Command::new("bash").arg(&script), Duration::from_secs(600))
-            .map_err(|e| format!("running {}: {e} (is bash installed?)", script.display()))?;
-    let stderr = String::from_utf8_lossy(&stderr);
-    if !status.success() {
-        return Err(format!(
-            "{} failed ({status}); the Python peer is required, nothing is skipped:\n{}",
-            script.display(),
-            stderr.trim()
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&stdout);
-    let python = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| PathBuf::from(l.trim()))
-        .ok_or_else(|| format!("{} printed no python path", script.display()))?;
-    if !python.exists() {
-        return Err(format!(
-            "{} printed {}, which does not exist",
-            script.display(),
-            python.display()
-        ));
-    }
-    Ok(python)
-}
-
-/// Builds `arith-server` into this run's target dir (a no-op when fresh) and
-/// returns its path, read from cargo's own artifact messages.
-fn build_arith_server() -> Result<PathBuf, String> {
-    if let Ok(path) = std::env::var(ARITH_SERVER_ENV) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "{ARITH_SERVER_ENV}={} is not a file",
-                path.display()
-            ))
-        };
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+/// Builds `arith-server` into this run's target dir (a no-op when fresh),
+/// in the profile of this test, unless `CLAMATOR_ARITH_SERVER` names one.
+fn build_arith_server(interop: &InteropDir) -> Result<PathBuf, String> {
     // CARGO_TARGET_TMPDIR is `<target dir>/tmp` of the build that compiled this
     // test, whether the target dir came from the env, a flag or a config file.
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
-        .map(Path::to_path_buf)
         .ok_or("CARGO_TARGET_TMPDIR has no parent")?;
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(manifest_dir().join("../.."))
-        .args([
-            "build",
-            "-p",
-            "clamator-arith",
-            "--bin",
-            "arith-server",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let (status, stdout, stderr) = run_bounded(&mut cmd, BUILD_TIMEOUT).map_err(|e| {
-        format!("running `{cargo} build -p clamator-arith --bin arith-server`: {e}")
-    })?;
-    if !status.success() {
-        return Err(format!(
-            "`cargo build -p clamator-arith --bin arith-server` failed ({status}):\n{}",
-            String::from_utf8_lossy(&stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "arith-server")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo built arith-server but reported no executable".to_owned())
-}
-
-/// Runs a command to completion under a time bound; returns status, stdout, stderr.
-fn run_bounded(
-    cmd: &mut Command,
-    limit: Duration,
-) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let out = read_all(child.stdout.take());
-    let err = read_all(child.stderr.take());
-    let stdout = match out.recv_timeout(limit) {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("did not finish within {limit:?}; killed"));
-        }
-    };
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let stderr = err
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_default();
-    Ok((status, stdout, stderr))
+    let root = interop.workspace_root().map_err(|e| e.to_string())?;
+    harness::arith_server(
+        &root,
+        Some(target_dir),
+        !cfg!(debug_assertions),
+        BUILD_TIMEOUT,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Reads a pipe to its end on a thread; the bytes arrive on the channel.
@@ -373,96 +279,6 @@ fn read_all(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>>
         let _ = tx.send(buf);
     });
     rx
-}
-
-/// Lines a child prints, collected by a reader thread; waiters are woken per line.
-#[derive(Debug, Default)]
-struct Lines {
-    state: Mutex<LinesState>,
-    changed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct LinesState {
-    /// The last lines (all of stdout for servers; stderr is capped).
-    lines: VecDeque<String>,
-    /// Lines dropped from the front by the cap.
-    dropped: usize,
-    /// The pipe closed.
-    eof: bool,
-}
-
-impl Lines {
-    /// Starts a thread reading `pipe` line by line, keeping at most `cap` lines.
-    fn collect(pipe: Option<impl Read + Send + 'static>, cap: usize) -> Arc<Lines> {
-        let lines = Arc::new(Lines::default());
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            if let Some(p) = pipe {
-                let mut reader = BufReader::new(p);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    match reader.read_until(b'\n', &mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                            let mut st = sink.lock();
-                            st.lines.push_back(line);
-                            if st.lines.len() > cap {
-                                st.lines.pop_front();
-                                st.dropped += 1;
-                            }
-                            drop(st);
-                            sink.changed.notify_all();
-                        }
-                    }
-                }
-            }
-            sink.lock().eof = true;
-            sink.changed.notify_all();
-        });
-        lines
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LinesState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits until `pred` holds (true) or the pipe closed / time ran out (false).
-    fn wait_until(&self, limit: Duration, mut pred: impl FnMut(&LinesState) -> bool) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut st = self.lock();
-        loop {
-            if pred(&st) {
-                return true;
-            }
-            let now = Instant::now();
-            if st.eof || now >= deadline {
-                return false;
-            }
-            st = self
-                .changed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    fn count(&self, line: &str) -> usize {
-        self.lock().lines.iter().filter(|l| *l == line).count()
-    }
-
-    fn tail(&self, n: usize) -> String {
-        let st = self.lock();
-        let skip = st.lines.len().saturating_sub(n);
-        st.lines
-            .iter()
-            .skip(skip)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 /// Options of a server process.
@@ -490,88 +306,53 @@ impl ServerOpts {
 /// A running `arith` server (either language); killed (SIGKILL) when dropped.
 #[derive(Debug)]
 pub(crate) struct Server {
-    /// "rust server <id>", for messages.
-    label: String,
-    /// `None` once killed.
-    child: Option<Child>,
-    /// Stdout: READY and the CALL lines.
-    out: Arc<Lines>,
-    /// Stderr (logs), for failure reports.
-    err: Arc<Lines>,
+    /// The process; its stdout holds READY and the CALL lines.
+    child: ReadyChild,
 }
 
 impl Server {
     fn spawn(mut cmd: Command, label: String) -> Result<Server, String> {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("spawning {label}: {e}"))?;
-        let out = Lines::collect(child.stdout.take(), usize::MAX);
-        let err = Lines::collect(child.stderr.take(), 200);
-        let server = Server {
-            label,
-            child: Some(child),
-            out,
-            err,
-        };
-        if !server
-            .out
-            .wait_until(READY_TIMEOUT, |st| st.lines.iter().any(|l| l == "READY"))
-        {
-            return Err(format!(
-                "{} did not print READY within {READY_TIMEOUT:?}; its stderr:\n{}",
-                server.label,
-                server.err.tail(30)
-            ));
-        }
-        Ok(server)
+        ReadyChild::spawn(&mut cmd, label, StdinMode::Null, READY_TIMEOUT)
+            .map(|child| Server { child })
+            .map_err(|e| e.to_string())
     }
 
     /// How many `CALL arith.<method>` lines it printed.
     pub(crate) fn calls(&self, method: &str) -> usize {
-        self.out.count(&format!("CALL {SERVICE}.{method}"))
+        self.child
+            .stdout()
+            .count(&format!("CALL {SERVICE}.{method}"))
     }
 
     /// Waits until it printed at least `n` `CALL arith.<method>` lines.
     pub(crate) fn wait_calls(&self, method: &str, n: usize) -> Result<(), String> {
         let line = format!("CALL {SERVICE}.{method}");
-        if self.out.wait_until(EVENT_TIMEOUT, |st| {
-            st.lines.iter().filter(|l| **l == line).count() >= n
+        if self.child.stdout().wait_until(EVENT_TIMEOUT, |lines| {
+            lines.iter().filter(|l| **l == line).count() >= n
         }) {
             Ok(())
         } else {
             Err(format!(
                 "{}: expected {n} x `{line}` within {EVENT_TIMEOUT:?}, saw {}; stderr:\n{}",
-                self.label,
+                self.child.label(),
                 self.calls(method),
-                self.err.tail(20)
+                self.child.stderr_tail(20)
             ))
         }
     }
 
     /// Kills it at once (SIGKILL), as a crash would, and reaps it.
     pub(crate) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// Its label and last stderr lines, for failure reports.
     pub(crate) fn diagnostics(&self) -> String {
         format!(
             "--- {} stderr (tail) ---\n{}",
-            self.label,
-            self.err.tail(20)
+            self.child.label(),
+            self.child.stderr_tail(20)
         )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -647,7 +428,7 @@ impl ClientRun {
             Some(mut child) => child.wait().map_err(|e| e.to_string())?,
             None => return Err("client already finished".to_owned()),
         };
-        self.err.wait_until(Duration::from_secs(5), |st| st.eof);
+        self.err.wait_eof(Duration::from_secs(5));
         if !status.success() {
             return Err(format!(
                 "{} exited with {status}; stderr:\n{}",

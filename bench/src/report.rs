@@ -12,6 +12,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::cpu::CpuCost;
 use super::machine::Machine;
 use super::memory::ProbeReport;
 use super::pairs::{ClientKind, Pair};
@@ -247,7 +248,7 @@ impl Report {
         let m = &self.machine;
         let load = |l: Option<f64>| l.map_or("?".to_owned(), |l| format!("{l:.2}"));
         let mut out = format!(
-            "clamator bench ({} build): {} cores, {}, Redis {}, load {} at start, {} at end, {:.0} s\n",
+            "clamator-bench ({} build): {} cores, {}, Redis {}, load {} at start, {} at end, {:.0} s\n",
             m.build,
             m.nproc,
             m.cpu,
@@ -276,8 +277,9 @@ impl Report {
             "IN FLIGHT",
             "REDIS CMDS/CALL",
             "REDIS µs/CALL",
+            "CPU µs/CALL CLIENT/SERVER/REDIS",
         ])
-        .right(&[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        .right(&[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         for r in &self.rows {
             table.push(vec![
                 r.pair.name().to_owned(),
@@ -296,6 +298,7 @@ impl Report {
                 r.m.redis
                     .as_ref()
                     .map_or("-".to_owned(), |c| format!("{:.1}", c.usec_per_call)),
+                r.m.cpu.as_ref().map_or("-".to_owned(), cpu_cell),
             ]);
         }
         out.push_str(&table.render());
@@ -355,6 +358,17 @@ impl Report {
     }
 }
 
+/// `client/server/redis` CPU µs per call, `-` for a process not read.
+fn cpu_cell(c: &CpuCost) -> String {
+    let one = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    format!(
+        "{}/{}/{}",
+        one(c.client_us_per_call),
+        one(c.server_us_per_call),
+        one(c.redis_us_per_call)
+    )
+}
+
 /// Adds the fields of `from` (an object) to `into` (an object).
 fn merge(into: &mut Value, from: &Value) {
     if let (Value::Object(into), Value::Object(from)) = (into, from) {
@@ -408,7 +422,7 @@ mod tests {
 
     #[test]
     fn checks_targets_from_the_rows() {
-        let mut r = Report::new(false, machine(), json!({"command": "clamator bench"}));
+        let mut r = Report::new(false, machine(), json!({"command": "clamator-bench"}));
         r.row(Pair::Raw, 1, m(100.0, 9_000.0));
         r.row(Pair::RustRust, 1, m(120.0, 8_000.0));
         r.row(Pair::RustRust, 64, m(900.0, 50_000.0));

@@ -1,9 +1,9 @@
-//! The smoke run of `clamator bench` that CI makes so the benchmark cannot
+//! The smoke run of `clamator-bench` that CI makes so the benchmark cannot
 //! rot: a few hundred calls of the raw floor and of Rust->Rust against a
 //! throwaway redis-server, as JSON lines. It checks that the benchmark runs
 //! and its output is well formed, not how fast anything is.
 //!
-//! The Rust server is the `clamator` binary itself (`bench --serve
+//! The Rust server is the `clamator-bench` binary itself (`--serve
 //! rust-arith`), so nothing else has to be built first.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -16,9 +16,9 @@ use serde_json::Value;
 /// The whole smoke run must end within this (a debug build on 2 busy cores).
 const BOUND: Duration = Duration::from_secs(180);
 
-/// Runs `clamator <args>`, killing it past `BOUND`; returns (exit code, stdout, stderr).
+/// Runs `clamator-bench <args>`, killing it past `BOUND`; returns (exit code, stdout, stderr).
 fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clamator"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clamator-bench"))
         .args(args)
         .env_remove("REDIS_URL")
         .env_remove("CLAMATOR_KEY_PREFIX")
@@ -26,7 +26,7 @@ fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the clamator binary");
+        .expect("start the clamator-bench binary");
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -48,7 +48,7 @@ fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "clamator {args:?} did not finish within {BOUND:?}; stderr so far is lost with the kill"
+                "clamator-bench {args:?} did not finish within {BOUND:?}; stderr so far is lost with the kill"
             );
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -58,7 +58,7 @@ fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn smoke_run_prints_well_formed_rows_without_errors() {
-    let (code, stdout, stderr) = run_bounded(&["bench", "--smoke", "--json"]);
+    let (code, stdout, stderr) = run_bounded(&["--smoke", "--json"]);
     assert_eq!(
         code,
         Some(0),
@@ -93,6 +93,12 @@ fn smoke_run_prints_well_formed_rows_without_errors() {
             assert!(p50 > 0.0 && p50 <= p99, "{row}");
             let in_flight = row["max_in_flight"].as_u64().unwrap();
             assert!(in_flight >= 1 && in_flight <= concurrency, "{row}");
+            // CPU per call of the client (this process), the server and Redis:
+            // all three read, none negative (a short run may round to 0 ticks).
+            for role in ["client", "server", "redis"] {
+                let v = row["cpu"][format!("{role}_us_per_call")].as_f64();
+                assert!(v.is_some_and(|v| v >= 0.0), "{role} CPU in {row}");
+            }
         }
     }
     assert!(rows.iter().all(|r| r["errors"] == 0), "{stdout}");
@@ -118,7 +124,7 @@ fn smoke_run_prints_well_formed_rows_without_errors() {
 
 #[test]
 fn bad_options_are_a_usage_error() {
-    let (code, _, stderr) = run_bounded(&["bench", "--calls", "0"]);
+    let (code, _, stderr) = run_bounded(&["--calls", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--calls"), "{stderr}");
 }

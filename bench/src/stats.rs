@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cpu::CpuCost;
 use super::redis_cost::RedisCost;
 
 /// What one row of the benchmark measured (one pair at one concurrency).
@@ -33,6 +34,9 @@ pub(crate) struct Measurement {
     /// What the row cost Redis per call, when Redis could tell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis: Option<RedisCost>,
+    /// CPU time per measured call of the client, server and Redis processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu: Option<CpuCost>,
     /// Calls made for the row, warm-up included (what Redis saw).
     #[serde(skip)]
     pub(crate) calls_made: usize,
@@ -90,6 +94,7 @@ impl Tally {
             max_in_flight: self.max_in_flight,
             first_error: self.first_error,
             redis: None,
+            cpu: None,
             calls_made: calls,
         }
     }

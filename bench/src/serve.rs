@@ -1,14 +1,14 @@
 //! The benchmark's own server processes: this executable run again as
-//! `clamator bench --serve raw|rust-arith`. Each prints `READY` once it
+//! `clamator-bench --serve raw|rust-arith`. Each prints `READY` once it
 //! consumes and stops gracefully when its stdin closes (so it never outlives
 //! the benchmark that started it).
 
 use std::path::Path;
+use std::process::Command;
 
 use clamator_arith::{ArithContract, ArithHandler};
 use clamator_over_redis::{ConnectOptions, RedisRpcServer, ServerOptions};
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 /// What a `--serve` child serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,7 +32,7 @@ impl ServeRole {
 pub(crate) fn command(exe: &Path, role: ServeRole, redis_url: &str, prefix: &str) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(["--redis-url", redis_url, "--key-prefix", prefix])
-        .args(["bench", "--serve", role.name()]);
+        .args(["--serve", role.name()]);
     cmd
 }
 

@@ -65,7 +65,7 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// The probe itself (`clamator bench --probe-memory`): holds `in_flight`
+/// The probe itself (`clamator-bench --probe-memory`): holds `in_flight`
 /// `arith.add` calls under `prefix`, where no server runs.
 pub(crate) async fn probe(
     redis_url: &str,

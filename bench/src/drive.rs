@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::cpu::CpuProbe;
 use super::progress::Progress;
 use super::stats::{Measurement, Tally};
 
@@ -27,7 +28,8 @@ const EXTRA_WARMUP_ROUND: usize = 200;
 
 /// Runs `warmup` unmeasured calls (more, uncounted, until `min_warmup` has
 /// passed), then `calls` measured ones, with one task per caller (so the
-/// concurrency is `callers.len()`); hands the callers back.
+/// concurrency is `callers.len()`); hands the callers back. `cpu` is read
+/// right before and right after the measured calls.
 ///
 /// The minimum time is there because the first seconds of a run were seen
 /// to be slower whatever the call count (p50 about 1.4x), which made the
@@ -38,6 +40,7 @@ pub(crate) async fn drive<C: Caller>(
     min_warmup: Duration,
     calls: usize,
     progress: &Progress,
+    cpu: &CpuProbe,
 ) -> (Vec<C>, Measurement) {
     let warm_start = Instant::now();
     let (mut callers, _) = round(callers, warmup, Some(progress)).await;
@@ -46,10 +49,13 @@ pub(crate) async fn drive<C: Caller>(
         callers = round(callers, EXTRA_WARMUP_ROUND, None).await.0;
         made += EXTRA_WARMUP_ROUND;
     }
+    let cpu_before = cpu.sample();
     let started = Instant::now();
     let (callers, tally) = round(callers, calls, Some(progress)).await;
     let elapsed = started.elapsed();
+    let cpu_after = cpu.sample();
     let mut m = tally.into_measurement(calls, elapsed);
+    m.cpu = Some(CpuProbe::cost(&cpu_before, &cpu_after, calls));
     m.calls_made = made + calls;
     (callers, m)
 }
@@ -130,7 +136,12 @@ mod tests {
     async fn drives_every_call_once_at_the_concurrency() {
         let progress = Progress::hidden(0);
         let callers: Vec<Flaky> = (0..4).map(|_| Flaky).collect();
-        let (callers, m) = drive(callers, 5, Duration::ZERO, 30, &progress).await;
+        let cpu = CpuProbe {
+            client_is_self: true,
+            server: None,
+            redis: None,
+        };
+        let (callers, m) = drive(callers, 5, Duration::ZERO, 30, &progress, &cpu).await;
         assert_eq!(callers.len(), 4);
         assert_eq!(m.calls, 30);
         assert_eq!(m.errors, 10, "calls 0, 3, ..., 27 fail");
@@ -138,13 +149,28 @@ mod tests {
         assert!(m.max_in_flight >= 1 && m.max_in_flight <= 4);
         assert_eq!(progress.done(), 35, "warm-up calls count as progress too");
         assert_eq!(m.calls_made, 35);
+        let cpu = m.cpu.unwrap();
+        assert!(cpu.client_us_per_call.is_some() && cpu.server_us_per_call.is_none());
     }
 
     #[tokio::test]
     async fn warms_up_for_the_minimum_time() {
         let progress = Progress::hidden(0);
         let started = Instant::now();
-        let (_, m) = drive(vec![Flaky], 1, Duration::from_millis(50), 3, &progress).await;
+        let cpu = CpuProbe {
+            client_is_self: true,
+            server: None,
+            redis: None,
+        };
+        let (_, m) = drive(
+            vec![Flaky],
+            1,
+            Duration::from_millis(50),
+            3,
+            &progress,
+            &cpu,
+        )
+        .await;
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(m.calls, 3);
         assert_eq!(progress.done(), 4, "extra warm-up rounds are not counted");

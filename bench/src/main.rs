@@ -1,20 +1,23 @@
-//! `clamator bench`: measures clamator over Redis against the floor (the same
-//! Redis commands without clamator) and against the Python peer, on one
-//! throwaway `redis-server`, and prints a table (or JSON lines).
+//! `clamator-bench`: measures clamator over Redis against the floor (the
+//! same Redis commands without clamator) and against the Python peer, on one
+//! throwaway `redis-server`, and prints a table (or JSON lines with `--json`).
 //!
 //! For each client/server pair ([`pairs::Pair`]) and each concurrency, one
 //! row: `--warmup` unmeasured calls, then `--calls` measured `arith.add` calls
-//! with that many in flight, giving throughput, p50/p99/max latency and
-//! errors. Concurrency 1 is the sequential round-trip latency. Then the
-//! client memory per call in flight (RSS growth with `--in-flight` calls
-//! waiting), and the issue's targets checked against the numbers.
+//! with that many in flight, giving throughput, p50/p99/max latency, errors,
+//! Redis commands and time per call, and the CPU time per call of the client,
+//! the server and Redis ([`cpu`]). Concurrency 1 is the sequential round-trip
+//! latency. Then the client memory per call in flight (RSS growth with
+//! `--in-flight` calls waiting), and the targets checked against the numbers.
 //!
 //! Processes: the clients of the floor and of Rust run in this process (C
 //! tasks on one client for concurrency C); every server is a second process:
-//! this executable again as `clamator bench --serve raw|rust-arith` (the same
+//! this executable again as `clamator-bench --serve raw|rust-arith` (the same
 //! code as `arith-server`, so no other binary has to be built; `--rust-server`
 //! runs a given `arith-server` instead), or the peer's `arith_server.py`. The
-//! Python client is the interop suite's `bench_client.py`, one process per row.
+//! Python client is the interop suite's `bench_client.py`, one process per
+//! row. The peer's venv, drivers and the child processes come from the
+//! interop suite's harness ([`clamator_interop::harness`]), found at run time.
 //!
 //! # Layout
 //! - `pairs`: the pairs and who plays client and server in each.
@@ -22,13 +25,17 @@
 //! - `raw`: the floor (server loop and client); `rust_client`: the Rust client.
 //! - `python`: the peer through the interop suite's venv and drivers.
 //! - `serve`: the `--serve` child processes; `process`: starting and stopping children.
+//! - `cpu`: CPU time per call from `/proc/<pid>/stat`.
 //! - `memory`: the memory-per-call probe; `machine`: what the numbers were measured on;
 //!   `redis_cost`: Redis commands and Redis time per call, from `INFO commandstats`.
-//! - `report`: the table, the JSON lines and the targets; `progress`: the progress bar.
+//! - `report`: the table, the JSON lines and the targets; `progress`: the progress bar;
+//!   `table`, `output`: plain-text tables and stdout.
 
+mod cpu;
 mod drive;
 mod machine;
 mod memory;
+mod output;
 mod pairs;
 mod process;
 mod progress;
@@ -39,26 +46,29 @@ mod report;
 mod rust_client;
 mod serve;
 mod stats;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clamator_interop::harness::StdinMode;
 use clamator_test_support::RedisServer;
+use clap::Parser;
 use serde_json::json;
 
+use self::cpu::CpuProbe;
 use self::drive::{Caller, drive};
 use self::machine::Machine;
 use self::pairs::{ClientKind, Pair, ServerKind};
 use self::process::{ServerProcess, current_exe};
 use self::progress::Progress;
-use self::python::PythonPeer;
+use self::python::{PyRow, PythonPeer};
 use self::raw::{RawCaller, RawClient};
 use self::redis_cost::RedisStats;
 use self::report::Report;
 use self::rust_client::RustCaller;
 use self::serve::ServeRole;
-use crate::global::Global;
 
 /// How long a server process may take to print `READY`.
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -76,9 +86,20 @@ const EXIT_CANNOT_RUN: u8 = 3;
 ///
 /// Starts its own throwaway redis-server (redis-server must be on PATH). For
 /// numbers worth keeping, build in release mode:
-/// `cargo run --release -p clamator-cli -- bench`.
-#[derive(clap::Args, Debug)]
-pub(crate) struct BenchArgs {
+/// `cargo run --release -p clamator-bench --`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "clamator-bench",
+    version,
+    after_help = "Exit codes: 0 every call succeeded (targets are reported, not enforced), \
+                  1 a call or a requested measurement failed, 2 bad options, 3 the benchmark \
+                  could not run."
+)]
+struct BenchArgs {
+    /// JSON lines instead of a table at the end.
+    #[arg(long)]
+    json: bool,
+
     /// Measured calls per row, after the warm-up [default: 2000; 300 with --smoke].
     #[arg(long, value_name = "N")]
     calls: Option<usize>,
@@ -120,9 +141,19 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "PATH")]
     rust_server: Option<PathBuf>,
 
-    /// The interop suite's directory (setup-venv.sh, py/) for the Python peer.
-    #[arg(long, value_name = "DIR", default_value_os_t = python::default_interop_dir())]
-    interop_dir: PathBuf,
+    /// The interop suite's directory (setup-venv.sh, py/) for the Python peer
+    /// [default: $CLAMATOR_INTEROP_DIR, else tests/interop of the clamator-rs
+    /// workspace the current directory is in].
+    #[arg(long, value_name = "DIR")]
+    interop_dir: Option<PathBuf>,
+
+    /// Internal: the Redis of a helper process.
+    #[arg(long, hide = true, value_name = "URL")]
+    redis_url: Option<String>,
+
+    /// Internal: the key prefix of a helper process.
+    #[arg(long, hide = true, value_name = "PREFIX")]
+    key_prefix: Option<String>,
 
     /// Internal: serve as one of the benchmark's server processes.
     #[arg(long, hide = true, value_enum)]
@@ -203,10 +234,30 @@ impl Plan {
     }
 }
 
-/// Runs `clamator bench`.
-pub(crate) async fn run(global: &Global, args: BenchArgs) -> ExitCode {
+fn main() -> ExitCode {
+    // clap exits 2 on usage errors and 0 for --help / --version.
+    let args = BenchArgs::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    let code = runtime.block_on(run(args));
+    // Background tasks (a stopped client's leftovers) must not delay the exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+/// Runs the benchmark, or one of its helper processes.
+async fn run(args: BenchArgs) -> ExitCode {
     if args.serve.is_some() || args.probe_memory {
-        return run_child(global, &args).await;
+        return run_child(&args).await;
     }
     let plan = match Plan::from_args(&args) {
         Ok(p) => p,
@@ -215,7 +266,7 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match bench(global, &args, &plan).await {
+    match bench(&args, &plan).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -225,16 +276,17 @@ pub(crate) async fn run(global: &Global, args: BenchArgs) -> ExitCode {
 }
 
 /// The `--serve` and `--probe-memory` children.
-async fn run_child(global: &Global, args: &BenchArgs) -> ExitCode {
-    let Some(prefix) = global.key_prefix.as_deref() else {
-        eprintln!("error: bench helper processes need --key-prefix");
+async fn run_child(args: &BenchArgs) -> ExitCode {
+    let (Some(redis_url), Some(prefix)) = (args.redis_url.as_deref(), args.key_prefix.as_deref())
+    else {
+        eprintln!("error: bench helper processes need --redis-url and --key-prefix");
         return ExitCode::from(EXIT_USAGE);
     };
     let result = match args.serve {
-        Some(role) => serve::run(role, &global.redis_url, prefix).await,
+        Some(role) => serve::run(role, redis_url, prefix).await,
         None => {
             let in_flight = args.in_flight.unwrap_or(10_000);
-            memory::probe(&global.redis_url, prefix, in_flight)
+            memory::probe(redis_url, prefix, in_flight)
                 .await
                 .map(|report| {
                     let _ = crate::output::json(&report);
@@ -256,6 +308,8 @@ struct Context {
     plan: Plan,
     /// The throwaway Redis.
     redis_url: String,
+    /// Its process id (from `INFO server`), for its CPU time.
+    redis_pid: Option<u32>,
     /// This executable (runs the `--serve` children).
     exe: PathBuf,
     /// A given `arith-server` binary, if any.
@@ -266,7 +320,7 @@ struct Context {
     run_id: String,
 }
 
-async fn bench(global: &Global, args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
+async fn bench(args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
     let started = Instant::now();
     let redis = RedisServer::try_start()
         .map_err(|e| format!("cannot start a throwaway redis-server: {e}"))?;
@@ -276,10 +330,11 @@ async fn bench(global: &Global, args: &BenchArgs, plan: &Plan) -> Result<u8, Str
     let ctx = Context {
         plan: plan.clone(),
         redis_url,
+        redis_pid: cpu::redis_pid(&info),
         exe: current_exe()?,
         rust_server: args.rust_server.clone(),
         python: if plan.pairs.iter().any(|p| p.needs_python()) {
-            Some(PythonPeer::setup(&args.interop_dir).await)
+            Some(PythonPeer::setup(args.interop_dir.clone()).await)
         } else {
             None
         },
@@ -292,12 +347,12 @@ async fn bench(global: &Global, args: &BenchArgs, plan: &Plan) -> Result<u8, Str
             "the Python pairs were asked for but the peer cannot run: {e}"
         ));
     }
-    let command = std::iter::once("clamator".to_owned())
+    let command = std::iter::once("clamator-bench".to_owned())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
     let mut report = Report::new(
-        global.json,
+        args.json,
         machine,
         json!({
             "command": command,
@@ -306,7 +361,7 @@ async fn bench(global: &Global, args: &BenchArgs, plan: &Plan) -> Result<u8, Str
             "pairs": plan.pairs, "in_flight": plan.in_flight,
             "timeout_ms": plan.timeout.as_millis() as u64,
             "rust_server": ctx.rust_server.as_ref().map_or_else(
-                || "built-in (clamator bench --serve rust-arith)".to_owned(),
+                || "built-in (clamator-bench --serve rust-arith)".to_owned(),
                 |p| p.display().to_string()),
         }),
     );
@@ -360,20 +415,20 @@ async fn start_server(ctx: &Context, pair: Pair, prefix: &str) -> Result<ServerP
     match (pair.server(), &ctx.rust_server) {
         (ServerKind::Raw, _) => {
             let cmd = serve::command(&ctx.exe, ServeRole::Raw, url, prefix);
-            ServerProcess::start(cmd, "raw floor server", true, READY_WITHIN).await
+            ServerProcess::start(cmd, "raw floor server", StdinMode::HeldOpen, READY_WITHIN).await
         }
         (ServerKind::Rust, None) => {
             let cmd = serve::command(&ctx.exe, ServeRole::RustArith, url, prefix);
-            ServerProcess::start(cmd, "Rust arith server", true, READY_WITHIN).await
+            ServerProcess::start(cmd, "Rust arith server", StdinMode::HeldOpen, READY_WITHIN).await
         }
         (ServerKind::Rust, Some(bin)) => {
             let cmd = serve::arith_server_command(bin, url, prefix);
-            ServerProcess::start(cmd, "arith-server", false, READY_WITHIN).await
+            ServerProcess::start(cmd, "arith-server", StdinMode::Null, READY_WITHIN).await
         }
         (ServerKind::Python, _) => {
             let peer = python_peer(ctx)?;
             let cmd = peer.server(url, prefix);
-            ServerProcess::start(cmd, "Python arith server", false, READY_WITHIN).await
+            ServerProcess::start(cmd, "Python arith server", StdinMode::Null, READY_WITHIN).await
         }
     }
 }
@@ -396,7 +451,12 @@ async fn measure_pair(
     let prefix = format!("bench-{}-{}", ctx.run_id, pair.name());
     progress.step(format!("{}: starting the server", pair.name()));
     let server = start_server(ctx, pair, &prefix).await?;
-    let result = measure_rows(ctx, pair, &prefix, report, progress).await;
+    let cpu = CpuProbe {
+        client_is_self: pair.client() != ClientKind::Python,
+        server: server.pid(),
+        redis: ctx.redis_pid,
+    };
+    let result = measure_rows(ctx, pair, &prefix, cpu, report, progress).await;
     server.stop().await;
     result
 }
@@ -405,6 +465,7 @@ async fn measure_rows(
     ctx: &Context,
     pair: Pair,
     prefix: &str,
+    cpu: CpuProbe,
     report: &mut Report,
     progress: &Progress,
 ) -> Result<(), String> {
@@ -416,7 +477,7 @@ async fn measure_rows(
         ClientKind::Raw => {
             let redis = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
             let client = RawClient::start(&redis, prefix, plan.timeout).await?;
-            in_process_rows(ctx, pair, &mut stats, report, progress, |c| {
+            in_process_rows(ctx, pair, &cpu, &mut stats, report, progress, |c| {
                 RawCaller::many(&client, c)
             })
             .await;
@@ -424,7 +485,7 @@ async fn measure_rows(
         }
         ClientKind::Rust => {
             let client = rust_client::start(url, prefix, plan.timeout).await?;
-            in_process_rows(ctx, pair, &mut stats, report, progress, |c| {
+            in_process_rows(ctx, pair, &cpu, &mut stats, report, progress, |c| {
                 RustCaller::many(&client, c)
             })
             .await;
@@ -442,9 +503,13 @@ async fn measure_rows(
                     )
                 });
                 let counted = reset_stats(&mut stats).await;
-                let m = peer
-                    .measure(url, prefix, plan.calls, plan.warmup, driven, plan.timeout)
-                    .await;
+                let row = PyRow {
+                    calls: plan.calls,
+                    warmup: plan.warmup,
+                    concurrency: driven,
+                    timeout: plan.timeout,
+                };
+                let m = peer.measure(url, prefix, row, cpu).await;
                 progress.add(plan.calls + plan.warmup);
                 match m {
                     Ok(mut m) => {
@@ -468,12 +533,12 @@ async fn measure_rows(
     Ok(())
 }
 
-/// Zeroes Redis's statistics before a row; whether the row can be costed.
 /// One row per concurrency level for a client that runs in this process:
 /// `callers(c)` makes the `c` callers that keep `c` calls in flight.
 async fn in_process_rows<C: Caller>(
     ctx: &Context,
     pair: Pair,
+    cpu: &CpuProbe,
     stats: &mut Option<RedisStats>,
     report: &mut Report,
     progress: &Progress,
@@ -489,6 +554,7 @@ async fn in_process_rows<C: Caller>(
             plan.min_warmup,
             plan.calls,
             progress,
+            cpu,
         )
         .await;
         redis_cost(stats, counted, &mut m).await;
@@ -496,6 +562,7 @@ async fn in_process_rows<C: Caller>(
     }
 }
 
+/// Zeroes Redis's statistics before a row; whether the row can be costed.
 async fn reset_stats(stats: &mut Option<RedisStats>) -> bool {
     match stats {
         Some(s) => s.reset().await.is_ok(),
@@ -518,9 +585,9 @@ async fn measure_memory(ctx: &Context, report: &mut Report, progress: &Progress)
     if uses(ClientKind::Rust) {
         progress.step(format!("memory: {n} Rust calls in flight"));
         let prefix = format!("bench-{}-mem-rust", ctx.run_id);
-        let mut cmd = tokio::process::Command::new(&ctx.exe);
+        let mut cmd = std::process::Command::new(&ctx.exe);
         cmd.args(["--redis-url", &ctx.redis_url, "--key-prefix", &prefix])
-            .args(["bench", "--probe-memory", "--in-flight", &n.to_string()]);
+            .args(["--probe-memory", "--in-flight", &n.to_string()]);
         let probe = async {
             let out =
                 process::run_to_end(cmd, "Rust memory probe", Duration::from_secs(300)).await?;
@@ -544,18 +611,13 @@ async fn measure_memory(ctx: &Context, report: &mut Report, progress: &Progress)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: BenchArgs,
-    }
 
     fn plan(argv: &[&str]) -> Result<Plan, String> {
-        let cli = Cli::try_parse_from(std::iter::once("bench").chain(argv.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        Plan::from_args(&cli.args)
+        let args = BenchArgs::try_parse_from(
+            std::iter::once("clamator-bench").chain(argv.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
+        Plan::from_args(&args)
     }
 
     #[test]

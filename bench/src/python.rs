@@ -1,16 +1,19 @@
 //! The Python peer (clamator 0.1.9), run through the interop suite's cached
-//! virtual environment and drivers: `setup-venv.sh` prints the venv's python,
+//! virtual environment and drivers, found and prepared by its harness
+//! ([`clamator_interop::harness`]): `setup-venv.sh` gives the venv's python,
 //! `py/arith_server.py` serves `arith`, `py/bench_client.py` measures one
 //! row and prints it as one JSON line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
+use clamator_interop::harness::{InteropDir, ReadyChild, StdinMode};
 use serde_json::Value;
-use tokio::process::Command;
 
+use super::cpu::{CpuProbe, seconds_per_call_us};
 use super::memory::{PYTHON_PROBE, ProbeReport};
-use super::process::{last_json_line, run_to_end};
+use super::process::{blocking, last_json_line, run_to_end};
 use super::stats::Measurement;
 
 /// The most calls the peer's client can keep in flight: its redis-py pool
@@ -18,12 +21,17 @@ use super::stats::Measurement;
 /// many connections" instead of waiting when more XADDs start at once.
 pub(crate) const PY_MAX_IN_FLIGHT: usize = 99;
 
-/// How long creating the venv may take (a `pip install` from PyPI).
-const SETUP_WITHIN: Duration = Duration::from_secs(600);
-
-/// The interop suite's directory in the source tree this binary was built from.
-pub(crate) fn default_interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop")
+/// What one row of the peer's client makes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PyRow {
+    /// Measured calls.
+    pub(crate) calls: usize,
+    /// Warm-up calls before them.
+    pub(crate) warmup: usize,
+    /// Calls kept in flight.
+    pub(crate) concurrency: usize,
+    /// Per-call timeout.
+    pub(crate) timeout: Duration,
 }
 
 /// A ready Python peer.
@@ -36,39 +44,23 @@ pub(crate) struct PythonPeer {
 }
 
 impl PythonPeer {
-    /// Creates (once) the venv with `setup-venv.sh` and checks the drivers are there.
-    pub(crate) async fn setup(interop_dir: &Path) -> Result<PythonPeer, String> {
-        let script = interop_dir.join("setup-venv.sh");
-        let py_dir = interop_dir.join("py");
-        for needed in [
-            script.clone(),
-            py_dir.join("arith_server.py"),
-            py_dir.join("bench_client.py"),
-        ] {
-            if !needed.is_file() {
-                return Err(format!(
-                    "{} is missing: run from a checkout of clamator-rs or pass --interop-dir",
-                    needed.display()
-                ));
-            }
-        }
-        let mut cmd = Command::new("bash");
-        cmd.arg(&script);
-        let out = run_to_end(cmd, "Python venv setup (setup-venv.sh)", SETUP_WITHIN).await?;
-        let python = out
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .ok_or_else(|| "setup-venv.sh printed no python path".to_owned())?;
-        if !python.is_file() {
-            return Err(format!(
-                "setup-venv.sh printed {}, which is not a file",
-                python.display()
-            ));
-        }
-        Ok(PythonPeer { python, py_dir })
+    /// Finds the interop directory (`--interop-dir`, else
+    /// `$CLAMATOR_INTEROP_DIR`, else `tests/interop` of the workspace the
+    /// current directory is in), checks the drivers are there and creates
+    /// (once) the venv with `setup-venv.sh`.
+    pub(crate) async fn setup(interop_dir: Option<PathBuf>) -> Result<PythonPeer, String> {
+        blocking(move || {
+            let interop = InteropDir::locate(interop_dir.as_deref())?;
+            interop.py_script("arith_server.py")?;
+            interop.py_script("bench_client.py")?;
+            let python = interop.setup_venv()?;
+            Ok(PythonPeer {
+                python,
+                py_dir: interop.py_dir(),
+            })
+        })
+        .await?
+        .map_err(|e: clamator_interop::harness::HarnessError| e.to_string())
     }
 
     /// A command running `script` of `py/` with the venv's python.
@@ -86,16 +78,22 @@ impl PythonPeer {
     }
 
     /// Measures one row with the peer's client: `warmup` then `calls` calls of
-    /// `arith.add` at `concurrency`.
+    /// `arith.add` at `concurrency`. `cpu` (the server and Redis) is read when
+    /// the client prints `MEASURING` and `MEASURED` around its measured calls;
+    /// the client reports its own CPU time.
     pub(crate) async fn measure(
         &self,
         redis_url: &str,
         prefix: &str,
-        calls: usize,
-        warmup: usize,
-        concurrency: usize,
-        timeout: Duration,
+        row: PyRow,
+        cpu: CpuProbe,
     ) -> Result<Measurement, String> {
+        let PyRow {
+            calls,
+            warmup,
+            concurrency,
+            timeout,
+        } = row;
         let mut cmd = self.command("bench_client.py");
         cmd.args(["--redis-url", redis_url, "--key-prefix", prefix])
             .args(["--calls", &calls.to_string()])
@@ -104,10 +102,34 @@ impl PythonPeer {
             .args(["--timeout-ms", &timeout.as_millis().to_string()]);
         // Generous: the peer does about 2,000 calls/s; a stuck run is still ended.
         let limit = Duration::from_secs(120) + Duration::from_millis(10 * (calls + warmup) as u64);
-        let out = run_to_end(cmd, "Python bench client", limit).await?;
-        let row = last_json_line(&out, "Python bench client")?;
+        let what = "Python bench client";
+        let (lines, before, after) = blocking(move || {
+            let mut client =
+                ReadyChild::spawn_until(&mut cmd, what, StdinMode::Null, "MEASURING", limit)?;
+            let before = cpu.sample();
+            client.wait_line("MEASURED", limit)?;
+            let after = cpu.sample();
+            let status = client.wait_exit(limit)?;
+            if !status.success() {
+                return Err(clamator_interop::harness::HarnessError::Failed {
+                    what: what.to_owned(),
+                    status,
+                    stderr: client.stderr_tail(20),
+                });
+            }
+            Ok((client.stdout().snapshot(), before, after))
+        })
+        .await?
+        .map_err(|e| e.to_string())?;
+        let row = last_json_line(&lines.join("\n"), what)?;
         let mut m = measurement_from_json(&row, calls)?;
         m.calls_made = calls + warmup;
+        let mut cost = CpuProbe::cost(&before, &after, calls);
+        cost.client_us_per_call = row
+            .get("cpu_s")
+            .and_then(Value::as_f64)
+            .and_then(|s| seconds_per_call_us(s, calls));
+        m.cpu = Some(cost);
         Ok(m)
     }
 
@@ -157,6 +179,7 @@ fn measurement_from_json(row: &Value, asked: usize) -> Result<Measurement, Strin
             .and_then(Value::as_str)
             .map(str::to_owned),
         redis: None,
+        cpu: None,
         calls_made: calls,
     })
 }

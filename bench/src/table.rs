@@ -1,0 +1,119 @@
+//! Plain-text tables: a header row, columns padded to their widest cell,
+//! numbers right-aligned.
+
+/// A table built row by row, rendered once complete.
+#[derive(Debug)]
+pub(crate) struct Table {
+    /// Column titles.
+    headers: Vec<String>,
+    /// Cells, one `Vec` per row, as many as headers.
+    rows: Vec<Vec<String>>,
+    /// Per column: right-align (numbers, durations).
+    right: Vec<bool>,
+}
+
+/// Cells wider than this are cut with `…`.
+const DEFAULT_MAX_CELL: usize = 80;
+
+impl Table {
+    /// A table with these column titles, all left-aligned.
+    pub(crate) fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+            right: vec![false; headers.len()],
+        }
+    }
+
+    /// Right-aligns the columns at these indexes.
+    #[must_use]
+    pub(crate) fn right(mut self, columns: &[usize]) -> Table {
+        for &c in columns {
+            if let Some(r) = self.right.get_mut(c) {
+                *r = true;
+            }
+        }
+        self
+    }
+
+    /// Adds a row; missing cells are blank, extra cells are dropped.
+    pub(crate) fn push(&mut self, cells: Vec<String>) {
+        let mut cells: Vec<String> = cells
+            .into_iter()
+            .map(|c| truncate(&c, DEFAULT_MAX_CELL))
+            .collect();
+        cells.resize(self.headers.len(), String::new());
+        self.rows.push(cells);
+    }
+
+    /// The table as lines of text (no trailing newline on the last).
+    pub(crate) fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let mut out = String::new();
+        for (i, row) in std::iter::once(&self.headers).chain(&self.rows).enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                let pad = " ".repeat(widths[c].saturating_sub(width(cell)));
+                if self.right[c] {
+                    line.push_str(&pad);
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.push_str(&pad);
+                }
+            }
+            out.push_str(line.trim_end());
+        }
+        out
+    }
+}
+
+/// Display width, counted in chars (good enough for ids, names and JSON).
+pub(crate) fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// `s` cut to at most `max` chars, ending in `…` when cut; control characters become spaces.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    if width(s) <= max {
+        return s.chars().map(clean).collect();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).map(clean).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_and_aligns() {
+        let mut t = Table::new(&["NAME", "N"]).right(&[1]);
+        t.push(vec!["arith".into(), "5".into()]);
+        t.push(vec!["é".into(), "12345".into()]);
+        assert_eq!(t.render(), "NAME       N\narith      5\né      12345");
+    }
+
+    #[test]
+    fn truncates_and_cleans() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("ab\ncd", 10), "ab cd");
+        assert_eq!(truncate("ééé", 3), "ééé");
+        let mut t = Table::new(&["A", "B", "C"]);
+        t.push(vec!["x".into()]);
+        assert_eq!(t.render(), "A  B  C\nx");
+    }
+}
