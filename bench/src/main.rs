@@ -46,6 +46,10 @@ mod report;
 mod rust_client;
 mod serve;
 mod stats;
+/// The CLI's plain-text tables, shared as source (neither crate is a
+/// library of the other; the bench is not published).
+#[path = "../../crates/clamator-cli/src/table.rs"]
+#[allow(dead_code)]
 mod table;
 
 use std::path::PathBuf;

@@ -18,4 +18,4 @@ pub mod process;
 
 pub use error::HarnessError;
 pub use locate::{ARITH_SERVER_ENV, INTEROP_DIR_ENV, InteropDir, arith_server, workspace_root};
-pub use process::{Lines, ReadyChild, StdinMode, run_bounded, run_to_success};
+pub use process::{Lines, ReadyChild, StdinMode, read_all, run_bounded, run_to_success};

@@ -342,7 +342,7 @@ impl Drop for ReadyChild {
 }
 
 /// Reads a pipe to its end on a thread; the bytes arrive on the channel.
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+pub fn read_all(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clamator::redis::keys;
-use clamator_interop::harness::{self, InteropDir, Lines, ReadyChild, StdinMode};
+use clamator_interop::harness::{self, InteropDir, Lines, ReadyChild, StdinMode, read_all};
 use clamator_test_support::RedisServer;
 use serde_json::Value;
 
@@ -266,19 +266,6 @@ fn build_arith_server(interop: &InteropDir) -> Result<PathBuf, String> {
         BUILD_TIMEOUT,
     )
     .map_err(|e| e.to_string())
-}
-
-/// Reads a pipe to its end on a thread; the bytes arrive on the channel.
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        let _ = tx.send(buf);
-    });
-    rx
 }
 
 /// Options of a server process.
