@@ -1,22 +1,20 @@
 //! Quickstart: a typed contract, a server and a client over the in-process
-//! transport. Run it with `cargo run -p clamator --example quickstart`.
+//! transport. Run it with `cargo run -p clamator-examples --example quickstart`.
 
+use clamator::RpcError;
 use clamator::memory::MemoryBus;
-use clamator::{Dispatcher, RpcError};
-use serde::{Deserialize, Serialize};
 
-/// Params of `greet`.
-#[derive(Debug, Serialize, Deserialize, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
-#[serde(deny_unknown_fields)]
+/// Params of `greet`: unknown fields are rejected (-32602).
+#[clamator::model]
+#[derive(Debug)]
 pub struct GreetParams {
     /// Who to greet.
     pub name: String,
 }
 
-/// Result of `greet`.
-#[derive(Debug, Serialize, Deserialize, clamator::schemars::JsonSchema)]
-#[schemars(crate = "clamator::schemars")]
+/// Result of `greet`: a field a newer server adds does not break this caller.
+#[clamator::model(allow_unknown_fields)]
+#[derive(Debug)]
 pub struct Greeting {
     /// The greeting.
     pub text: String,
