@@ -72,6 +72,8 @@ enum Command {
     Tail(cmd::tail::TailArgs),
     /// Run a worker pool and a client against Redis and show what clamator does.
     Demo(cmd::demo::DemoArgs),
+    /// Print the Redis ACL (`ACL SETUSER ...`) a server, client or operator needs under the prefix.
+    Acl(cmd::acl::AclArgs),
 }
 
 async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
@@ -85,6 +87,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Gc(args) => cmd::replies::run_gc(global, args).await,
         Command::Tail(args) => cmd::tail::run(global, args).await,
         Command::Demo(args) => cmd::demo::run(global, args).await,
+        Command::Acl(args) => cmd::acl::run(global, args),
     }
 }
 

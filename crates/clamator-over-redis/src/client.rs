@@ -153,7 +153,7 @@ impl RedisRpcClient {
         ))
         .ok_or_else(in_use)?;
         let connector = Connector::new(conn.client.clone(), conn.command_timeout);
-        let mut blocking = BlockingConn::new(connector.clone());
+        let mut blocking = BlockingConn::never_unblocked(connector.clone());
         blocking
             .connect()
             .await
@@ -185,7 +185,11 @@ impl RedisRpcClient {
         shared
             .query::<String>(&redis::cmd("PING"), conn.command_timeout)
             .await
-            .map_err(|e| e.into_transport("connecting to Redis"))?;
+            .map_err(|e| {
+                e.into_transport(
+                    "connecting to Redis and opening the reply stream (XADD type=open, PEXPIRE, PING)",
+                )
+            })?;
         let pending = PendingCalls::new();
         let shutdown = CancellationToken::new();
         let reply_loop = AbortOnDropHandle::new(tokio::spawn(

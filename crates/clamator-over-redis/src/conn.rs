@@ -107,9 +107,49 @@ impl ConnError {
         matches!(self, ConnError::Redis(e) if e.is_connection_dropped())
     }
 
-    /// As a transport error, saying what was being done.
+    /// What to change when Redis refuses a command, by its error code;
+    /// `None` for failures that are not refusals.
+    fn refusal_hint(&self) -> Option<&'static str> {
+        let ConnError::Redis(e) = self else {
+            return None;
+        };
+        if e.kind() == redis::ErrorKind::AuthenticationFailed {
+            return Some(
+                "check the username and password (in the URL, redis://user:password@host); \
+                 a wrong password is not retried",
+            );
+        }
+        match e.code()? {
+            "NOPERM" => Some(
+                "grant the ACL user this command or key (README, \"Production Redis\": \
+                 the minimal ACL per role)",
+            ),
+            "NOAUTH" | "WRONGPASS" => Some(
+                "check the username and password (in the URL, redis://user:password@host); \
+                 a wrong password is not retried",
+            ),
+            "WRONGTYPE" => Some(
+                "the key holds another type: pick another key prefix, or remove the key if \
+                 it is a leftover",
+            ),
+            "READONLY" => Some("this Redis is a replica: connect to the primary"),
+            _ => None,
+        }
+    }
+
+    /// As a transport error, saying what was being done: a refusal
+    /// ([`TransportError::Refused`], with what to change) or a lost
+    /// connection.
     pub(crate) fn into_transport(self, doing: &str) -> TransportError {
-        TransportError::connection_lost(format!("{doing} failed: {self}"), self)
+        match self.refusal_hint() {
+            Some(hint) => TransportError::Refused {
+                doing: doing.to_owned(),
+                message: self.to_string(),
+                hint,
+                source: Some(Box::new(self)),
+            },
+            None => TransportError::connection_lost(format!("{doing} failed: {self}"), self),
+        }
     }
 }
 
@@ -412,6 +452,9 @@ pub(crate) struct BlockingConn {
     unblocker: Unblocker,
     /// Spaces reconnect attempts.
     backoff: Backoff,
+    /// Whether to learn the client id for `CLIENT UNBLOCK` (servers' reads;
+    /// a client's reply loop is aborted, never unblocked).
+    learn_id: bool,
 }
 
 impl BlockingConn {
@@ -422,6 +465,16 @@ impl BlockingConn {
             conn: None,
             unblocker: Unblocker::default(),
             backoff: Backoff::default(),
+            learn_id: true,
+        }
+    }
+
+    /// A blocking connection that is never unblocked: it does not ask for
+    /// its client id (one command fewer to grant the client's ACL user).
+    pub(crate) fn never_unblocked(connector: Connector) -> Self {
+        BlockingConn {
+            learn_id: false,
+            ..Self::new(connector)
         }
     }
 
@@ -438,6 +491,10 @@ impl BlockingConn {
     /// Opens the connection and learns its client id.
     pub(crate) async fn connect(&mut self) -> Result<(), ConnError> {
         let mut conn = self.connector.open().await?;
+        if !self.learn_id {
+            self.conn = Some(conn);
+            return Ok(());
+        }
         let id = bounded(
             self.connector.command_timeout(),
             redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut conn),
@@ -446,9 +503,21 @@ impl BlockingConn {
         let id = match id {
             Ok(id) => id,
             Err(e) if e.breaks_connection() => return Err(e),
-            // CLIENT may be disabled (managed Redis): stop then waits out BLOCK.
+            // CLIENT may be disabled (managed Redis) or not granted to the
+            // ACL user: stop() then waits out the read's BLOCK (1 s). Said
+            // once per process at info level, then at debug level.
             Err(e) => {
-                tracing::debug!(error = %e, "CLIENT ID refused; stop() will wait for reads to time out");
+                static TOLD: std::sync::Once = std::sync::Once::new();
+                let mut first = false;
+                TOLD.call_once(|| first = true);
+                if first {
+                    tracing::info!(error = %e,
+                        "CLIENT ID is refused (an ACL without client|id and client|unblock, \
+                         or a managed Redis): a stop waits up to 1 s for parked reads \
+                         instead of ending them at once");
+                } else {
+                    tracing::debug!(error = %e, "CLIENT ID refused");
+                }
                 0
             }
         };

@@ -21,6 +21,7 @@
 //! created, and what a Rust server does beyond the peer.
 //!
 //! # Layout
+//! - [`acl`]: the Redis ACL each role needs (tested against `ACL LOG`).
 //! - [`options`]: [`ConnectOptions`] (shared by both roles), [`ServerOptions`],
 //!   [`ClientOptions`], [`ConfigError`]; defaults equal the peer's where the
 //!   peer has the setting.
@@ -61,6 +62,7 @@
 #[doc = include_str!("../docs/behaviour.md")]
 pub mod behaviour {}
 
+pub mod acl;
 mod backoff;
 pub mod client;
 pub mod commands;

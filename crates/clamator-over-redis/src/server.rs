@@ -180,7 +180,19 @@ impl Starting {
             let worker = Arc::new(worker);
             worker.ensure_group().await.map_err(|e| {
                 (
-                    format!("creating the consumer group of {}", worker.stream),
+                    format!(
+                        "creating the consumer group of {} (XGROUP CREATE)",
+                        worker.stream
+                    ),
+                    e,
+                )
+            })?;
+            crate::trim::heal_at_start(&worker).await.map_err(|e| {
+                (
+                    format!(
+                        "checking the consumer group of {} for a skipped backlog (XINFO GROUPS)",
+                        worker.stream
+                    ),
                     e,
                 )
             })?;

@@ -91,18 +91,7 @@ impl TrimLoop {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&w.stream);
         let groups: StreamInfoGroupsReply = w.shared.query(&cmd, limit).await?;
-        if let Some(own) = groups.groups.iter().find(|g| g.name == w.group)
-            && own.entries_read.is_none()
-        {
-            // The service's group has not counted a delivery since its
-            // position was set (or the server is older than 7.0 and does not
-            // say): what lies below its position may never have been handed
-            // to a worker, so nothing is trimmed. At the end of the stream
-            // (lag 0) with nothing pending, it was created at `$` over a
-            // backlog or moved there: move it back.
-            if own.lag == Some(0) && own.pending == 0 {
-                self.heal(&own.last_delivered_id).await?;
-            }
+        if heal_if_skipped(w, &groups).await? {
             return Ok(0);
         }
         if !self.trim {
@@ -140,42 +129,74 @@ impl TrimLoop {
         }
         Ok(removed)
     }
+}
 
-    /// The service's group has read nothing since its position was set to
-    /// `last_delivered` and has nothing pending: if the stream holds entries
-    /// at or below that position, they were skipped, never delivered; move
-    /// the group back to `0` so they are.
-    async fn heal(&self, last_delivered: &str) -> Result<(), crate::conn::ConnError> {
-        let w = &self.worker;
-        let limit = w.shared.command_timeout();
-        let Some(position) = StreamId::parse(last_delivered) else {
-            return Ok(());
-        };
-        if position == StreamId::ZERO {
-            return Ok(());
-        }
-        let mut cmd = redis::cmd("XRANGE");
-        cmd.arg(&w.stream)
-            .arg("-")
-            .arg(position.to_string())
-            .arg("COUNT")
-            .arg(1);
-        let first = crate::entry::parse_entries(w.shared.query(&cmd, limit).await?)
-            .ok()
-            .and_then(|entries| entries.into_iter().next());
-        let Some(first) = first else {
-            return Ok(()); // nothing at or below the position: nothing skipped
-        };
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("SETID").arg(&w.stream).arg(&w.group).arg("0");
-        w.shared.query::<redis::Value>(&cmd, limit).await?;
-        tracing::warn!(service = %w.service, stream = %w.stream, group = %w.group,
-            position = %last_delivered, first_skipped = %first.id,
-            "the consumer group had been created or moved past entries it never delivered \
-             (a Python or TypeScript worker creates its group at `$`); moved it back to 0 so \
-             they are handled");
-        Ok(())
+/// Looks at the service's own group in `groups`: when it has not counted a
+/// delivery since its position was set (or the server is older than 7.0 and
+/// does not say), what lies below its position may never have been handed
+/// to a worker, so nothing may be trimmed (returns `true`); and at the end
+/// of the stream (lag 0) with nothing pending, it was created at `$` over a
+/// backlog or moved there: it is moved back ([`heal`]).
+async fn heal_if_skipped(
+    w: &ServiceWorker,
+    groups: &StreamInfoGroupsReply,
+) -> Result<bool, crate::conn::ConnError> {
+    let Some(own) = groups.groups.iter().find(|g| g.name == w.group) else {
+        return Ok(false);
+    };
+    if own.entries_read.is_some() {
+        return Ok(false);
     }
+    if own.lag == Some(0) && own.pending == 0 {
+        heal(w, &own.last_delivered_id).await?;
+    }
+    Ok(true)
+}
+
+/// What `start()` does before the first read: a group a Python or TypeScript
+/// worker created at `$` over a backlog is moved back now, before a new
+/// request is delivered (after that, Redis can no longer tell skipped
+/// entries from delivered ones).
+pub(crate) async fn heal_at_start(w: &ServiceWorker) -> Result<(), crate::conn::ConnError> {
+    let mut cmd = redis::cmd("XINFO");
+    cmd.arg("GROUPS").arg(&w.stream);
+    let groups: StreamInfoGroupsReply = w.shared.query(&cmd, w.shared.command_timeout()).await?;
+    heal_if_skipped(w, &groups).await.map(|_| ())
+}
+
+/// The service's group has read nothing since its position was set to
+/// `last_delivered` and has nothing pending: if the stream holds entries at
+/// or below that position, they were skipped, never delivered; move the
+/// group back to `0` so they are.
+async fn heal(w: &ServiceWorker, last_delivered: &str) -> Result<(), crate::conn::ConnError> {
+    let limit = w.shared.command_timeout();
+    let Some(position) = StreamId::parse(last_delivered) else {
+        return Ok(());
+    };
+    if position == StreamId::ZERO {
+        return Ok(());
+    }
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(&w.stream)
+        .arg("-")
+        .arg(position.to_string())
+        .arg("COUNT")
+        .arg(1);
+    let first = crate::entry::parse_entries(w.shared.query(&cmd, limit).await?)
+        .ok()
+        .and_then(|entries| entries.into_iter().next());
+    let Some(first) = first else {
+        return Ok(()); // nothing at or below the position: nothing skipped
+    };
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("SETID").arg(&w.stream).arg(&w.group).arg("0");
+    w.shared.query::<redis::Value>(&cmd, limit).await?;
+    tracing::warn!(service = %w.service, stream = %w.stream, group = %w.group,
+        position = %last_delivered, first_skipped = %first.id,
+        "the consumer group had been created or moved past entries it never delivered \
+         (a Python or TypeScript worker creates its group at `$`); moved it back to 0 so \
+         they are handled");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -185,6 +185,21 @@ pub enum TransportError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The broker refused a command: an ACL user without the permission, a
+    /// wrong password, a key of the wrong type. Retrying does not help; the
+    /// message names the command and what to change.
+    #[error("{doing} was refused: {message}; {hint}")]
+    Refused {
+        /// What was being done (names the command).
+        doing: String,
+        /// What the broker said.
+        message: String,
+        /// What to change.
+        hint: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// No server hosts the service on this transport (in-memory transport).
     #[error("no server for service {service:?} on this transport: register and start one first")]
     NoServer {

@@ -1,6 +1,7 @@
 //! One module per command, and what `call` and `notify` share: the target
 //! `<service>.<method>`, the JSON params, and a started client.
 
+pub(crate) mod acl;
 pub(crate) mod call;
 pub(crate) mod dead;
 pub(crate) mod demo;
