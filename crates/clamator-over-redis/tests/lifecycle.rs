@@ -359,7 +359,8 @@ async fn unusable_settings_are_typed_config_errors_before_any_connection() {
             .dispatcher(arith.dispatcher())
             .start()
     };
-    let cases: Vec<(ServerOptions, fn(&ConfigError) -> bool)> = vec![
+    type Expected = fn(&ConfigError) -> bool;
+    let cases: Vec<(ServerOptions, Expected)> = vec![
         (ServerOptions::default().max_concurrency(0), |e| {
             matches!(
                 e,
