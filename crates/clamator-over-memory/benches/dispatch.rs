@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the server dispatch path and of a whole call
-//! over the in-memory transport, with a hand-written `arith` service.
+//! over the in-memory transport, with the `arith` interop contract's
+//! reference handler (`clamator-arith`).
 //!
 //! - `dispatch/incoming`: what a server does per request entry, without I/O:
 //!   parse the envelope, decode params strictly, run the handler, encode the
@@ -13,61 +14,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the bench loudly
 
 use std::hint::black_box;
-use std::sync::Arc;
 
+use clamator_arith::{ArithContract, ArithHandler};
 use clamator_over_memory::{MemoryBus, MemoryClient};
-use clamator_protocol::service::unary;
-use clamator_protocol::{
-    ContractDescriptor, Dispatcher, HandlerFuture, Incoming, MethodDescriptor, RpcError, Service,
-};
+use clamator_protocol::{Dispatcher, Incoming};
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddParams {
-    a: f64,
-    b: f64,
-}
-
-#[derive(Serialize)]
-struct Sum {
-    sum: f64,
-}
-
-struct Arith {
-    descriptor: ContractDescriptor,
-}
-
-impl Service for Arith {
-    fn descriptor(&self) -> &ContractDescriptor {
-        &self.descriptor
-    }
-
-    fn call(&self, method: &str, params: Value) -> Option<HandlerFuture> {
-        match method {
-            "add" => Some(unary(params, |p: AddParams| async move {
-                Ok::<_, RpcError>(Sum { sum: p.a + p.b })
-            })),
-            _ => None,
-        }
-    }
-}
-
+/// The interop contract's reference handler, through its macro-made adapter.
 fn dispatcher() -> Dispatcher {
-    let descriptor = ContractDescriptor {
-        service: "arith".to_owned(),
-        methods: vec![MethodDescriptor {
-            name: "add".to_owned(),
-            rust_name: "add".to_owned(),
-            notification: false,
-            params_schema: json!({}),
-            result_schema: Some(json!({})),
-        }],
-    };
     Dispatcher::builder()
-        .register_service(Arc::new(Arith { descriptor }))
+        .register(ArithContract, ArithHandler::new("bench"))
         .unwrap()
         .build()
 }
@@ -98,18 +55,16 @@ fn memory(c: &mut Criterion) {
         .build()
         .unwrap();
     let bus = MemoryBus::new();
-    let server = bus.server(dispatcher());
+    let server = rt
+        .block_on(bus.server().dispatcher(dispatcher()).start())
+        .unwrap();
     let client = bus.client();
-    rt.block_on(async {
-        server.start().await.unwrap();
-        client.start().await.unwrap();
-    });
     c.bench_function("memory/call", |b| b.iter(|| rt.block_on(add(&client))));
     c.bench_function("memory/call_x64", |b| {
         b.iter(|| rt.block_on(futures::future::join_all((0..64).map(|_| add(&client)))))
     });
     rt.block_on(async {
-        client.stop().await;
+        client.close().await;
         server.stop().await;
     });
 }

@@ -293,135 +293,74 @@ impl ServerCore {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests fail loudly by design
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use clamator_protocol::{ContractDescriptor, HandlerFuture, Service};
-    use serde_json::{Value, json};
+    use clamator_test_support::TestArith;
+    use clamator_test_support::conformance::{self, Exchange};
 
     use super::*;
 
-    /// `arith.add` answers its params back and counts its runs.
-    struct Echo {
-        descriptor: ContractDescriptor,
-        runs: Arc<AtomicUsize>,
+    /// Request text in, reply text out, through the bus as a client's
+    /// request travels.
+    struct BusExchange(MemoryBus);
+
+    impl Exchange for BusExchange {
+        async fn exchange(&mut self, request: &str) -> Option<String> {
+            let (tx, rx) = oneshot::channel();
+            // Text the server cannot answer fails the submit: no reply.
+            self.0.submit("arith", request, Some(tx)).ok()?;
+            // A request that gets no reply drops the sender.
+            tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .expect("bounded")
+                .ok()
+        }
     }
 
-    impl Service for Echo {
-        fn descriptor(&self) -> &ContractDescriptor {
-            &self.descriptor
-        }
-
-        fn call(&self, method: &str, params: Value) -> Option<HandlerFuture> {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-            (method == "add")
-                .then(|| -> HandlerFuture { Box::pin(std::future::ready(Ok(Some(params)))) })
-        }
-    }
-
-    async fn started(runs: &Arc<AtomicUsize>) -> (MemoryBus, MemoryServer) {
-        let echo = Echo {
-            descriptor: ContractDescriptor {
-                service: "arith".to_owned(),
-                methods: Vec::new(),
-            },
-            runs: Arc::clone(runs),
-        };
+    /// The WIRE.md §4 conformance suite over the bus.
+    #[tokio::test]
+    async fn every_case_of_the_error_mapping() {
         let bus = MemoryBus::new();
+        let arith = TestArith::new();
         let server = bus
             .server()
-            .register_service(Arc::new(echo))
-            .unwrap()
+            .dispatcher(arith.dispatcher())
             .start()
             .await
             .unwrap();
-        (bus, server)
-    }
-
-    /// Submits `text` as a call and returns the reply text.
-    async fn call_text(bus: &MemoryBus, text: &str) -> Result<String, Error> {
-        let (tx, rx) = oneshot::channel();
-        bus.submit("arith", text, Some(tx))?;
-        Ok(tokio::time::timeout(Duration::from_secs(5), rx)
-            .await
-            .unwrap()
-            .unwrap())
-    }
-
-    /// Invalid request text whose id can be read is answered as a Redis
-    /// server would answer it: -32700 / -32600 to the same id; without an id,
-    /// or without a caller waiting, the submit fails instead.
-    #[tokio::test]
-    async fn invalid_requests_with_an_id_are_answered() {
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (bus, server) = started(&runs).await;
-        let answered = [
-            (
-                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400},"id":"k"}"#,
-                -32700,
-                r#""k""#,
-            ),
-            (
-                r#"{"jsonrpc":"2.0","method":"arith.add","params":{"s":"\ud800"},"id":18446744073709551616}"#,
-                -32700,
-                "18446744073709551616",
-            ),
-            (
-                r#"{"jsonrpc":"1.0","method":"arith.add","params":{},"id":7}"#,
-                -32600,
-                "7",
-            ),
-            (
-                r#"{"jsonrpc":"2.0","method":"arith.Bad-Name","params":{},"id":-99999999999999999999999}"#,
-                -32600,
-                "-99999999999999999999999",
-            ),
-        ];
-        for (text, code, id) in answered {
-            let reply = call_text(&bus, text).await.unwrap();
-            assert!(
-                reply.starts_with(&format!(
-                    r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"#
-                )),
-                "{text}: {reply}"
-            );
-            // A notification entry (nobody waits) gets no reply: the submit fails.
-            let err = bus.submit("arith", text, None).unwrap_err();
-            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
-        }
-        for text in [
-            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400}}"#,
-            r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":true}"#,
-            r#"{"jsonrpc":"2.0","method":"arith.add","params":{},"id":1.5}"#,
-            r#"[{"jsonrpc":"2.0","method":"arith.add","params":{},"id":"b"}]"#,
-            r#"{"jsonrpc":"2.0","id":"e","result":1}"#,
-            "not json",
-        ] {
-            let err = call_text(&bus, text).await.unwrap_err();
-            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
-        }
-        assert_eq!(runs.load(Ordering::SeqCst), 0, "no handler ran");
-
-        // A valid request with an id beyond 64 bits is run and answered to the same digits.
-        let reply = call_text(
-            &bus,
-            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1},"id":18446744073709551616}"#,
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            reply,
-            r#"{"jsonrpc":"2.0","id":18446744073709551616,"result":{"a":1}}"#
-        );
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
-        let v: Value = serde_json::from_str(&reply).unwrap();
-        assert_eq!(v["result"], json!({"a": 1}));
+        let mut transport = BusExchange(bus.clone());
+        conformance::run(&mut transport).await;
+        assert_eq!(arith.pings(), 1, "the one valid notification ran once");
         server.stop().await;
 
         // A stopped server answers nothing: the bus has no route any more.
-        let err = call_text(&bus, answered[0].0).await.unwrap_err();
+        let (tx, _rx) = oneshot::channel();
+        let err = bus
+            .submit("arith", conformance::CASES[0].request, Some(tx))
+            .unwrap_err();
         assert!(
             matches!(err, Error::Transport(TransportError::NoServer { .. })),
             "{err:?}"
         );
+    }
+
+    /// Invalid text submitted as a notification (nobody waits) fails the
+    /// submit, even when a caller waiting would have been answered.
+    #[tokio::test]
+    async fn invalid_notifications_fail_the_submit() {
+        let bus = MemoryBus::new();
+        let server = bus
+            .server()
+            .dispatcher(TestArith::new().dispatcher())
+            .start()
+            .await
+            .unwrap();
+        for text in [
+            r#"{"jsonrpc":"1.0","method":"arith.add","params":{},"id":7}"#,
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400}}"#,
+            "not json",
+        ] {
+            let err = bus.submit("arith", text, None).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
+        }
+        server.stop().await;
     }
 }

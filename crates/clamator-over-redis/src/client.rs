@@ -63,10 +63,13 @@ struct ReplyStreamClaim(String);
 impl ReplyStreamClaim {
     fn take(key: String) -> Option<ReplyStreamClaim> {
         let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+        // `then`, not `then_some`: a claim built eagerly and dropped here
+        // when the id is taken would lock CLAIMED again (a deadlock) and
+        // release the other client's claim.
         claimed
             .get_or_insert_with(HashSet::new)
             .insert(key.clone())
-            .then_some(ReplyStreamClaim(key))
+            .then(|| ReplyStreamClaim(key))
     }
 }
 

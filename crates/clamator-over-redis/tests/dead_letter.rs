@@ -3,15 +3,12 @@
 //! instead of a timeout; running handlers' entries are never dead-lettered.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use clamator_over_redis::keys;
-use clamator_test_support::{RedisServer, unique_prefix};
-use common::*;
+use clamator_over_redis::{ServerOptions, keys};
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext};
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
@@ -41,44 +38,19 @@ async fn entries(
         .collect()
 }
 
-async fn create_group(conn: &mut MultiplexedConnection, stream: &str) {
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg("arith")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await
-        .unwrap();
-}
-
-/// Waits until `arith`'s `slowAdd` handler has started (at least once).
-async fn slow_add_started(arith: &Arith) {
-    let started = arith.state.slow_started_notify.notified();
-    tokio::pin!(started);
-    started.as_mut().enable();
-    if arith.state.slow_started.load(Ordering::SeqCst) == 0 {
-        within(started).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answered() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let dead_stream = keys::dead_letter_stream(&prefix, "arith");
-    let mut conn = raw(&redis.url()).await;
-    let cfg = config(&redis.url(), &prefix)
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let dead_stream = keys::dead_letter_stream(ctx.prefix(), "arith");
+    let mut conn = ctx.raw().await;
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(300))
-        .max_deliveries(Some(2))
-        .build()
-        .unwrap();
-    let client = client(cfg.clone()).await;
+        .max_deliveries(Some(2));
+    let client = ctx.client().await;
     // The first worker, up before the request is sent (its group starts at `$`).
-    let first = Arith::new();
-    let first_server = server(cfg.clone(), &first).await;
+    let first = TestArith::new();
+    let first_server = ctx.server(options.clone(), &first).await;
 
     // A handler that never ends, on workers that crash (are dropped) while
     // running it: as if the request killed each worker that took it.
@@ -89,17 +61,17 @@ async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answe
         Some(Duration::from_secs(9)),
     );
     let crashes = async {
-        slow_add_started(&first).await;
+        first.slow_started_at_least(1).await;
         let original = entries(&mut conn.clone(), &stream).await;
         drop(first_server); // delivery 1: crash, no ack
-        let second = Arith::new();
-        let second_server = server(cfg.clone(), &second).await;
-        slow_add_started(&second).await; // delivery 2, by the reclaim loop
+        let second = TestArith::new();
+        let second_server = ctx.server(options.clone(), &second).await;
+        second.slow_started_at_least(1).await; // delivery 2, by the reclaim loop
         let last_consumer = keys::consumer("arith", second_server.instance_id());
         drop(second_server);
         // The third worker must not run it a third time.
-        let survivor = Arith::new();
-        let survivor_server = server(cfg.clone(), &survivor).await;
+        let survivor = TestArith::new();
+        let survivor_server = ctx.server(options.clone(), &survivor).await;
         (original, last_consumer, survivor, survivor_server)
     };
     let (result, (original, last_consumer, survivor, survivor_server)) =
@@ -141,25 +113,24 @@ async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answe
         fields[keys::FIELD_DEAD_REASON].contains("max_deliveries 2"),
         "{fields:?}"
     );
-    assert_eq!(survivor.state.slow_started.load(Ordering::SeqCst), 0);
+    assert_eq!(survivor.slow_started(), 0);
 
     // The survivor goes on serving.
     let ok = within(client.call("arith", "add", json!({"a": 2, "b": 2}), None))
         .await
         .unwrap();
     assert_eq!(ok, json!({"sum": 4.0}));
-    client.stop().await;
+    client.close().await;
     survivor_server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let dead_stream = keys::dead_letter_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "raw-caller");
-    let mut conn = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let dead_stream = keys::dead_letter_stream(ctx.prefix(), "arith");
+    let reply_to = keys::reply_stream(ctx.prefix(), "raw-caller");
+    let mut conn = ctx.raw().await;
     create_group(&mut conn, &stream).await;
     let request = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":7}"#;
     let note = r#"{"jsonrpc":"2.0","method":"arith.ping","params":{}}"#;
@@ -207,14 +178,12 @@ async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
         .unwrap();
 
     // Two workers race to dead-letter them; only one acts on each entry.
-    let cfg = config(&redis.url(), &prefix)
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(200))
-        .max_deliveries(Some(2))
-        .build()
-        .unwrap();
-    let (a, b) = (Arith::new(), Arith::new());
+        .max_deliveries(Some(2));
+    let (a, b) = (TestArith::new(), TestArith::new());
     let (server_a, server_b) =
-        futures::future::join(server(cfg.clone(), &a), server(cfg, &b)).await;
+        futures::future::join(ctx.server(options.clone(), &a), ctx.server(options, &b)).await;
 
     let (_, reply) = read_reply(&mut conn, &reply_to, "0-0").await;
     assert_eq!(reply["id"], json!(7), "an integer id stays an integer");
@@ -254,7 +223,7 @@ async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
     );
     for w in [&a, &b] {
         assert!(w.handled().is_empty(), "a dead entry is never run");
-        assert_eq!(w.state.pings.load(Ordering::SeqCst), 0);
+        assert_eq!(w.pings(), 0);
     }
     server_a.stop().await;
     server_b.stop().await;
@@ -263,20 +232,17 @@ async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
 /// One 1.2 s `slowAdd` on servers that dead-letter after one delivery; returns
 /// the dead-stream length and the result.
 async fn long_call_with_max_deliveries_1(renew_leases: bool, servers: usize) -> (usize, Value) {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let cfg = config(&redis.url(), &prefix)
+    let ctx = TestContext::new();
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(300))
         .renew_leases(renew_leases)
-        .max_deliveries(Some(1))
-        .build()
-        .unwrap();
-    let workers: Vec<_> = (0..servers).map(|_| Arith::new()).collect();
+        .max_deliveries(Some(1));
+    let workers: Vec<_> = (0..servers).map(|_| TestArith::new()).collect();
     let mut running = Vec::new();
     for w in &workers {
-        running.push(server(cfg.clone(), w).await);
+        running.push(ctx.server(options.clone(), w).await);
     }
-    let client = client(cfg).await;
+    let client = ctx.client().await;
     let result = within(client.call(
         "arith",
         "slowAdd",
@@ -287,9 +253,9 @@ async fn long_call_with_max_deliveries_1(renew_leases: bool, servers: usize) -> 
     .unwrap();
     let handled: usize = workers.iter().map(|w| w.handled().len()).sum();
     assert_eq!(handled, 1, "run exactly once");
-    let mut conn = raw(&redis.url()).await;
-    let dead = xlen(&mut conn, &keys::dead_letter_stream(&prefix, "arith")).await;
-    client.stop().await;
+    let mut conn = ctx.raw().await;
+    let dead = xlen(&mut conn, &keys::dead_letter_stream(ctx.prefix(), "arith")).await;
+    client.close().await;
     for s in running {
         s.stop().await;
     }
@@ -314,11 +280,10 @@ async fn a_renewed_lease_keeps_other_workers_from_dead_lettering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_max_deliveries_entries_are_redelivered_forever() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "raw-caller");
-    let mut conn = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "raw-caller");
+    let mut conn = ctx.raw().await;
     create_group(&mut conn, &stream).await;
     let request = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":40,"b":2},"id":"r1"}"#;
     xadd_raw(
@@ -364,25 +329,21 @@ async fn without_max_deliveries_entries_are_redelivered_forever() {
         .await
         .unwrap();
 
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix)
+    let arith = TestArith::new();
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(200))
-        .max_deliveries(None)
-        .build()
-        .unwrap();
-    let server = server(cfg, &arith).await;
+        .max_deliveries(None);
+    let server = ctx.server(options, &arith).await;
     let (_, reply) = read_reply(&mut conn, &reply_to, "0-0").await;
     assert_eq!(
         reply,
         json!({"jsonrpc": "2.0", "id": "r1", "result": {"sum": 42.0}})
     );
     assert_eq!(arith.handled(), vec![40.0]);
-    let dead = keys::dead_letter_stream(&prefix, "arith");
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&dead)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(!exists, "no dead-letter stream without max_deliveries");
+    let dead = keys::dead_letter_stream(ctx.prefix(), "arith");
+    assert!(
+        !exists(&mut conn, &dead).await,
+        "no dead-letter stream without max_deliveries"
+    );
     server.stop().await;
 }

@@ -10,19 +10,19 @@
 //!   once; handlers abandoned at the end of the grace are handed over at once;
 //! - a worker started while Redis is down: serves once Redis is up;
 //! - reply streams of Rust clients expire, and late replies never re-create them.
+//!
+//! (Invalid request text answered at once by its id is the conformance suite.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{RedisRpcServer, keys};
+use clamator_over_redis::{RedisRpcClient, RedisRpcServer, ServerOptions, keys};
 use clamator_protocol::TransportError;
-use clamator_test_support::{RedisServer, unique_prefix};
-use common::*;
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext};
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
@@ -103,27 +103,33 @@ fn assert_each_once(seen: &HashMap<String, usize>, ids: impl IntoIterator<Item =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_added_right_after_a_restart_without_persistence_are_answered_once() {
-    let mut redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix)
-        .command_timeout(Duration::from_millis(500))
-        .consumer_claim_idle(Duration::from_millis(1_000))
-        .build()
-        .unwrap();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
+    let mut ctx = TestContext::own_server();
+    let arith = TestArith::new();
+    let conn = ctx.conn().command_timeout(Duration::from_millis(500));
+    let server = ctx
+        .server_on(
+            conn.clone(),
+            ServerOptions::default().consumer_claim_idle(Duration::from_millis(1_000)),
+            &arith,
+        )
+        .await;
+    let client = within(RedisRpcClient::connect_with(
+        conn,
+        TestContext::client_options(),
+    ))
+    .await
+    .unwrap();
     within(client.call("arith", "add", json!({"a": -1, "b": 1}), None))
         .await
         .unwrap();
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "wire-client");
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
 
     for round in 0..2 {
-        tokio::task::block_in_place(|| redis.restart());
+        tokio::task::block_in_place(|| ctx.redis().restart());
         // At once, before any worker has noticed the restart: these land in
         // a stream without a group (the worker recreates it later).
-        let mut conn = raw(&redis.url()).await;
+        let mut conn = ctx.raw().await;
         let base = round * 1_000;
         for i in base..base + 200 {
             xadd_request(&mut conn, &stream, &reply_to, i).await;
@@ -157,23 +163,21 @@ async fn requests_added_right_after_a_restart_without_persistence_are_answered_o
         let runs = handled.iter().filter(|a| **a == i as f64).count();
         assert_eq!(runs, 1, "request {i} ran {runs} times");
     }
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "wire-client");
-    let mut conn = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
+    let mut conn = ctx.raw().await;
     for i in 0..100 {
         xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
     // A Rust caller waiting before any worker exists is answered too.
-    let cfg = config(&redis.url(), &prefix).build().unwrap();
-    let client = Arc::new(client(cfg.clone()).await);
+    let client = Arc::new(ctx.client().await);
     let early = {
         let client = Arc::clone(&client);
         tokio::spawn(async move {
@@ -188,8 +192,8 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
         async move { xlen(&mut conn, &stream).await == 101 }
     })
     .await;
-    let arith = Arith::new();
-    let server = server(cfg, &arith).await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
     let seen = collect_replies(&mut conn, &reply_to, 100).await;
     assert_each_once(&seen, 0..100);
     assert_eq!(within(early).await.unwrap().unwrap(), json!({"sum": 501.0}));
@@ -201,7 +205,8 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
         async move { xlen(&mut conn, &stream).await < 101 }
     })
     .await;
-    within(client.stop()).await;
+    let client = Arc::into_inner(client).expect("the early call ended");
+    within(client.close()).await;
     within(server.stop()).await;
 }
 
@@ -210,26 +215,17 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
 /// they are delivered, and never trims them away undelivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "wire-client");
-    let mut conn = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
+    let mut conn = ctx.raw().await;
     for i in 0..30 {
         xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
     // What the peer's server does at start.
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("arith")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let arith = Arith::new();
-    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    create_group(&mut conn, &stream).await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
     let seen = collect_replies(&mut conn, &reply_to, 30).await;
     assert_each_once(&seen, 0..30);
     within(server.stop()).await;
@@ -237,9 +233,10 @@ async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let mut conn = raw(&redis.url()).await;
+    // Changes a server-wide setting: a server of its own.
+    let ctx = TestContext::own_server();
+    let prefix = ctx.prefix();
+    let mut conn = ctx.raw().await;
     // Small stream nodes, so an approximate MAXLEN would visibly trim.
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -248,15 +245,13 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
         .query_async(&mut conn)
         .await
         .unwrap();
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix)
+    let arith = TestArith::new();
+    let options = ServerOptions::default()
         .reply_stream_maxlen(2)
-        .trim_command_streams(false)
-        .build()
-        .unwrap();
-    let own = keys::command_stream(&prefix, "arith");
-    let other_service = keys::command_stream(&prefix, "other");
-    let dead = keys::dead_letter_stream(&prefix, "arith");
+        .trim_command_streams(false);
+    let own = keys::command_stream(prefix, "arith");
+    let other_service = keys::command_stream(prefix, "other");
+    let dead = keys::dead_letter_stream(prefix, "arith");
     let other_app = "someone-else:replies:x".to_owned();
     let nested = format!("{prefix}:replies:x:cmds:arith");
     for key in [&other_service, &dead, &other_app, &nested] {
@@ -264,7 +259,7 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
             xadd_raw(&mut conn, key, &[("n", i.to_string().as_bytes())]).await;
         }
     }
-    let server = server(cfg.clone(), &arith).await;
+    let server = ctx.server(options, &arith).await;
     let targets = [
         own.clone(),
         other_service.clone(),
@@ -279,7 +274,7 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
         xadd_request(&mut conn, &own, target, 9_000 + i).await;
     }
     // A valid call after them is answered as usual.
-    let client = client(cfg).await;
+    let client = ctx.client().await;
     assert_eq!(
         within(client.call("arith", "add", json!({"a": 1, "b": 2}), None))
             .await
@@ -310,30 +305,29 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
     // Own command stream: the abusive requests and the call, no reply entries.
     assert_eq!(xlen(&mut conn, &own).await, targets.len() + 1);
     assert_eq!(arith.handled(), vec![1.0], "the abusive requests never ran");
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let mut conn = raw(&redis.url()).await;
-    let own = keys::command_stream(&prefix, "arith");
-    let string_key = keys::reply_stream(&prefix, "not-a-stream");
+    let ctx = TestContext::new();
+    let mut conn = ctx.raw().await;
+    let own = ctx.stream();
+    let string_key = keys::reply_stream(ctx.prefix(), "not-a-stream");
     let _: () = redis::cmd("SET")
         .arg(&string_key)
         .arg("x")
         .query_async(&mut conn)
         .await
         .unwrap();
-    let good = keys::reply_stream(&prefix, "wire-client");
+    let good = keys::reply_stream(ctx.prefix(), "wire-client");
     for i in 0..20 {
         let to = if i % 2 == 0 { &string_key } else { &good };
         xadd_request(&mut conn, &own, to, i).await;
     }
-    let arith = Arith::new();
-    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
     let seen = collect_replies(&mut conn, &good, 10).await;
     assert_each_once(&seen, (0..20).filter(|i| i % 2 == 1));
     nothing_pending(&conn, &own, "every entry is acked, WRONGTYPE replies too").await;
@@ -348,16 +342,13 @@ async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_never_runs_a_long_handler_twice() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let (a, b) = (Arith::new(), Arith::new());
-    let cfg = config(&redis.url(), &prefix)
+    let ctx = TestContext::new();
+    let (a, b) = (TestArith::new(), TestArith::new());
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(400))
-        .shutdown_grace(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let server_a = server(cfg.clone(), &a).await;
-    let client = client(cfg.clone()).await;
+        .shutdown_grace(Duration::from_secs(5));
+    let server_a = ctx.server(options.clone(), &a).await;
+    let client = ctx.client().await;
     let calls = futures::future::join_all((0..5).map(|i| {
         client.call(
             "arith",
@@ -367,15 +358,9 @@ async fn a_graceful_stop_never_runs_a_long_handler_twice() {
         )
     }));
     let stopper = async {
-        eventually("all five run on a", || async {
-            a.state
-                .slow_started
-                .load(std::sync::atomic::Ordering::SeqCst)
-                == 5
-        })
-        .await;
+        a.slow_started_at_least(5).await;
         // A second worker whose reclaim loop would take entries idle 400 ms.
-        let server_b = server(cfg.clone(), &b).await;
+        let server_b = ctx.server(options.clone(), &b).await;
         server_a.stop().await;
         server_b
     };
@@ -391,25 +376,21 @@ async fn a_graceful_stop_never_runs_a_long_handler_twice() {
         "b ran {:?} a second time",
         b.handled()
     );
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server_b.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_abandoned_at_the_end_of_the_grace_are_handed_over_at_once() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let (a, b) = (Arith::new(), Arith::new());
+    let ctx = TestContext::new();
+    let (a, b) = (TestArith::new(), TestArith::new());
     // Claim idle 8 s: reclaim passes every 2 s. Without the hand-over, b
     // could take the entry only 8 s after a's last renewal.
-    let cfg = config(&redis.url(), &prefix)
+    let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_secs(8))
-        .shutdown_grace(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let server_a = server(cfg.clone(), &a).await;
-    let server_b_cfg = cfg.clone();
-    let client = client(cfg.clone()).await;
+        .shutdown_grace(Duration::from_millis(300));
+    let server_a = ctx.server(options.clone(), &a).await;
+    let client = ctx.client().await;
     let call = client.call(
         "arith",
         "slowAdd",
@@ -417,14 +398,8 @@ async fn handlers_abandoned_at_the_end_of_the_grace_are_handed_over_at_once() {
         Some(Duration::from_secs(15)),
     );
     let stopper = async {
-        eventually("the call runs on a", || async {
-            a.state
-                .slow_started
-                .load(std::sync::atomic::Ordering::SeqCst)
-                == 1
-        })
-        .await;
-        let server_b = server(server_b_cfg, &b).await;
+        a.slow_started_at_least(1).await;
+        let server_b = ctx.server(options.clone(), &b).await;
         server_a.stop().await;
         (Instant::now(), server_b)
     };
@@ -442,28 +417,28 @@ async fn handlers_abandoned_at_the_end_of_the_grace_are_handed_over_at_once() {
         took < Duration::from_secs(5),
         "answered {took:?} after the stop (a claim idle is 8 s)"
     );
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server_b.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_while_redis_is_down_serves_once_it_is_up() {
-    let mut redis = RedisServer::start();
-    let prefix = unique_prefix();
-    tokio::task::block_in_place(|| redis.kill());
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix).build().unwrap();
+    let mut ctx = TestContext::own_server();
+    tokio::task::block_in_place(|| ctx.redis().kill());
+    let arith = TestArith::new();
+    let start = |options: ServerOptions| {
+        RedisRpcServer::builder(ctx.conn())
+            .options(options)
+            .dispatcher(arith.dispatcher())
+            .start()
+    };
 
     // With a start timeout, start gives up with a transport error.
-    let bounded = RedisRpcServer::new(
-        config(&redis.url(), &prefix)
-            .start_timeout(Some(Duration::from_millis(300)))
-            .build()
-            .unwrap(),
-        arith.dispatcher(),
-    );
     let started = Instant::now();
-    let r = within(bounded.start()).await;
+    let r = within(start(
+        ServerOptions::default().start_timeout(Some(Duration::from_millis(300))),
+    ))
+    .await;
     assert!(
         matches!(r, Err(TransportError::ConnectionLost { .. })),
         "{r:?}"
@@ -475,38 +450,32 @@ async fn a_worker_started_while_redis_is_down_serves_once_it_is_up() {
     );
 
     // Without one, it retries until Redis is up.
-    let server = Arc::new(RedisRpcServer::new(cfg.clone(), arith.dispatcher()));
-    let starting = {
-        let server = Arc::clone(&server);
-        tokio::spawn(async move { server.start().await })
-    };
+    let starting = tokio::spawn(start(ServerOptions::default()));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(
         !starting.is_finished(),
         "start returned while Redis was down"
     );
-    tokio::task::block_in_place(|| redis.restart());
-    within(starting).await.unwrap().unwrap();
-    let client = client(cfg).await;
+    tokio::task::block_in_place(|| ctx.redis().restart());
+    let server = within(starting).await.unwrap().unwrap();
+    let client = ctx.client().await;
     assert_eq!(
         within(client.call("arith", "add", json!({"a": 2, "b": 2}), None))
             .await
             .unwrap(),
         json!({"sum": 4.0})
     );
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_them() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let mut conn = raw(&redis.url()).await;
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix).build().unwrap();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
+    let ctx = TestContext::new();
+    let mut conn = ctx.raw().await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
     let reply_stream = client.reply_stream().to_owned();
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&reply_stream)
@@ -525,8 +494,8 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
         )
         .await;
     assert!(r.is_err());
-    within(client.stop()).await;
-    let stream = keys::command_stream(&prefix, "arith");
+    within(client.close()).await;
+    let stream = ctx.stream();
     nothing_pending(
         &conn,
         &stream,
@@ -534,94 +503,16 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
     )
     .await;
     assert_eq!(arith.handled(), vec![1.0]);
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&reply_stream)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(exists, 0, "the late reply re-created the reply stream");
+    assert!(
+        !exists(&mut conn, &reply_stream).await,
+        "the late reply re-created the reply stream"
+    );
 
     // A peer's request (no reply-nomkstream) still gets its stream created.
-    let peer_stream = keys::reply_stream(&prefix, "peer-client");
+    let peer_stream = keys::reply_stream(ctx.prefix(), "peer-client");
     xadd_request(&mut conn, &stream, &peer_stream, 3).await;
     let seen = collect_replies(&mut conn, &peer_stream, 1).await;
     assert_each_once(&seen, [3]);
-    within(server.stop()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_requests_with_a_readable_id_are_answered_at_once() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let mut conn = raw(&redis.url()).await;
-    let arith = Arith::new();
-    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "wire-client");
-    // (envelope text, the id the reply must carry, verbatim, and its code)
-    let cases: [(&[u8], &str, i64); 8] = [
-        (br#"{"jsonrpc":"1.0","method":"arith.add","params":{"a":1,"b":1},"id":"v1"}"#, r#""v1""#, -32600),
-        (br#"{"jsonrpc":"2.0","params":{"a":1,"b":1},"id":"nomethod"}"#, r#""nomethod""#, -32600),
-        (br#"{"jsonrpc":"2.0","method":"add","params":{},"id":"nodot"}"#, r#""nodot""#, -32600),
-        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1e400,"b":1},"id":"huge"}"#, r#""huge""#, -32700),
-        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":"\ud800","b":1},"id":"surrogate"}"#, r#""surrogate""#, -32700),
-        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"cut"#, "", 0),
-        (br#"{"jsonrpc":"1.0","method":"arith.add","id":18446744073709551616}"#, "18446744073709551616", -32600),
-        // A valid request with an id beyond 64 bits: answered, id echoed exactly.
-        (br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":4,"b":1},"id":-99999999999999999999999}"#, "-99999999999999999999999", 0),
-    ];
-    let started = Instant::now();
-    for (envelope, _, _) in &cases {
-        xadd_raw(
-            &mut conn,
-            &stream,
-            &[
-                ("type", b"rpc"),
-                ("envelope", envelope),
-                ("reply-to", reply_to.as_bytes()),
-            ],
-        )
-        .await;
-    }
-    let want = cases.iter().filter(|c| !c.1.is_empty()).count();
-    let mut texts = Vec::new();
-    let mut last = "0-0".to_owned();
-    while texts.len() < want {
-        let reply: redis::streams::StreamReadReply = within(
-            redis::cmd("XREAD")
-                .arg("BLOCK")
-                .arg(1_000)
-                .arg("STREAMS")
-                .arg(&reply_to)
-                .arg(&last)
-                .query_async(&mut conn),
-        )
-        .await
-        .unwrap();
-        for key in reply.keys {
-            for entry in key.ids {
-                last.clone_from(&entry.id);
-                texts.push(entry.get::<String>("envelope").unwrap());
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(3), "only {texts:?}");
-    }
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "answered after {took:?}");
-    for (_, id, code) in cases.iter().filter(|c| !c.1.is_empty()) {
-        let text = texts
-            .iter()
-            .find(|t| t.contains(&format!(r#""id":{id}"#)))
-            .unwrap_or_else(|| panic!("no reply with id {id}: {texts:?}"));
-        let v: Value = serde_json::from_str(text).unwrap();
-        if *code == 0 {
-            assert_eq!(v["result"], json!({"sum": 5.0}), "{text}");
-        } else {
-            assert_eq!(v["error"]["code"], json!(code), "{text}");
-        }
-    }
-    nothing_pending(&conn, &stream, "every entry is acked").await;
-    assert_eq!(arith.handled(), vec![4.0], "only the valid request ran");
     within(server.stop()).await;
 }
 
@@ -631,11 +522,10 @@ async fn invalid_requests_with_a_readable_id_are_answered_at_once() {
 /// must not be moved back, or the backlog would run again every second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let stream = keys::command_stream(&prefix, "arith");
-    let reply_to = keys::reply_stream(&prefix, "wire-client");
-    let mut conn = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
+    let mut conn = ctx.raw().await;
     let mut last = String::new();
     for i in 0..20 {
         last = xadd_request(&mut conn, &stream, &reply_to, i).await;
@@ -646,8 +536,8 @@ async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let arith = Arith::new();
-    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
     let seen = collect_replies(&mut conn, &reply_to, 19).await;
     assert_each_once(&seen, 0..19);
     // Three more passes of the trim loop (one a second): still once each.

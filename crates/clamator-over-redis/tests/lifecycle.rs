@@ -1,128 +1,65 @@
-//! Start, stop, drop and configuration.
+//! Connect, close, start, stop, drop, and the configuration errors.
+//!
+//! Starting after a stop, stopping twice and calling on a closed client are
+//! not tested: `stop(self)` and `close(self)` make them compile errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{RedisConfig, RedisRpcClient, RedisRpcServer, keys};
+use clamator_over_redis::{
+    ClientOptions, ConfigError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+};
 use clamator_protocol::{Error, TransportError};
-use clamator_test_support::{RedisServer, unique_prefix};
-use common::*;
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;
 
-/// Waits until a `slowAdd` handler of `arith` has started.
-async fn slow_started(arith: &Arith) {
-    let notified = arith.state.slow_started_notify.notified();
-    tokio::pin!(notified);
-    notified.as_mut().enable();
-    if arith.state.slow_started.load(Ordering::SeqCst) == 0 {
-        within(notified).await;
+/// The [`ConfigError`] inside a start or connect error.
+fn config_error<T: std::fmt::Debug>(r: Result<T, TransportError>) -> ConfigError {
+    match r {
+        Err(TransportError::Config(e)) => match e.downcast::<ConfigError>() {
+            Ok(e) => *e,
+            Err(other) => panic!("a config error that is not a ConfigError: {other}"),
+        },
+        other => panic!("expected a config error, got {other:?}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_stop_fails_pending_calls_and_deletes_the_reply_stream() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let server = server(
-        config(&redis.url(), &prefix)
-            .shutdown_grace(Duration::from_millis(50))
-            .build()
-            .unwrap(),
-        &arith,
-    )
-    .await;
-    let client = RedisRpcClient::new(config(&redis.url(), &prefix).build().unwrap());
-
-    let r = client
-        .call("arith", "add", json!({"a": 1, "b": 1}), None)
-        .await;
-    assert!(
-        matches!(r, Err(Error::Transport(TransportError::NotStarted))),
-        "{r:?}"
-    );
-    let r = client.notify("arith", "ping", json!({})).await;
-    assert!(
-        matches!(r, Err(Error::Transport(TransportError::NotStarted))),
-        "{r:?}"
-    );
-
-    within(client.start()).await.unwrap();
-    within(client.start()).await.unwrap(); // idempotent
+async fn close_deletes_the_reply_stream_promptly() {
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
     within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
         .await
         .unwrap();
-    let mut raw = raw(&redis.url()).await;
-    let exists = |mut raw: redis::aio::MultiplexedConnection, key: String| async move {
-        redis::cmd("EXISTS")
-            .arg(key)
-            .query_async::<i64>(&mut raw)
-            .await
-            .unwrap()
-    };
-    assert_eq!(
-        exists(raw.clone(), client.reply_stream().to_owned()).await,
-        1
-    );
-
-    let pending = client.call(
-        "arith",
-        "slowAdd",
-        json!({"a": 1, "b": 1, "sleepMs": 3_000}),
-        None,
-    );
-    let stopper = async {
-        slow_started(&arith).await;
-        let started = Instant::now();
-        client.stop().await;
+    let mut raw = ctx.raw().await;
+    let reply_stream = client.reply_stream().to_owned();
+    assert!(exists(&mut raw, &reply_stream).await);
+    let started = Instant::now();
+    within(client.close()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "close took {:?}",
         started.elapsed()
-    };
-    let (r, stop_took) = within(futures::future::join(pending, stopper)).await;
-    assert!(
-        matches!(r, Err(Error::Transport(TransportError::Stopped))),
-        "{r:?}"
     );
-    assert!(
-        stop_took < Duration::from_secs(1),
-        "stop took {stop_took:?}"
-    );
-    assert_eq!(
-        exists(raw.clone(), client.reply_stream().to_owned()).await,
-        0
-    );
-
-    within(client.stop()).await; // idempotent
-    let r = client
-        .call("arith", "add", json!({"a": 1, "b": 1}), None)
-        .await;
-    assert!(
-        matches!(r, Err(Error::Transport(TransportError::Stopped))),
-        "{r:?}"
-    );
-    assert!(matches!(client.start().await, Err(TransportError::Stopped)));
-    let _ = &mut raw;
+    assert!(!exists(&mut raw, &reply_stream).await);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stop_lets_in_flight_handlers_finish() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let server = server(
-        config(&redis.url(), &prefix)
-            .shutdown_grace(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-        &arith,
-    )
-    .await;
-    within(server.start()).await.unwrap(); // idempotent
-    let client = client(config(&redis.url(), &prefix).build().unwrap()).await;
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx
+        .server(
+            ServerOptions::default().shutdown_grace(Duration::from_secs(5)),
+            &arith,
+        )
+        .await;
+    let client = ctx.client().await;
     let call = client.call(
         "arith",
         "slowAdd",
@@ -130,7 +67,7 @@ async fn server_stop_lets_in_flight_handlers_finish() {
         None,
     );
     let stopper = async {
-        slow_started(&arith).await;
+        arith.slow_started_at_least(1).await;
         let started = Instant::now();
         server.stop().await;
         started.elapsed()
@@ -145,12 +82,8 @@ async fn server_stop_lets_in_flight_handlers_finish() {
         stop_took >= Duration::from_millis(200) && stop_took < Duration::from_secs(2),
         "stop waited for the handler: {stop_took:?}"
     );
-    let mut raw = raw(&redis.url()).await;
-    let stream = keys::command_stream(&prefix, "arith");
-    assert_eq!(pending_count(&mut raw, &stream, "arith").await, 0);
-
-    within(server.stop()).await; // idempotent
-    assert!(matches!(server.start().await, Err(TransportError::Stopped)));
+    let mut raw = ctx.raw().await;
+    assert_eq!(pending_count(&mut raw, &ctx.stream(), "arith").await, 0);
     // A stopped server reads nothing more.
     let r = client
         .call(
@@ -161,23 +94,20 @@ async fn server_stop_lets_in_flight_handlers_finish() {
         )
         .await;
     assert!(r.as_ref().is_err_and(Error::is_timeout), "{r:?}");
-    client.stop().await;
+    client.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stop_leaves_unfinished_entries_pending() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let server = server(
-        config(&redis.url(), &prefix)
-            .shutdown_grace(Duration::from_millis(200))
-            .build()
-            .unwrap(),
-        &arith,
-    )
-    .await;
-    let client = client(config(&redis.url(), &prefix).build().unwrap()).await;
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx
+        .server(
+            ServerOptions::default().shutdown_grace(Duration::from_millis(200)),
+            &arith,
+        )
+        .await;
+    let client = ctx.client().await;
     let call = client.call(
         "arith",
         "slowAdd",
@@ -185,7 +115,7 @@ async fn server_stop_leaves_unfinished_entries_pending() {
         Some(Duration::from_millis(1_500)),
     );
     let stopper = async {
-        slow_started(&arith).await;
+        arith.slow_started_at_least(1).await;
         let started = Instant::now();
         server.stop().await;
         started.elapsed()
@@ -197,26 +127,127 @@ async fn server_stop_leaves_unfinished_entries_pending() {
         stop_took < Duration::from_millis(900),
         "stop took {stop_took:?}"
     );
-    let mut raw = raw(&redis.url()).await;
-    let stream = keys::command_stream(&prefix, "arith");
+    let mut raw = ctx.raw().await;
     assert_eq!(
-        pending_count(&mut raw, &stream, "arith").await,
+        pending_count(&mut raw, &ctx.stream(), "arith").await,
         1,
         "the unfinished entry stays pending for reclaim"
     );
     assert!(arith.handled().is_empty());
-    client.stop().await;
+    assert_eq!(arith.slow_running(), 0, "the abandoned handler ended");
+    client.close().await;
+}
+
+/// A `stop()` whose future is dropped (a timeout around it fired while a
+/// handler ran) leaves nothing running, and the entry pending for another
+/// worker, which takes it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_is_cancel_safe() {
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx
+        .server(
+            ServerOptions::default().shutdown_grace(Duration::from_secs(5)),
+            &arith,
+        )
+        .await;
+    let client = ctx.client().await;
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 4, "b": 5, "sleepMs": 1_500}),
+        Some(Duration::from_secs(8)),
+    );
+    let other = TestArith::new();
+    let scenario = async {
+        arith.slow_started_at_least(1).await;
+        let stopped = tokio::time::timeout(Duration::from_millis(200), server.stop()).await;
+        assert!(stopped.is_err(), "stop waits for the handler (grace 5 s)");
+        arith
+            .until("the handler was cancelled", |a| a.slow_running() == 0)
+            .await;
+        assert_eq!(arith.slow_cancelled(), 1);
+        let mut raw = ctx.raw().await;
+        assert_eq!(
+            pending_count(&mut raw, &ctx.stream(), "arith").await,
+            1,
+            "the entry stays pending"
+        );
+        // Another worker takes it over once it is idle for its claim idle.
+        ctx.server(
+            ServerOptions::default().consumer_claim_idle(Duration::from_millis(500)),
+            &other,
+        )
+        .await
+    };
+    let (r, taker) = within(futures::future::join(call, scenario)).await;
+    assert_eq!(r.unwrap(), json!({"sum": 9.0}));
+    assert_eq!(other.handled(), vec![4.0]);
+    assert!(arith.handled().is_empty());
+    client.close().await;
+    taker.stop().await;
+}
+
+/// Lease renewal renews only the entries this worker still owns: one a
+/// foreign consumer claimed meanwhile stays with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_renewal_never_takes_back_an_entry_another_consumer_claimed() {
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    // Leases are renewed every 200 ms.
+    let server = ctx
+        .server(
+            ServerOptions::default().consumer_claim_idle(Duration::from_millis(600)),
+            &arith,
+        )
+        .await;
+    let client = ctx.client().await;
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 1, "b": 1, "sleepMs": 1_500}),
+        Some(Duration::from_secs(8)),
+    );
+    let stream = ctx.stream();
+    let mut raw = ctx.raw().await;
+    let ours = keys::consumer("arith", server.instance_id());
+    let foreign = async {
+        arith.slow_started_at_least(1).await;
+        let owners = pending_owners(&mut raw, &stream).await;
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0].1, ours);
+        let _: redis::Value = redis::cmd("XCLAIM")
+            .arg(&stream)
+            .arg("arith")
+            .arg("arith:foreign")
+            .arg(0)
+            .arg(&owners[0].0)
+            .arg("JUSTID")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        // Two lease periods and a half, still under the claim idle (so no
+        // reclaim pass may take it either).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pending_owners(&mut raw, &stream).await
+    };
+    let (r, owners) = within(futures::future::join(call, foreign)).await;
+    assert_eq!(owners.len(), 1);
+    assert_eq!(
+        owners[0].1, "arith:foreign",
+        "a renewal took the entry back from the consumer that claimed it"
+    );
+    assert_eq!(r.unwrap(), json!({"sum": 2.0}), "the handler still answers");
+    client.close().await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_server_stops_promptly() {
-    let redis = RedisServer::start();
-    let arith = Arith::new();
-    let server = server(
-        config(&redis.url(), &unique_prefix()).build().unwrap(),
-        &arith,
-    )
-    .await;
+    let ctx = TestContext::new();
+    let server = ctx
+        .server(ServerOptions::default(), &TestArith::new())
+        .await;
     // Let the consumer loop park in its blocking read.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -240,13 +271,13 @@ async fn connections(raw: &mut redis::aio::MultiplexedConnection) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_without_stop_releases_everything() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let mut raw = raw(&redis.url()).await;
+    // Counts every connection of the server: a server of its own.
+    let ctx = TestContext::own_server();
+    let mut raw = ctx.raw().await;
     assert_eq!(connections(&mut raw).await, 1);
-    let arith = Arith::new();
-    let server = server(config(&redis.url(), &prefix).build().unwrap(), &arith).await;
-    let client = client(config(&redis.url(), &prefix).build().unwrap()).await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
     within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
         .await
         .unwrap();
@@ -258,59 +289,167 @@ async fn dropping_without_stop_releases_everything() {
         async move { connections(&mut raw).await == 1 }
     })
     .await;
-    // Never started: dropping does nothing.
-    drop(RedisRpcServer::new(
-        config(&redis.url(), &prefix).build().unwrap(),
-        arith.dispatcher(),
-    ));
-    drop(RedisRpcClient::new(
-        config(&redis.url(), &prefix).build().unwrap(),
-    ));
 }
 
-#[tokio::test]
-async fn config_errors_say_what_to_do() {
-    let msg = |r: Result<RedisConfig, TransportError>| match r {
-        Err(TransportError::Config(m)) => m,
-        other => panic!("expected a config error, got {other:?}"),
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_instance_id_is_used_by_one_client_at_a_time() {
+    let ctx = TestContext::new();
+    let fixed = || TestContext::client_options().instance_id("worker-1");
+    let first = ctx.client_with(fixed()).await;
+    assert_eq!(first.instance_id(), "worker-1");
+    assert_eq!(
+        first.reply_stream(),
+        format!("{}:replies:worker-1", ctx.prefix())
+    );
+    // A second client of this process.
+    let e = config_error(within(RedisRpcClient::connect_with(ctx.conn(), fixed())).await);
+    assert!(
+        matches!(&e, ConfigError::InstanceIdInUse { id, .. } if id == "worker-1"),
+        "{e:?}"
+    );
+    first.close().await;
+    let again = ctx.client_with(fixed()).await;
+    again.close().await;
+
+    // A live client in another process keeps its reply stream's TTL fresh.
+    let mut raw = ctx.raw().await;
+    let elsewhere = |id: &str| keys::reply_stream(ctx.prefix(), id);
+    for (id, ttl_ms, in_use) in [("live", 60_000, true), ("stale", 5_000, false)] {
+        xadd_raw(&mut raw, &elsewhere(id), &[("type", b"open")]).await;
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(elsewhere(id))
+            .arg(ttl_ms)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let options = TestContext::client_options().instance_id(id);
+        let r = within(RedisRpcClient::connect_with(ctx.conn(), options)).await;
+        if in_use {
+            let e = config_error(r);
+            assert!(
+                matches!(&e, ConfigError::InstanceIdInUse { id: used, .. } if used == id),
+                "{e:?}"
+            );
+        } else {
+            r.expect("a stale reply stream is free").close().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_settings_are_typed_config_errors_before_any_connection() {
+    // Nothing listens there: each error comes before a connection is tried.
+    let nowhere = || ConnectOptions::new("app", "redis://127.0.0.1:1").unwrap();
+    assert!(matches!(
+        ConnectOptions::new("", "redis://127.0.0.1:1"),
+        Err(ConfigError::EmptyKeyPrefix)
+    ));
+    assert!(matches!(
+        ConnectOptions::new(" app", "redis://127.0.0.1:1"),
+        Err(ConfigError::KeyPrefixWhitespace(_))
+    ));
+    let e = ConnectOptions::new("app", "not a url").unwrap_err();
+    assert!(matches!(e, ConfigError::InvalidUrl { .. }), "{e:?}");
+    assert!(e.to_string().contains("not a valid Redis URL"), "{e}");
+
+    let arith = TestArith::new();
+    let start = |conn: ConnectOptions, options: ServerOptions| {
+        RedisRpcServer::builder(conn)
+            .options(options)
+            .dispatcher(arith.dispatcher())
+            .start()
     };
-    let url = "redis://127.0.0.1:1";
-    assert!(
-        msg(RedisConfig::builder("").redis_url(url).build()).contains("set a non-empty prefix")
+    type Expected = fn(&ConfigError) -> bool;
+    let cases: Vec<(ServerOptions, Expected)> = vec![
+        (ServerOptions::default().max_concurrency(0), |e| {
+            matches!(
+                e,
+                ConfigError::ZeroCount {
+                    setting: "max_concurrency",
+                    ..
+                }
+            )
+        }),
+        (ServerOptions::default().max_deliveries(Some(0)), |e| {
+            matches!(
+                e,
+                ConfigError::ZeroCount {
+                    setting: "max_deliveries",
+                    ..
+                }
+            )
+        }),
+        (ServerOptions::default().reply_stream_maxlen(0), |e| {
+            matches!(
+                e,
+                ConfigError::ZeroCount {
+                    setting: "reply_stream_maxlen",
+                    ..
+                }
+            )
+        }),
+        (
+            ServerOptions::default().handler_timeout(Some(Duration::ZERO)),
+            |e| matches!(e, ConfigError::ZeroDuration("handler_timeout")),
+        ),
+        (
+            ServerOptions::default().consumer_claim_idle(Duration::ZERO),
+            |e| matches!(e, ConfigError::ZeroDuration("consumer_claim_idle")),
+        ),
+        (ServerOptions::default().instance_id("a:b"), |e| {
+            matches!(e, ConfigError::InvalidInstanceId(_))
+        }),
+    ];
+    for (options, expected) in cases {
+        let e = config_error(within(start(nowhere(), options.clone())).await);
+        assert!(expected(&e), "{options:?}: {e:?}");
+        assert!(
+            e.to_string().contains("set") || e.to_string().contains("use"),
+            "{e}"
+        );
+    }
+    let e = config_error(
+        within(start(
+            nowhere().command_timeout(Duration::ZERO),
+            ServerOptions::default(),
+        ))
+        .await,
     );
-    assert!(msg(RedisConfig::builder(" \t").redis_url(url).build()).contains("key_prefix"));
     assert!(
-        msg(RedisConfig::builder("app")
-            .redis_url(url)
-            .max_concurrency(0)
-            .build())
-        .contains("set at least 1")
+        matches!(e, ConfigError::ZeroDuration("command_timeout")),
+        "{e:?}"
+    );
+    let e = config_error(within(RedisRpcServer::builder(nowhere()).start()).await);
+    assert!(matches!(e, ConfigError::NoServices), "{e:?}");
+
+    let connect = |options: ClientOptions| RedisRpcClient::connect_with(nowhere(), options);
+    let e = config_error(
+        within(connect(
+            ClientOptions::default().default_timeout(Duration::ZERO),
+        ))
+        .await,
     );
     assert!(
-        msg(RedisConfig::builder("app").redis_url("not a url").build())
-            .contains("not a valid Redis URL")
+        matches!(e, ConfigError::ZeroDuration("default_timeout")),
+        "{e:?}"
     );
-    let c = RedisConfig::builder("app")
-        .redis_url(url)
-        .instance_id("worker-1")
-        .consumer_claim_idle(Duration::from_millis(1_000))
-        .reply_stream_maxlen(10)
-        .default_timeout(Duration::from_secs(1))
-        .shutdown_grace(Duration::ZERO)
-        .max_concurrency(1)
-        .build()
-        .unwrap();
-    let client = RedisRpcClient::new(c.clone());
-    assert_eq!(client.instance_id(), "worker-1");
-    assert_eq!(client.reply_stream(), "app:replies:worker-1");
-    let r = client.call("arith", "add", json!({}), None).await;
-    assert!(matches!(
-        r,
-        Err(Error::Transport(TransportError::NotStarted))
-    ));
-    let empty = RedisRpcServer::new(c, clamator_protocol::Dispatcher::builder().build());
-    assert!(matches!(
-        empty.start().await,
-        Err(TransportError::Config(_))
-    ));
+    let e = config_error(
+        within(connect(
+            ClientOptions::default().reply_stream_ttl(Some(Duration::from_millis(10))),
+        ))
+        .await,
+    );
+    assert!(matches!(e, ConfigError::ReplyStreamTtlTooShort(_)), "{e:?}");
+    let e = config_error(within(connect(ClientOptions::default().instance_id(""))).await);
+    assert!(matches!(e, ConfigError::InvalidInstanceId(_)), "{e:?}");
+    let e = config_error(
+        within(RedisRpcClient::connect(
+            nowhere().command_timeout(Duration::ZERO),
+        ))
+        .await,
+    );
+    assert!(
+        matches!(e, ConfigError::ZeroDuration("command_timeout")),
+        "{e:?}"
+    );
 }

@@ -2,16 +2,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::keys;
-use clamator_protocol::Error;
-use clamator_test_support::{RedisServer, unique_prefix};
-use common::*;
+use clamator_over_redis::{
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
+};
+use clamator_protocol::{Error, TransportError};
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext, free_port, unique_prefix};
 use serde_json::json;
 
 const CALL_TIMEOUT: Duration = Duration::from_millis(800);
@@ -20,15 +20,20 @@ const SLACK: Duration = Duration::from_millis(700);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_a_redis_restart_mid_traffic() {
-    let mut redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix)
-        .command_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let server = Arc::new(server(cfg.clone(), &arith).await);
-    let client = Arc::new(client(cfg).await);
+    let mut ctx = TestContext::own_server();
+    let arith = TestArith::new();
+    let conn = ctx.conn().command_timeout(Duration::from_millis(500));
+    let server = ctx
+        .server_on(conn.clone(), ServerOptions::default(), &arith)
+        .await;
+    let client = Arc::new(
+        within(RedisRpcClient::connect_with(
+            conn,
+            TestContext::client_options(),
+        ))
+        .await
+        .unwrap(),
+    );
     within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
         .await
         .unwrap();
@@ -69,7 +74,7 @@ async fn survives_a_redis_restart_mid_traffic() {
     })
     .await;
 
-    tokio::task::block_in_place(|| redis.kill());
+    tokio::task::block_in_place(|| ctx.redis().kill());
     // While Redis is down, calls fail with transport errors within their timeout.
     for _ in 0..3 {
         let started = Instant::now();
@@ -84,7 +89,7 @@ async fn survives_a_redis_restart_mid_traffic() {
         );
     }
     let failed_before = failed.load(Ordering::SeqCst);
-    tokio::task::block_in_place(|| redis.restart());
+    tokio::task::block_in_place(|| ctx.redis().restart());
 
     // Back: new calls succeed without restarting anything (the group is recreated).
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -110,61 +115,57 @@ async fn survives_a_redis_restart_mid_traffic() {
     within(traffic).await.unwrap();
     assert!(failed_before > 0 || failed.load(Ordering::SeqCst) > 0);
 
-    let mut raw = raw(&redis.url()).await;
+    let mut raw = ctx.raw().await;
     let groups: Vec<redis::Value> = redis::cmd("XINFO")
         .arg("GROUPS")
-        .arg(keys::command_stream(&prefix, "arith"))
+        .arg(ctx.stream())
         .query_async(&mut raw)
         .await
         .unwrap();
     assert_eq!(groups.len(), 1, "the consumer group was recreated");
-    within(client.stop()).await;
+    let client = Arc::into_inner(client).expect("the traffic task ended");
+    within(client.close()).await;
     within(server.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_fails_fast_when_redis_is_unreachable() {
-    let port = clamator_test_support::free_port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let cfg = config(&url, &unique_prefix()).build().unwrap();
-    let client = clamator_over_redis::RedisRpcClient::new(cfg.clone());
-    let r = within(client.start()).await;
+    init_tracing();
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let conn = ConnectOptions::new(unique_prefix(), &url).unwrap();
+    let r = within(RedisRpcClient::connect_with(
+        conn.clone(),
+        ClientOptions::default(),
+    ))
+    .await;
     assert!(
-        matches!(
-            r,
-            Err(clamator_protocol::TransportError::ConnectionLost { .. })
-        ),
+        matches!(r, Err(TransportError::ConnectionLost { .. })),
         "{r:?}"
     );
-    let arith = Arith::new();
     // A server retries until Redis answers, unless given a start timeout
     // (faults.rs shows one that waits for Redis).
-    let cfg = config(&url, &unique_prefix())
-        .start_timeout(Some(Duration::from_millis(500)))
-        .build()
-        .unwrap();
-    let server = clamator_over_redis::RedisRpcServer::new(cfg, arith.dispatcher());
-    let r = within(server.start()).await;
+    let r = within(
+        RedisRpcServer::builder(conn)
+            .options(ServerOptions::default().start_timeout(Some(Duration::from_millis(500))))
+            .dispatcher(TestArith::new().dispatcher())
+            .start(),
+    )
+    .await;
     assert!(
-        matches!(
-            r,
-            Err(clamator_protocol::TransportError::ConnectionLost { .. })
-        ),
+        matches!(r, Err(TransportError::ConnectionLost { .. })),
         "{r:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_group_is_recreated() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix).build().unwrap();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
-    let mut raw = raw(&redis.url()).await;
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
+    let mut raw = ctx.raw().await;
     let _: i64 = redis::cmd("DEL")
-        .arg(keys::command_stream(&prefix, "arith"))
+        .arg(ctx.stream())
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -186,7 +187,7 @@ async fn a_deleted_group_is_recreated() {
             Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
         }
     }
-    client.stop().await;
+    client.close().await;
     server.stop().await;
 }
 
@@ -214,19 +215,22 @@ fn signal(pid: &str, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_redis_never_hangs_a_call() {
-    let redis = RedisServer::start();
-    let prefix = unique_prefix();
-    let arith = Arith::new();
-    let cfg = config(&redis.url(), &prefix)
-        .command_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
+    let ctx = TestContext::own_server();
+    let arith = TestArith::new();
+    let conn = ctx.conn().command_timeout(Duration::from_millis(500));
+    let server = ctx
+        .server_on(conn.clone(), ServerOptions::default(), &arith)
+        .await;
+    let client = within(RedisRpcClient::connect_with(
+        conn,
+        TestContext::client_options(),
+    ))
+    .await
+    .unwrap();
     within(client.call("arith", "add", json!({"a": 1, "b": 1}), None))
         .await
         .unwrap();
-    let mut raw = raw(&redis.url()).await;
+    let mut raw = ctx.raw().await;
     let pid = redis_pid(&mut raw).await;
 
     // Frozen (SIGSTOP): connections stay open, nothing answers.
@@ -264,6 +268,6 @@ async fn a_frozen_redis_never_hangs_a_call() {
             Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
         }
     }
-    within(client.stop()).await;
+    within(client.close()).await;
     within(server.stop()).await;
 }

@@ -2,19 +2,34 @@
 //! go; pending and undelivered entries (of any group) stay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use clamator_over_redis::keys;
-use clamator_test_support::{RedisServer, unique_prefix};
-use common::*;
+use clamator_over_redis::{RedisRpcClient, ServerOptions};
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext};
+use redis::aio::MultiplexedConnection;
 use serde_json::json;
 
 /// Small stream nodes, so `XTRIM MINID ~` (which drops whole nodes) shows.
 const NODE: usize = 8;
 
-async fn calls(client: &clamator_over_redis::RedisRpcClient, n: usize) {
+/// A test's context and raw connection on the shared server of this binary,
+/// with small stream nodes: every test here wants them, and no other binary
+/// shares this server.
+async fn small_nodes() -> (TestContext, MultiplexedConnection) {
+    let ctx = TestContext::new();
+    let mut conn = ctx.raw().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(NODE)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (ctx, conn)
+}
+
+async fn calls(client: &RedisRpcClient, n: usize) {
     let all = (0..n).map(|i| client.call("arith", "add", json!({"a": i, "b": 1}), None));
     for r in within(futures::future::join_all(all)).await {
         r.unwrap();
@@ -23,21 +38,11 @@ async fn calls(client: &clamator_over_redis::RedisRpcClient, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_entries_go_pending_and_undelivered_stay() {
-    let redis = RedisServer::start();
-    let mut conn = raw(&redis.url()).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("stream-node-max-entries")
-        .arg(NODE)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let prefix = unique_prefix();
-    let cfg = config(&redis.url(), &prefix).build().unwrap();
-    let arith = Arith::new();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
-    let stream = keys::command_stream(&prefix, "arith");
+    let (ctx, mut conn) = small_nodes().await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
+    let stream = ctx.stream();
 
     calls(&client, 100).await;
     // A second group that joins late and lags: it holds one entry pending and
@@ -117,36 +122,22 @@ async fn acked_entries_go_pending_and_undelivered_stay() {
     })
     .await;
     calls(&client, 3).await; // still serving
-    client.stop().await;
+    client.close().await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trimming_can_be_turned_off() {
-    let redis = RedisServer::start();
-    let mut conn = raw(&redis.url()).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("stream-node-max-entries")
-        .arg(NODE)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let prefix = unique_prefix();
-    let cfg = config(&redis.url(), &prefix)
-        .trim_command_streams(false)
-        .build()
-        .unwrap();
-    let arith = Arith::new();
-    let server = server(cfg.clone(), &arith).await;
-    let client = client(cfg).await;
+    let (ctx, mut conn) = small_nodes().await;
+    let arith = TestArith::new();
+    let server = ctx
+        .server(ServerOptions::default().trim_command_streams(false), &arith)
+        .await;
+    let client = ctx.client().await;
     calls(&client, 50).await;
     // Absence of an event: wait out more than one trim period (1 s).
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(
-        xlen(&mut conn, &keys::command_stream(&prefix, "arith")).await,
-        50
-    );
-    client.stop().await;
+    assert_eq!(xlen(&mut conn, &ctx.stream()).await, 50);
+    client.close().await;
     server.stop().await;
 }

@@ -49,10 +49,7 @@ pub trait ClientTransport: Send + Sync {
         method: &'a str,
         params: Value,
         timeout: Option<Duration>,
-    ) -> BoxFuture<'a, Result<Value, Error>>
-    where
-        Self: Sized,
-    {
+    ) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async move { call(self, service, method, &params, timeout).await })
     }
 
@@ -62,10 +59,7 @@ pub trait ClientTransport: Send + Sync {
         service: &'a str,
         method: &'a str,
         params: Value,
-    ) -> BoxFuture<'a, Result<(), Error>>
-    where
-        Self: Sized,
-    {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { notify(self, service, method, &params).await })
     }
 }
