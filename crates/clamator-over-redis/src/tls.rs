@@ -149,6 +149,22 @@ impl TlsHandshakeError {
         None
     }
 
+    /// Explains why a connection that `client` opened outside this crate
+    /// (tools with connections of their own, as the `clamator` CLI) failed:
+    /// `Some` when TLS, or connecting to a port of the other kind, is why.
+    /// May probe the port with a plaintext `PING` for up to `limit` (at most
+    /// 1 s).
+    pub async fn explain(
+        client: &redis::Client,
+        error: &RedisError,
+        limit: Duration,
+    ) -> Option<TlsHandshakeError> {
+        match explain_connect_failure(client, ConnError::Redis(error.clone()), limit).await {
+            ConnError::Tls(tls) => Some(tls),
+            _ => None,
+        }
+    }
+
     /// Whether a retry could fix it.
     pub(crate) fn is_transient(&self) -> bool {
         self.kind.is_transient()
