@@ -2,8 +2,10 @@
 //! (and, for `gc`, delete) keys directly, bounded so an unreachable Redis fails
 //! within seconds instead of hanging.
 
+use std::path::Path;
 use std::time::Duration;
 
+use clamator_over_redis::{ConfigError, ConnectOptions, TlsHandshakeError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError};
 
@@ -31,21 +33,110 @@ impl std::fmt::Debug for Redis {
     }
 }
 
-/// Parses a Redis URL; a bad one is a usage error.
-pub(crate) fn client(url: &str) -> Result<Client, CliError> {
-    Client::open(url).map_err(|e| {
-        CliError::Usage(format!(
-            "invalid Redis URL {url:?} ({e}): use the form redis://[user:password@]host:port[/db] \
-             in --redis-url or REDIS_URL"
-        ))
-    })
+/// Where Redis is and how to reach it: the URL and, for `rediss://`, the TLS
+/// settings. Every connection of a command, the client's and the inspection
+/// ones, is opened from the one `redis::Client` it builds.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The URL, for messages (shown redacted).
+    pub(crate) url: String,
+    /// TLS settings from --tls-ca / --tls-cert / --tls-key.
+    #[cfg(feature = "tls")]
+    tls: Option<clamator_over_redis::TlsOptions>,
+}
+
+impl Target {
+    /// `url` with these TLS files (read and checked now); a bad file, or TLS
+    /// files for a `redis://` URL, is a usage error.
+    pub(crate) fn new(
+        url: &str,
+        ca: Option<&Path>,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+    ) -> Result<Target, CliError> {
+        let wants_tls = ca.is_some() || cert.is_some() || key.is_some();
+        #[cfg(feature = "tls")]
+        let tls = match wants_tls {
+            false => None,
+            true => {
+                let usage = |e: ConfigError| CliError::Usage(e.to_string());
+                let mut tls = clamator_over_redis::TlsOptions::new();
+                if let Some(ca) = ca {
+                    tls = tls.ca_pem_file(ca).map_err(usage)?;
+                }
+                match (cert, key) {
+                    (Some(cert), Some(key)) => {
+                        tls = tls.client_cert_pem_files(cert, key).map_err(usage)?;
+                    }
+                    (None, None) => {}
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(CliError::Usage(
+                            "--tls-cert and --tls-key go together: pass the client certificate \
+                             and its key (or CLAMATOR_TLS_CERT and CLAMATOR_TLS_KEY)"
+                                .to_owned(),
+                        ));
+                    }
+                }
+                Some(tls)
+            }
+        };
+        #[cfg(not(feature = "tls"))]
+        if wants_tls {
+            return Err(CliError::Usage(
+                "this clamator was built without TLS: rebuild it with its `tls` feature (on by \
+                 default) to use --tls-ca, --tls-cert and --tls-key"
+                    .to_owned(),
+            ));
+        }
+        let target = Target {
+            url: url.to_owned(),
+            #[cfg(feature = "tls")]
+            tls,
+        };
+        target.connect_options("clamator")?; // a bad URL is a usage error now
+        Ok(target)
+    }
+
+    /// A plain URL without TLS settings (the demo's throwaway Redis).
+    pub(crate) fn plain(url: &str) -> Target {
+        Target {
+            url: url.to_owned(),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// Connect options for `prefix`; a bad URL or TLS setting is a usage error.
+    pub(crate) fn connect_options(&self, prefix: &str) -> Result<ConnectOptions, CliError> {
+        let usage = |e: ConfigError| {
+            CliError::Usage(format!(
+                "{e} (in --redis-url or REDIS_URL: redis://[user:password@]host:port[/db], or \
+                 rediss:// for TLS)"
+            ))
+        };
+        let conn = ConnectOptions::new(prefix, &self.url).map_err(usage)?;
+        #[cfg(feature = "tls")]
+        let conn = match &self.tls {
+            Some(tls) => conn
+                .tls(tls.clone())
+                .map_err(|e| CliError::Usage(e.to_string()))?,
+            None => conn,
+        };
+        Ok(conn)
+    }
+
+    /// The client every inspection connection is opened from.
+    fn client(&self) -> Result<Client, CliError> {
+        Ok(self.connect_options("clamator")?.redis_client().clone())
+    }
 }
 
 impl Redis {
     /// Connects with redis-rs's response timeout set to `response` (`None` for
     /// blocking reads, which we bound ourselves) and checks the link with PING.
-    async fn open(url: &str, response: Option<Duration>) -> Result<Redis, CliError> {
-        let client = client(url)?;
+    async fn open(target: &Target, response: Option<Duration>) -> Result<Redis, CliError> {
+        let url = target.url.as_str();
+        let client = target.client()?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(response);
@@ -65,13 +156,21 @@ impl Redis {
                     CONNECT_TIMEOUT.as_millis()
                 )));
             }
-            Ok(Err(e)) if e.is_timeout() => {
-                return Err(unreachable(format!(
-                    "no answer within {} ms ({e})",
-                    CONNECT_TIMEOUT.as_millis()
-                )));
+            Ok(Err(e)) => {
+                if let Some(tls) = TlsHandshakeError::explain(&client, &e, CONNECT_TIMEOUT).await {
+                    return Err(CliError::Tls {
+                        url: url.to_owned(),
+                        reason: tls.to_string(),
+                    });
+                }
+                if e.is_timeout() {
+                    return Err(unreachable(format!(
+                        "no answer within {} ms ({e})",
+                        CONNECT_TIMEOUT.as_millis()
+                    )));
+                }
+                return Err(unreachable(e.to_string()));
             }
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
             Ok(Ok(conn)) => conn,
         };
         let mut redis = Redis {
@@ -93,13 +192,13 @@ impl Redis {
     }
 
     /// A connection for ordinary commands.
-    pub(crate) async fn connect(url: &str) -> Result<Redis, CliError> {
-        Redis::open(url, Some(COMMAND_TIMEOUT)).await
+    pub(crate) async fn connect(target: &Target) -> Result<Redis, CliError> {
+        Redis::open(target, Some(COMMAND_TIMEOUT)).await
     }
 
     /// A connection of its own for blocking reads (`XREAD BLOCK`).
-    pub(crate) async fn connect_blocking(url: &str) -> Result<Redis, CliError> {
-        Redis::open(url, None).await
+    pub(crate) async fn connect_blocking(target: &Target) -> Result<Redis, CliError> {
+        Redis::open(target, None).await
     }
 
     /// A failure of `doing` as a CLI error.

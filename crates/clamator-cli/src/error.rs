@@ -60,6 +60,15 @@ pub(crate) enum CliError {
         reason: String,
     },
 
+    /// The TLS handshake with Redis failed (certificates, or a port of the other kind).
+    #[error("TLS with Redis at {} failed: {reason}", redact(.url))]
+    Tls {
+        /// The URL tried.
+        url: String,
+        /// What failed and what to do (names the flags to pass).
+        reason: String,
+    },
+
     /// A Redis command failed or did not answer in time.
     #[error(
         "{doing} failed: {reason}; check that Redis at {} is up and reachable, then retry",
@@ -148,6 +157,7 @@ impl CliError {
                 EXIT_USAGE
             }
             CliError::Unreachable { .. }
+            | CliError::Tls { .. }
             | CliError::Redis { .. }
             | CliError::CallTimeout { .. }
             | CliError::Transport { .. }
@@ -201,6 +211,12 @@ impl CliError {
 
     /// A transport failure while doing `doing`; a failed connect reads as "cannot reach Redis".
     pub(crate) fn transport(source: TransportError, doing: &str, url: &str) -> CliError {
+        if let Some(tls) = clamator_over_redis::TlsHandshakeError::find_in(&source) {
+            return CliError::Tls {
+                url: url.to_owned(),
+                reason: format!("{doing}: {tls}"),
+            };
+        }
         match source {
             TransportError::ConnectionLost { message, .. } => CliError::Unreachable {
                 url: url.to_owned(),

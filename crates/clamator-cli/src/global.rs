@@ -1,5 +1,8 @@
 //! The options every command takes: where Redis is, the key prefix, and the output format.
 
+use std::path::PathBuf;
+
+use crate::conn::Target;
 use crate::error::CliError;
 
 /// The Redis URL used when neither `--redis-url` nor `$REDIS_URL` is given.
@@ -32,6 +35,20 @@ pub(crate) struct Global {
     /// Machine-readable output: JSON documents (JSON lines for `tail` and `dead`) instead of tables.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+
+    /// TLS (with a `rediss://` URL): trust only the CA certificates in this PEM file
+    /// instead of the system's root certificates.
+    #[arg(long, global = true, env = "CLAMATOR_TLS_CA", value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+
+    /// TLS: present this client certificate (PEM), for Redis with `tls-auth-clients yes`;
+    /// needs --tls-key.
+    #[arg(long, global = true, env = "CLAMATOR_TLS_CERT", value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// TLS: the private key (PEM) of --tls-cert.
+    #[arg(long, global = true, env = "CLAMATOR_TLS_KEY", value_name = "FILE")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl Global {
@@ -43,7 +60,22 @@ impl Global {
         if self.key_prefix.as_deref().is_some_and(|p| p.is_empty()) {
             self.key_prefix = None;
         }
+        for file in [&mut self.tls_ca, &mut self.tls_cert, &mut self.tls_key] {
+            if file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+                *file = None;
+            }
+        }
         self
+    }
+
+    /// Where Redis is and how to reach it (TLS files read and checked here).
+    pub(crate) fn target(&self) -> Result<Target, CliError> {
+        Target::new(
+            &self.redis_url,
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )
     }
 
     /// The key prefix, or a usage error naming `command` and saying how to give one.

@@ -45,6 +45,9 @@ pub(crate) enum ConnError {
     /// No answer within our own bound.
     #[error("no answer from Redis within {} ms", .0.as_millis())]
     TimedOut(Duration),
+    /// A TLS handshake failed (certificates, or a port of the other kind).
+    #[error("{0}")]
+    Tls(#[source] crate::tls::TlsHandshakeError),
     /// A recent connect failed; the shared connection waits before the next try.
     #[error("Redis is unreachable (last connect failed: {last_error}); retrying in {} ms", .retry_in.as_millis())]
     Unreachable {
@@ -83,6 +86,7 @@ impl ConnError {
                     )
             }
             ConnError::TimedOut(_) | ConnError::Unreachable { .. } => true,
+            ConnError::Tls(e) => e.is_transient(),
         }
     }
 
@@ -96,7 +100,7 @@ impl ConnError {
                     || e.kind() == redis::ErrorKind::Parse
             }
             // No answer within the bound: the connection may be half-open.
-            ConnError::TimedOut(_) => true,
+            ConnError::TimedOut(_) | ConnError::Tls(_) => true,
             ConnError::Unreachable { .. } => false,
         }
     }
@@ -184,15 +188,25 @@ impl Connector {
             .set_connection_timeout(Some(self.command_timeout))
             .set_response_timeout(None);
         // Opening has been seen to hang: bound it here too.
-        match tokio::time::timeout(
+        let opened = match tokio::time::timeout(
             self.command_timeout,
             self.client
                 .get_multiplexed_async_connection_with_config(&config),
         )
         .await
         {
-            Ok(result) => Ok(result?),
+            Ok(result) => result.map_err(ConnError::from),
             Err(_) => Err(ConnError::TimedOut(self.command_timeout)),
+        };
+        match opened {
+            Ok(conn) => Ok(conn),
+            // Says so when TLS (or the lack of it) is why.
+            Err(e) => {
+                Err(
+                    crate::tls::explain_connect_failure(&self.client, e, self.command_timeout)
+                        .await,
+                )
+            }
         }
     }
 }

@@ -54,6 +54,8 @@
 //!   and moves back a group that skipped a backlog.
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
+//! - [`tls`]: `rediss://` settings (`TlsOptions`, `ConnectOptions::tls`, with
+//!   the `tls` feature) and [`TlsHandshakeError`], what a failed handshake says.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
 #![deny(missing_docs)]
@@ -80,6 +82,7 @@ mod reply_loop;
 mod runner;
 pub mod server;
 pub mod stream_id;
+pub mod tls;
 mod trim;
 mod worker;
 
@@ -87,6 +90,9 @@ pub use client::RedisRpcClient;
 pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions};
 pub use server::{RedisRpcServer, RedisServerBuilder};
 pub use stream_id::StreamId;
+#[cfg(feature = "tls")]
+pub use tls::TlsOptions;
+pub use tls::{TlsFailure, TlsHandshakeError};
 
 /// The `redis` crate this transport is built on, for [`ConnectOptions::from_client`].
 pub use redis;

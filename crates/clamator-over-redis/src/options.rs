@@ -105,6 +105,63 @@ pub enum ConfigError {
         /// How it was found in use.
         where_: &'static str,
     },
+    /// A TLS file (CA bundle, client certificate or key) cannot be read.
+    #[error(
+        "cannot read the {what} {path:?} ({source}): check the path and that this process may \
+         read the file"
+    )]
+    TlsFileUnreadable {
+        /// `CA bundle`, `client certificate` or `client key`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What reading it said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CA bundle, client certificate or key does not hold what it should.
+    #[error(
+        "the {what} from {origin} is not usable: {problem}; give a PEM file as written by \
+         openssl (the CA bundle and certificate: -----BEGIN CERTIFICATE----- blocks; the key: \
+         -----BEGIN PRIVATE KEY-----)"
+    )]
+    TlsInvalidPem {
+        /// `CA bundle`, `client certificate` or `client key`.
+        what: &'static str,
+        /// `file "<path>"` or `bytes`.
+        origin: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The client key is not the key of the client certificate.
+    #[error(
+        "the client key ({key}) is not the key of the client certificate ({cert}): give the key \
+         the certificate was issued for"
+    )]
+    TlsKeyMismatch {
+        /// Where the certificate came from.
+        cert: String,
+        /// Where the key came from.
+        key: String,
+    },
+    /// TLS settings for a Redis address that does not use TLS.
+    #[error(
+        "TLS settings were given for redis://{addr}, a plain (non-TLS) address: use a rediss:// \
+         URL for a Redis that serves TLS, e.g. rediss://{addr}"
+    )]
+    TlsNeedsRediss {
+        /// `host:port`.
+        addr: String,
+    },
+    /// A `rediss://` URL, and this build has no TLS.
+    #[error(
+        "{from} uses TLS (rediss://), and clamator-over-redis was built without its `tls` \
+         feature: enable it (the `clamator` crate's `tls` feature, on by default)"
+    )]
+    TlsNotEnabled {
+        /// Where the URL came from.
+        from: &'static str,
+    },
 }
 
 /// Where Redis is and the key prefix of the application: what every server
@@ -144,6 +201,7 @@ impl ConnectOptions {
     ) -> Result<ConnectOptions, ConfigError> {
         let key_prefix = key_prefix.into();
         check_prefix(&key_prefix)?;
+        crate::tls::check_client(&client, "the redis::Client")?;
         Ok(ConnectOptions {
             key_prefix,
             client,
@@ -153,11 +211,13 @@ impl ConnectOptions {
 
     fn open(key_prefix: String, url: &str, from: &'static str) -> Result<Self, ConfigError> {
         check_prefix(&key_prefix)?;
+        crate::tls::check_url(url, from)?;
         let client = redis::Client::open(url).map_err(|source| ConfigError::InvalidUrl {
             from,
             url: url.to_owned(),
             source,
         })?;
+        crate::tls::check_client(&client, from)?;
         Ok(ConnectOptions {
             key_prefix,
             client,

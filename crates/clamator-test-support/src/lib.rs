@@ -14,6 +14,8 @@
 //! - `context` (feature `redis`): [`TestContext`], servers and clients of the
 //!   Redis transport on the shared server (or an own one), and raw-Redis
 //!   helpers.
+//! - [`tls`]: throwaway TLS `redis-server`s with certificates made at run
+//!   time (a CA, server, client and expired certificates).
 //! - `conformance` (feature `conformance`): the WIRE.md §4 table, run
 //!   against any transport that can carry request text.
 #![deny(missing_docs)]
@@ -27,6 +29,7 @@ pub mod conformance;
 pub mod context;
 pub mod server;
 pub mod shared;
+pub mod tls;
 
 #[cfg(feature = "arith")]
 pub use arith::TestArith;

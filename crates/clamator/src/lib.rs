@@ -59,6 +59,8 @@
 //! # Feature flags
 //! - `redis` (default): [`redis::RedisRpcServer`] and [`redis::RedisRpcClient`].
 //! - `memory` (default): [`memory::MemoryBus`], the in-process transport.
+//! - `tls` (default): `rediss://` URLs and [`redis::TlsOptions`] (a CA bundle,
+//!   client certificates), rustls with the system's root certificates.
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;

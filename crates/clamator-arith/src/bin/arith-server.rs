@@ -14,9 +14,28 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Redis URL (default: $REDIS_URL, else redis://localhost:6379).
+    /// Redis URL (default: $REDIS_URL, else redis://localhost:6379); rediss:// for TLS.
     #[arg(long, env = "REDIS_URL", default_value = "redis://localhost:6379")]
     redis_url: String,
+    /// TLS: trust only the CA certificates in this PEM file (default: the system's roots).
+    #[arg(long, env = "CLAMATOR_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// TLS: client certificate (PEM) for Redis with tls-auth-clients yes; needs --tls-key.
+    #[arg(
+        long,
+        env = "CLAMATOR_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS: the private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "CLAMATOR_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
     /// Key prefix shared with the clients and the other workers of the pool.
     #[arg(long)]
     key_prefix: String,
@@ -76,7 +95,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .trim_command_streams(!args.no_trim)
         .skip_expired(!args.no_skip_expired);
-    let server = RedisRpcServer::builder(ConnectOptions::new(args.key_prefix, &args.redis_url)?)
+    let server = RedisRpcServer::builder(connect_options(&args)?)
         .options(options)
         .register(ArithContract, handler)?
         // Retries (with a warning per attempt) while Redis is unreachable.
@@ -94,6 +113,31 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     server.run_until(stop).await;
     Ok(())
+}
+
+/// Where Redis is, with the TLS files if any were given.
+fn connect_options(args: &Args) -> Result<ConnectOptions, Box<dyn std::error::Error>> {
+    let conn = ConnectOptions::new(&args.key_prefix, &args.redis_url)?;
+    if args.tls_ca.is_none() && args.tls_cert.is_none() {
+        return Ok(conn);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let mut tls = clamator::redis::TlsOptions::new();
+        if let Some(ca) = &args.tls_ca {
+            tls = tls.ca_pem_file(ca)?;
+        }
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            tls = tls.client_cert_pem_files(cert, key)?;
+        }
+        Ok(conn.tls(tls)?)
+    }
+    #[cfg(not(feature = "tls"))]
+    Err(
+        "this arith-server was built without its `tls` feature: rebuild with it (on by \
+         default) to use --tls-ca, --tls-cert and --tls-key"
+            .into(),
+    )
 }
 
 #[tokio::main]

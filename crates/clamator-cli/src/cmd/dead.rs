@@ -178,7 +178,7 @@ pub(crate) async fn run(global: &Global, args: DeadArgs) -> Result<(), CliError>
         .map_err(|e| CliError::Usage(format!("{:?}: {e}", args.service)))?;
     let dead_stream = keys::dead_letter_stream(prefix, &args.service);
     let stream = keys::command_stream(prefix, &args.service);
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let kind: String = redis
         .query(
             redis::cmd("TYPE").arg(&dead_stream),

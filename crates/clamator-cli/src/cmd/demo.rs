@@ -19,7 +19,7 @@ use clamator_protocol::{Error, RpcError};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::conn::{CONNECT_TIMEOUT, Redis, redact};
+use crate::conn::{CONNECT_TIMEOUT, Redis, Target, redact};
 use crate::error::CliError;
 use crate::global::Global;
 use crate::output;
@@ -82,7 +82,8 @@ pub(crate) async fn run(global: &Global, _args: DemoArgs) -> Result<(), CliError
         json: global.json,
         report: serde_json::Map::new(),
     };
-    let (url, throwaway) = pick_redis(&global.redis_url).await?;
+    let (target, throwaway) = pick_redis(global.target()?).await?;
+    let url = target.url.clone();
     let prefix = format!(
         "clamator-demo-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -105,7 +106,7 @@ pub(crate) async fn run(global: &Global, _args: DemoArgs) -> Result<(), CliError
     n.record("key_prefix", json!(prefix));
 
     let mut demo = Demo {
-        url: url.clone(),
+        target,
         prefix: prefix.clone(),
         workers: Vec::new(),
         client: None,
@@ -140,17 +141,21 @@ pub(crate) async fn run(global: &Global, _args: DemoArgs) -> Result<(), CliError
     Ok(())
 }
 
-/// The Redis to use: `url` if it answers PING quickly, else a throwaway one.
-async fn pick_redis(url: &str) -> Result<(String, Option<ThrowawayRedis>), CliError> {
-    crate::conn::client(url)?; // a malformed URL is a usage error, not "unreachable"
-    if let Ok(Ok(_)) = tokio::time::timeout(PING_WAIT, Redis::connect(url)).await {
-        return Ok((url.to_owned(), None));
+/// The Redis to use: `target` if it answers PING quickly, else a throwaway one.
+async fn pick_redis(target: Target) -> Result<(Target, Option<ThrowawayRedis>), CliError> {
+    // (`target` is checked already: a malformed URL is a usage error, not "unreachable".)
+    match tokio::time::timeout(PING_WAIT, Redis::connect(&target)).await {
+        Ok(Ok(_)) => return Ok((target, None)),
+        // A TLS failure is a setting to fix, not a Redis to replace.
+        Ok(Err(e @ CliError::Tls { .. })) => return Err(e),
+        _ => {}
     }
+    let url = target.url.as_str();
     let started = tokio::task::spawn_blocking(ThrowawayRedis::start)
         .await
         .map_err(|e| CliError::Internal(format!("starting redis-server: {e}")))?;
     match started {
-        Ok(server) => Ok((server.url(), Some(server))),
+        Ok(server) => Ok((Target::plain(&server.url()), Some(server))),
         Err(e @ ThrowawayError::NotInstalled) => Err(CliError::NoRedisServer {
             url: url.to_owned(),
             detail: e.to_string(),
@@ -168,7 +173,7 @@ async fn pick_redis(url: &str) -> Result<(String, Option<ThrowawayRedis>), CliEr
 #[derive(Debug)]
 struct Demo {
     /// The Redis in use.
-    url: String,
+    target: Target,
     /// The fresh key prefix.
     prefix: String,
     /// The workers started so far.
@@ -180,8 +185,9 @@ struct Demo {
 impl Demo {
     /// Where the demo's Redis is, under its prefix.
     fn conn(&self) -> Result<ConnectOptions, CliError> {
-        Ok(ConnectOptions::new(&self.prefix, &self.url)
-            .map_err(|e| CliError::Usage(e.to_string()))?
+        Ok(self
+            .target
+            .connect_options(&self.prefix)?
             .command_timeout(CONNECT_TIMEOUT))
     }
 
@@ -197,7 +203,7 @@ impl Demo {
             .map_err(|e| CliError::Internal(format!("registering arith: {e}")))?
             .start()
             .await
-            .map_err(|e| CliError::transport(e, &format!("starting {name}"), &self.url))?;
+            .map_err(|e| CliError::transport(e, &format!("starting {name}"), &self.target.url))?;
         self.workers.push(server);
         Ok(())
     }
@@ -219,11 +225,11 @@ impl Demo {
             ClientOptions::default().default_timeout(CALL_TIMEOUT),
         )
         .await
-        .map_err(|e| CliError::transport(e, "connecting the client", &self.url))?;
+        .map_err(|e| CliError::transport(e, "connecting the client", &self.target.url))?;
         let reply_stream = keys::reply_stream(&self.prefix, client.instance_id());
         let client = self.client.insert(client);
         let arith = ArithClient::new(&*client);
-        let (prefix, url) = (self.prefix.clone(), self.url.clone());
+        let (prefix, url) = (self.prefix.clone(), self.target.url.clone());
         let fail = |method: &str, e: Error| CliError::from_call(e, "arith", method, &prefix, &url);
 
         n.say("")?;
@@ -412,7 +418,7 @@ impl Demo {
             client.close().await; // deletes its reply stream
         }
         futures::future::join_all(self.workers.drain(..).map(RedisRpcServer::stop)).await;
-        let mut redis = Redis::connect(&self.url).await?;
+        let mut redis = Redis::connect(&self.target).await?;
         let mut doomed = vec![keys::command_stream(&self.prefix, "arith")];
         doomed.extend(redis.scan_streams(&format!("{}:", self.prefix)).await?);
         doomed.sort();

@@ -14,7 +14,7 @@ pub(crate) mod tail;
 use std::io::Read;
 use std::time::Duration;
 
-use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient};
+use clamator_over_redis::{ClientOptions, RedisRpcClient};
 use clamator_protocol::names;
 use serde_json::Value;
 
@@ -119,8 +119,9 @@ pub(crate) async fn start_client(
     timeout: Option<Duration>,
 ) -> Result<RedisRpcClient, CliError> {
     let command_timeout = timeout.map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
-    let conn = ConnectOptions::new(prefix, &global.redis_url)
-        .map_err(|e| CliError::Usage(e.to_string()))?
+    let conn = global
+        .target()?
+        .connect_options(prefix)?
         .command_timeout(command_timeout);
     let mut options = ClientOptions::default();
     if let Some(t) = timeout {

@@ -55,7 +55,7 @@ pub(crate) async fn run(global: &Global, args: PendingArgs) -> Result<(), CliErr
     let prefix = global.prefix("pending")?;
     let stream = keys::command_stream(prefix, &args.service);
     let group = args.group.unwrap_or_else(|| keys::group(&args.service));
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let kind: String = redis
         .query(redis::cmd("TYPE").arg(&stream), &format!("TYPE {stream}"))
         .await?;

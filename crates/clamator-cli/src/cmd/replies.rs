@@ -121,7 +121,7 @@ fn table(streams: &[ReplyStream]) -> Table {
 /// Lists the reply streams under the prefix.
 pub(crate) async fn run_replies(global: &Global, _args: RepliesArgs) -> Result<(), CliError> {
     let prefix = global.prefix("replies")?;
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let streams = list(&mut redis, prefix).await?;
     if global.json {
         return output::json(&streams);
@@ -138,7 +138,7 @@ pub(crate) async fn run_replies(global: &Global, _args: RepliesArgs) -> Result<(
 /// Deletes (or with no `--yes`, lists) the reply streams idle longer than `--older-than`.
 pub(crate) async fn run_gc(global: &Global, args: GcArgs) -> Result<(), CliError> {
     let prefix = global.prefix("gc")?;
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let threshold = u64::try_from(args.older_than.as_millis()).unwrap_or(u64::MAX);
     let (idle, kept): (Vec<_>, Vec<_>) = list(&mut redis, prefix)
         .await?

@@ -75,7 +75,7 @@ struct ConsumerInfo {
 /// Lists the services under the prefix.
 pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliError> {
     let prefix = global.prefix("services")?;
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let stream_prefix = keys::command_stream(prefix, "");
     let streams = redis.scan_streams(&stream_prefix).await?;
     let now = redis.now_ms().await?;

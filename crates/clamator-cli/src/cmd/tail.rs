@@ -86,13 +86,13 @@ struct Tail {
 pub(crate) async fn run(global: &Global, args: TailArgs) -> Result<(), CliError> {
     let prefix = global.prefix("tail")?;
     let stream = keys::command_stream(prefix, &args.service);
-    let mut redis = Redis::connect(&global.redis_url).await?;
+    let mut redis = Redis::connect(&global.target()?).await?;
     let start = if args.from_start {
         "0-0".to_owned()
     } else {
         last_generated_id(&mut redis, &stream).await?
     };
-    let mut reader = Redis::connect_blocking(&global.redis_url).await?;
+    let mut reader = Redis::connect_blocking(&global.target()?).await?;
     let mut tail = Tail {
         stream,
         last_id: start,
