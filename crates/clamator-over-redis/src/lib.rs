@@ -53,6 +53,8 @@
 //!   and moves back a group that skipped a backlog.
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
+//! - `sentinel` (feature `sentinel`): `SentinelOptions` and `redis+sentinel://`
+//!   URLs; the connection layer asks the sentinels for the primary at every connect.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
 #![deny(missing_docs)]
@@ -76,6 +78,8 @@ mod poison_log;
 mod reclaim;
 mod reply_loop;
 mod runner;
+#[cfg(feature = "sentinel")]
+pub mod sentinel;
 pub mod server;
 pub mod stream_id;
 mod trim;

@@ -59,6 +59,8 @@
 //! # Feature flags
 //! - `redis` (default): [`redis::RedisRpcServer`] and [`redis::RedisRpcClient`].
 //! - `memory` (default): [`memory::MemoryBus`], the in-process transport.
+//! - `sentinel` (default, with `redis`): Redis Sentinel, `redis+sentinel://`
+//!   URLs and `redis::ConnectOptions::sentinel` (`clamator::redis::sentinel`).
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
