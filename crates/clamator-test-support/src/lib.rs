@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod sentinel;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
