@@ -15,9 +15,9 @@
 
 use std::hint::black_box;
 
-use clamator_arith::{ArithContract, ArithHandler};
 use clamator_over_memory::{MemoryBus, MemoryClient};
 use clamator_protocol::{Dispatcher, Incoming};
+use clamator_test_support::clamator_arith::{ArithContract, ArithHandler};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 

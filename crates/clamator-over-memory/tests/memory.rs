@@ -12,12 +12,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clamator_arith::{AddParams, SumResult, Text};
 use clamator_over_memory::{MemoryBus, MemoryClient, MemoryServer};
 use clamator_protocol::{
     ClientTransport, ContractDescriptor, Dispatcher, Error, HandlerFuture, Service, TransportError,
 };
 use clamator_test_support::TestArith;
+use clamator_test_support::clamator_arith::{AddParams, SumResult, Text};
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout};
 
@@ -79,7 +79,10 @@ fn arith_and_other(arith: &TestArith) -> Dispatcher {
         methods: Vec::new(),
     });
     Dispatcher::builder()
-        .register(clamator_arith::ArithContract, arith.clone())
+        .register(
+            clamator_test_support::clamator_arith::ArithContract,
+            arith.clone(),
+        )
         .unwrap()
         .register_service(Arc::new(other))
         .unwrap()

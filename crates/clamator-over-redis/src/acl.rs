@@ -91,8 +91,8 @@ impl Role {
 
     /// The ACL rules for a user of this role under `key_prefix`: its keys
     /// only (`~<prefix>:*`), no channels, no command but the role's (and,
-    /// with `optional`, the optional ones). For `ACL SETUSER <user> on
-    /// >password <rules>`.
+    /// with `optional`, the optional ones). For
+    /// `ACL SETUSER <user> on >password <rules>`.
     pub fn rules(self, key_prefix: &str, optional: bool) -> String {
         let mut rules = format!("resetkeys ~{key_prefix}:* resetchannels -@all");
         let extra = if optional {

@@ -150,12 +150,9 @@ impl RedisRpcClient {
                 where_: "another client of this process reads its reply stream",
             })
         };
-        let claim = ReplyStreamClaim::take(format!(
-            "{}/{reply_stream}",
-            conn.client.get_connection_info().addr()
-        ))
-        .ok_or_else(in_use)?;
-        let connector = Connector::new(conn.client.clone(), conn.command_timeout);
+        let connector = Connector::new(&conn);
+        let claim = ReplyStreamClaim::take(format!("{}/{reply_stream}", connector.label()))
+            .ok_or_else(in_use)?;
         let mut blocking = BlockingConn::never_unblocked(connector.clone());
         blocking
             .connect()

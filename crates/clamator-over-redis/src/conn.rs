@@ -13,6 +13,15 @@
 //! Every command is bounded by our own timeout. Every command touches one
 //! key, so a Redis Cluster connection can later replace the multiplexed one here.
 //!
+//! Where a connection goes ([`Connector`]): one address (a URL, a caller's
+//! client), or with Sentinel the primary the sentinels name *at this
+//! connect*: nothing is cached, so every reconnect after a failover (of the
+//! shared connection and of each blocking loop) finds the new primary. A
+//! connection left on a node that is no longer the primary breaks on its
+//! next command (`READONLY` for writes and `XREADGROUP`, `UNBLOCKED` for a
+//! parked read, or the cut Sentinel makes when it reconfigures the node) and
+//! is replaced like a dropped one.
+//!
 //! Why not redis-rs's `ConnectionManager`: it reconnects transparently, and
 //! while Redis is down each command waits for its own reconnect attempt; we
 //! need the opposite: fail fast (a call made while Redis is down fails within
@@ -23,18 +32,29 @@
 //! UNBLOCK`. So the crate's `connection-manager` feature is not enabled.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clamator_protocol::TransportError;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError};
+#[cfg(feature = "sentinel")]
+use redis::{
+    ConnectionAddr,
+    sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType},
+};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
+use crate::options::ConnectOptions;
 
 /// The longest the shared connection refuses commands after a failed connect.
 const SHARED_RETRY_MAX: Duration = Duration::from_secs(1);
+/// With Sentinel, the longest a blocking loop waits between two reconnects:
+/// an attempt only asks the sentinels, and a failover completes seconds
+/// after `down-after-milliseconds`, so loops resume promptly after it.
+#[cfg(feature = "sentinel")]
+const SENTINEL_RECONNECT_MAX: Duration = Duration::from_secs(1);
 
 /// A Redis command failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +68,20 @@ pub(crate) enum ConnError {
     /// A TLS handshake failed (certificates, or a port of the other kind).
     #[error("{0}")]
     Tls(#[source] crate::tls::TlsHandshakeError),
+    /// No sentinel named a primary that answered as one.
+    #[cfg_attr(not(feature = "sentinel"), allow(dead_code))]
+    #[error(
+        "no sentinel named a reachable primary {name:?} ({source}): a failover may be in \
+         progress (retrying); if this lasts, check the sentinel addresses, the primary name \
+         (`sentinel monitor <name> ...`) and the credentials"
+    )]
+    NoPrimary {
+        /// The primary's name.
+        name: String,
+        /// What the last sentinel or candidate said.
+        #[source]
+        source: RedisError,
+    },
     /// A recent connect failed; the shared connection waits before the next try.
     #[error("Redis is unreachable (last connect failed: {last_error}); retrying in {} ms", .retry_in.as_millis())]
     Unreachable {
@@ -70,7 +104,9 @@ impl ConnError {
     }
 
     /// Whether trying again later may succeed: the connection failed or timed
-    /// out, or Redis is loading its data set or not yet able to serve.
+    /// out, Redis is loading its data set or not yet able to serve, or the
+    /// node is no longer the primary (a failover: `READONLY`, `UNBLOCKED`,
+    /// `MASTERDOWN`), or no sentinel names a primary yet.
     /// Refusals (a wrong password, a forbidden command, a key of the wrong
     /// type) are not: retrying would only hide them.
     pub(crate) fn is_transient(&self) -> bool {
@@ -84,13 +120,17 @@ impl ConnError {
                         e.code(),
                         Some("LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "BUSY")
                     )
+                    || is_wrong_node(e)
             }
+            ConnError::NoPrimary { source, .. } => !is_refusal(source),
             ConnError::TimedOut(_) | ConnError::Unreachable { .. } => true,
             ConnError::Tls(e) => e.is_transient(),
         }
     }
 
-    /// Whether the connection that produced this error must be replaced.
+    /// Whether the connection that produced this error must be replaced:
+    /// it failed, or it is on a node that is no longer the primary (a new
+    /// connection goes where Redis, or Sentinel, now says).
     fn breaks_connection(&self) -> bool {
         match self {
             ConnError::Redis(e) => {
@@ -98,19 +138,41 @@ impl ConnError {
                     || e.is_connection_dropped()
                     || e.is_unrecoverable_error()
                     || e.kind() == redis::ErrorKind::Parse
+                    || is_wrong_node(e)
             }
             // No answer within the bound: the connection may be half-open.
             ConnError::TimedOut(_) | ConnError::Tls(_) => true,
-            ConnError::Unreachable { .. } => false,
+            ConnError::NoPrimary { .. } | ConnError::Unreachable { .. } => false,
         }
     }
 
-    /// Whether the command surely or probably never ran, and a retry on a fresh
-    /// connection is worth one attempt.
+    /// Whether the command surely never ran, and a retry on a fresh
+    /// connection is worth one attempt: the connection dropped, or the node
+    /// refused it as a replica.
     fn is_dropped_connection(&self) -> bool {
-        matches!(self, ConnError::Redis(e) if e.is_connection_dropped())
+        matches!(self, ConnError::Redis(e) if e.is_connection_dropped() || is_wrong_node(e))
     }
+}
 
+/// The node is no longer (or not) the primary: writes and `XREADGROUP` there
+/// fail with `READONLY`, a read parked there when it was demoted ends with
+/// `UNBLOCKED`, and a replica whose primary is unreachable answers
+/// `MASTERDOWN`. Also `UNBLOCKED` when a parked read's stream was deleted;
+/// a reconnect is harmless then.
+fn is_wrong_node(e: &RedisError) -> bool {
+    matches!(e.code(), Some("READONLY" | "UNBLOCKED" | "MASTERDOWN"))
+}
+
+/// Errors a retry cannot fix: bad credentials, a forbidden command, a
+/// configuration redis-rs rejects.
+fn is_refusal(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+    ) || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+}
+
+impl ConnError {
     /// What to change when Redis refuses a command, by its error code;
     /// `None` for failures that are not refusals.
     fn refusal_hint(&self) -> Option<&'static str> {
@@ -157,21 +219,116 @@ impl ConnError {
     }
 }
 
-/// Opens connections from a [`Client`].
+/// Where a [`Connector`] connects.
+#[derive(Debug, Clone)]
+enum Target {
+    /// One address: a URL, or a client the caller made.
+    Direct(Box<Client>),
+    /// The primary the sentinels name at each connect.
+    #[cfg(feature = "sentinel")]
+    Sentinel(Arc<SentinelResolver>),
+}
+
+/// Asks the sentinels where the primary is, at every connect.
+#[cfg(feature = "sentinel")]
+struct SentinelResolver {
+    /// The sentinels, the primary's name, the credentials.
+    target: crate::sentinel::SentinelTarget,
+    /// Built at the first connect; keeps its connections to the sentinels
+    /// (never the primary's address). Locked while one loop resolves, so the
+    /// loops of one server or client ask one at a time.
+    client: tokio::sync::Mutex<Option<SentinelClient>>,
+}
+
+#[cfg(feature = "sentinel")]
+impl std::fmt::Debug for SentinelResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelResolver")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "sentinel")]
+impl SentinelResolver {
+    fn build(&self) -> Result<SentinelClient, RedisError> {
+        let t = &self.target;
+        let addrs = t
+            .addrs
+            .iter()
+            .map(|(host, port)| ConnectionAddr::Tcp(host.clone(), *port));
+        let mut b =
+            SentinelClientBuilder::new(addrs, t.primary_name(), SentinelServerType::Master)?;
+        if let Some(user) = t.primary_username() {
+            b = b.set_client_to_redis_username(user);
+        }
+        if let Some(password) = t.primary_password() {
+            b = b.set_client_to_redis_password(password);
+        }
+        if t.db() != 0 {
+            b = b.set_client_to_redis_db(t.db());
+        }
+        if let Some(user) = t.sentinel_username() {
+            b = b.set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = t.sentinel_password() {
+            b = b.set_client_to_sentinel_password(password);
+        }
+        b.build()
+    }
+
+    /// A client of the current primary: asks the sentinels (`SENTINEL
+    /// MASTERS`), skips a primary they flag down, and checks with `ROLE` that
+    /// the node named is a primary. Cancel-safe (redis-rs caches only
+    /// verified sentinel connections).
+    async fn primary(&self) -> Result<Client, ConnError> {
+        let no_primary = |source| ConnError::NoPrimary {
+            name: self.target.primary_name().to_owned(),
+            source,
+        };
+        let mut guard = self.client.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.build().map_err(no_primary)?);
+        }
+        let Some(sentinels) = guard.as_mut() else {
+            return Err(ConnError::Unreachable {
+                last_error: "the Sentinel client was not built".to_owned(),
+                retry_in: Duration::ZERO,
+            });
+        };
+        let client = sentinels.async_get_client().await.map_err(no_primary)?;
+        tracing::debug!(primary = ?client.get_connection_info().addr(),
+            name = self.target.primary_name(), "Sentinel named the primary");
+        Ok(client)
+    }
+}
+
+/// Opens connections: to one address, or to the primary Sentinel names.
 #[derive(Debug, Clone)]
 pub(crate) struct Connector {
-    /// Where Redis is; only opens connections.
-    client: Client,
+    /// Where connections go.
+    target: Target,
     /// Bound on opening a connection and on one non-blocking command.
     command_timeout: Duration,
 }
 
 impl Connector {
-    /// A connector for `client`.
-    pub(crate) fn new(client: Client, command_timeout: Duration) -> Self {
+    /// A connector for `options` (a fresh Sentinel client per connector:
+    /// one per server or client, shared by its loops).
+    pub(crate) fn new(options: &ConnectOptions) -> Self {
+        #[cfg(feature = "sentinel")]
+        if let Some(target) = &options.sentinel {
+            return Connector {
+                target: Target::Sentinel(Arc::new(SentinelResolver {
+                    target: target.clone(),
+                    client: tokio::sync::Mutex::new(None),
+                })),
+                command_timeout: options.command_timeout,
+            };
+        }
         Connector {
-            client,
-            command_timeout,
+            target: Target::Direct(Box::new(options.client.clone())),
+            command_timeout: options.command_timeout,
         }
     }
 
@@ -180,33 +337,74 @@ impl Connector {
         self.command_timeout
     }
 
-    /// Opens a multiplexed connection with redis-rs's own response timeout
-    /// disabled: we bound every command ourselves, with a budget that fits it
-    /// (a blocking read needs more than 500 ms).
-    async fn open(&self) -> Result<MultiplexedConnection, ConnError> {
-        let config = AsyncConnectionConfig::new()
+    /// Names where connections go: the address, or the Sentinel deployment.
+    pub(crate) fn label(&self) -> String {
+        match &self.target {
+            Target::Direct(client) => client.get_connection_info().addr().to_string(),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel(resolver) => resolver.target.label(),
+        }
+    }
+
+    /// Whether `CLIENT UNBLOCK` must go to the blocking read's own node
+    /// rather than over the shared connection: with Sentinel the two may be
+    /// on different nodes for a moment after a failover.
+    fn unblock_on_own_node(&self) -> bool {
+        match &self.target {
+            Target::Direct(_) => false,
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel(_) => true,
+        }
+    }
+
+    /// The backoff of a blocking loop's reconnects.
+    fn reconnect_backoff(&self) -> Backoff {
+        match &self.target {
+            Target::Direct(_) => Backoff::default(),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel(_) => Backoff::new(crate::backoff::INITIAL, SENTINEL_RECONNECT_MAX),
+        }
+    }
+
+    /// The options of every connection: redis-rs's own response timeout
+    /// disabled, since we bound every command ourselves with a budget that
+    /// fits it (a blocking read needs more than 500 ms).
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.command_timeout))
-            .set_response_timeout(None);
+            .set_response_timeout(None)
+    }
+
+    /// Opens a multiplexed connection (with Sentinel, to the primary named
+    /// now); returns it and a client of the node it is on.
+    async fn open(&self) -> Result<(MultiplexedConnection, Client), ConnError> {
+        let config = self.config();
+        let opening = async {
+            let client = match &self.target {
+                Target::Direct(client) => (**client).clone(),
+                #[cfg(feature = "sentinel")]
+                // Boxed: redis-rs's lookup is a deep future type, and
+                // callers' futures would otherwise carry it inline.
+                Target::Sentinel(resolver) => Box::pin(resolver.primary()).await?,
+            };
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            Ok::<_, ConnError>((conn, client))
+        };
         // Opening has been seen to hang: bound it here too.
-        let opened = match tokio::time::timeout(
-            self.command_timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        {
-            Ok(result) => result.map_err(ConnError::from),
+        let opened = match tokio::time::timeout(self.command_timeout, opening).await {
+            Ok(result) => result,
             Err(_) => Err(ConnError::TimedOut(self.command_timeout)),
         };
-        match opened {
-            Ok(conn) => Ok(conn),
+        match (opened, &self.target) {
+            (Ok(opened), _) => Ok(opened),
             // Says so when TLS (or the lack of it) is why.
-            Err(e) => {
-                Err(
-                    crate::tls::explain_connect_failure(&self.client, e, self.command_timeout)
-                        .await,
-                )
+            (Err(e), Target::Direct(client)) => {
+                Err(crate::tls::explain_connect_failure(client, e, self.command_timeout).await)
             }
+            #[cfg(feature = "sentinel")]
+            (Err(e), Target::Sentinel(_)) => Err(e),
         }
     }
 }
@@ -308,7 +506,7 @@ impl SharedConn {
             }
         }
         let opened = match self.connector.open().await {
-            Ok(mut conn) => match &self.on_connect {
+            Ok((mut conn, _)) => match &self.on_connect {
                 None => Ok(conn),
                 Some(pipe) => bounded(self.command_timeout(), pipe.query_async::<()>(&mut conn))
                     .await
@@ -429,29 +627,96 @@ impl SharedConn {
     }
 }
 
+/// Where a blocking read is parked: its connection's client id and node.
+#[derive(Debug, Default)]
+struct Parked {
+    /// The connection's client id, or 0 while not connected.
+    id: i64,
+    /// Counts the blocking connection's connects: tells a cached unblock
+    /// connection to an earlier node from one to the current node.
+    generation: u64,
+    /// The node the connection is on, when `CLIENT UNBLOCK` must go there
+    /// directly (Sentinel); `None`: over the shared connection.
+    node: Option<Client>,
+}
+
 /// The Redis client id of a blocking connection, for `CLIENT UNBLOCK`: lets
 /// `stop()` end a parked read at once instead of waiting out its BLOCK.
+///
+/// Client ids are per node. With one address the shared connection is on
+/// the read's node. With Sentinel, right after a failover one of the two may
+/// have reconnected to the new primary while the other still sits on the
+/// old node (alive, demoted): an unblock over the shared connection would
+/// miss the read, or end a stranger's read with the same id. So with
+/// Sentinel the unblock goes over a connection of its own to the node the
+/// read's connection was opened to (opened at the first unblock, reused for
+/// the repeats). If that fails, the read still ends by its BLOCK timeout (1
+/// s), or at once when its node was killed or reconfigured.
 /// (On a cluster, the unblock must go to the node holding the read's stream.)
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Unblocker {
-    /// The id, or 0 while not connected.
-    client_id: Arc<AtomicI64>,
+    /// Where the read is parked.
+    parked: Arc<std::sync::Mutex<Parked>>,
+    /// With Sentinel: the connection to the read's node, by generation.
+    own: Arc<tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>>,
 }
 
 impl Unblocker {
+    fn parked(&self) -> std::sync::MutexGuard<'_, Parked> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Asks Redis to end the blocked read, if any, as if it timed out.
     /// Best effort: a failure only means the read ends by its own BLOCK timeout.
     pub(crate) async fn unblock(&self, shared: &SharedConn) {
-        let id = self.client_id.load(Ordering::SeqCst);
+        let (id, generation, node) = {
+            let p = self.parked();
+            (p.id, p.generation, p.node.clone())
+        };
         if id == 0 {
             return;
         }
         let mut cmd = redis::cmd("CLIENT");
         cmd.arg("UNBLOCK").arg(id);
         let limit = shared.command_timeout().min(Duration::from_secs(1));
-        if let Err(e) = shared.query::<redis::Value>(&cmd, limit).await {
+        let result = match node {
+            None => shared.query::<redis::Value>(&cmd, limit).await,
+            Some(node) => self.unblock_on(&node, generation, &cmd, limit).await,
+        };
+        if let Err(e) = result {
             tracing::debug!(error = %e, "CLIENT UNBLOCK failed; the read ends at its BLOCK timeout");
         }
+    }
+
+    /// Sends `cmd` to `node` over the cached connection of `generation`.
+    async fn unblock_on(
+        &self,
+        node: &Client,
+        generation: u64,
+        cmd: &Cmd,
+        limit: Duration,
+    ) -> Result<redis::Value, ConnError> {
+        let mut own = self.own.lock().await;
+        let mut conn = match own.as_ref() {
+            Some((g, conn)) if *g == generation => conn.clone(),
+            _ => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(limit))
+                    .set_response_timeout(None);
+                let conn = bounded(
+                    limit,
+                    node.get_multiplexed_async_connection_with_config(&config),
+                )
+                .await?;
+                *own = Some((generation, conn.clone()));
+                conn
+            }
+        };
+        let result = bounded(limit, cmd.query_async(&mut conn)).await;
+        if result.is_err() {
+            *own = None;
+        }
+        result
     }
 }
 
@@ -469,17 +734,20 @@ pub(crate) struct BlockingConn {
     /// Whether to learn the client id for `CLIENT UNBLOCK` (servers' reads;
     /// a client's reply loop is aborted, never unblocked).
     learn_id: bool,
+    /// Counts connects, for the unblocker.
+    generation: u64,
 }
 
 impl BlockingConn {
     /// A blocking connection, opened by [`BlockingConn::connect`].
     pub(crate) fn new(connector: Connector) -> Self {
         BlockingConn {
+            backoff: connector.reconnect_backoff(),
             connector,
             conn: None,
             unblocker: Unblocker::default(),
-            backoff: Backoff::default(),
             learn_id: true,
+            generation: 0,
         }
     }
 
@@ -502,9 +770,10 @@ impl BlockingConn {
         self.conn.is_some()
     }
 
-    /// Opens the connection and learns its client id.
+    /// Opens the connection (with Sentinel, to the primary named now) and
+    /// learns its client id.
     pub(crate) async fn connect(&mut self) -> Result<(), ConnError> {
-        let mut conn = self.connector.open().await?;
+        let (mut conn, node) = self.connector.open().await?;
         if !self.learn_id {
             self.conn = Some(conn);
             return Ok(());
@@ -535,7 +804,12 @@ impl BlockingConn {
                 0
             }
         };
-        self.unblocker.client_id.store(id, Ordering::SeqCst);
+        self.generation += 1;
+        *self.unblocker.parked() = Parked {
+            id,
+            generation: self.generation,
+            node: self.connector.unblock_on_own_node().then_some(node),
+        };
         self.conn = Some(conn);
         Ok(())
     }
@@ -585,7 +859,7 @@ impl BlockingConn {
             Ok(_) => self.backoff.reset(),
             Err(e) if e.breaks_connection() => {
                 self.conn = None;
-                self.unblocker.client_id.store(0, Ordering::SeqCst);
+                self.unblocker.parked().id = 0;
             }
             Err(_) => {}
         }

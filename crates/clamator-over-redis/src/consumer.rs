@@ -83,8 +83,11 @@ impl ConsumerLoop {
                 },
                 Err(e) if e.is_no_group() => w.recreate_group(&self.shutdown).await,
                 Err(error) if self.conn.is_connected() => {
-                    // Redis refused the read (e.g. UNBLOCKED: the stream was
-                    // deleted); pause, then read again (NOGROUP is handled above).
+                    // Redis refused the read (e.g. the key is not a stream);
+                    // pause, then read again (NOGROUP is handled above; an
+                    // error from a node that is no longer the primary, such
+                    // as READONLY or UNBLOCKED, drops the connection and
+                    // takes the reconnect path below).
                     tracing::warn!(service = %w.service, %error, "XREADGROUP failed; retrying");
                     tokio::select! {
                         () = self.shutdown.cancelled() => break,

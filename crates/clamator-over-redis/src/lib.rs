@@ -56,6 +56,8 @@
 //!   so long handlers are not reclaimed and run twice.
 //! - [`tls`]: `rediss://` settings (`TlsOptions`, `ConnectOptions::tls`, with
 //!   the `tls` feature) and [`TlsHandshakeError`], what a failed handshake says.
+//! - `sentinel` (feature `sentinel`): `SentinelOptions` and `redis+sentinel://`
+//!   URLs; the connection layer asks the sentinels for the primary at every connect.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
 #![deny(missing_docs)]
@@ -80,6 +82,8 @@ mod poison_log;
 mod reclaim;
 mod reply_loop;
 mod runner;
+#[cfg(feature = "sentinel")]
+pub mod sentinel;
 pub mod server;
 pub mod stream_id;
 pub mod tls;

@@ -65,6 +65,16 @@ pub enum ConfigError {
         #[source]
         source: redis::RedisError,
     },
+    /// A Sentinel setting or `redis+sentinel://` URL that cannot work (never
+    /// echoes a password).
+    #[error("Sentinel: {0}; use {form}", form = SENTINEL_FORM)]
+    InvalidSentinel(String),
+    /// A `redis+sentinel://` URL, but this build has no Sentinel support.
+    #[error(
+        "{0} is a redis+sentinel:// URL, but clamator-over-redis was built without its \
+         `sentinel` feature: enable it (the `clamator` crate enables it by default)"
+    )]
+    SentinelNotEnabled(&'static str),
     /// An instance id that servers would not reply to.
     #[error(
         "instance id {0:?} is empty, contains ':' or a control character, or is longer than \
@@ -175,11 +185,16 @@ pub struct ConnectOptions {
     pub(crate) client: redis::Client,
     /// Bound on one non-blocking command and on opening a connection.
     pub(crate) command_timeout: Duration,
+    /// When set, connections go to the primary these sentinels name, asked
+    /// again at every connect (`client` is then a client of the first sentinel).
+    #[cfg(feature = "sentinel")]
+    pub(crate) sentinel: Option<crate::sentinel::SentinelTarget>,
 }
 
 impl ConnectOptions {
     /// Redis at `url` (`redis://[user:password@]host:port[/db]`, `rediss://`
-    /// with the `redis` crate's TLS features), keys under `key_prefix`.
+    /// with the `redis` crate's TLS features, or with feature `sentinel` a
+    /// `redis+sentinel://` URL: see the `sentinel` module), keys under `key_prefix`.
     pub fn new(key_prefix: impl Into<String>, url: &str) -> Result<ConnectOptions, ConfigError> {
         Self::open(key_prefix.into(), url, "the URL")
     }
@@ -206,11 +221,19 @@ impl ConnectOptions {
             key_prefix,
             client,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            #[cfg(feature = "sentinel")]
+            sentinel: None,
         })
     }
 
     fn open(key_prefix: String, url: &str, from: &'static str) -> Result<Self, ConfigError> {
         check_prefix(&key_prefix)?;
+        if is_sentinel_url(url) {
+            #[cfg(feature = "sentinel")]
+            return Self::sentinel(key_prefix, crate::sentinel::SentinelOptions::from_url(url)?);
+            #[cfg(not(feature = "sentinel"))]
+            return Err(ConfigError::SentinelNotEnabled(from));
+        }
         crate::tls::check_url(url, from)?;
         let client = redis::Client::open(url).map_err(|source| ConfigError::InvalidUrl {
             from,
@@ -222,6 +245,8 @@ impl ConnectOptions {
             key_prefix,
             client,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            #[cfg(feature = "sentinel")]
+            sentinel: None,
         })
     }
 
@@ -237,7 +262,9 @@ impl ConnectOptions {
         &self.key_prefix
     }
 
-    /// The client connections are opened from.
+    /// The client connections are opened from. With Sentinel, a client of
+    /// the first sentinel: the transport's connections go to the primary the
+    /// sentinels name at each connect.
     pub fn redis_client(&self) -> &redis::Client {
         &self.client
     }
@@ -250,6 +277,17 @@ impl ConnectOptions {
         Ok(())
     }
 }
+
+/// Whether `url` names a Sentinel deployment (`redis+sentinel://`, `rediss+sentinel://`).
+fn is_sentinel_url(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    lower.starts_with("redis+sentinel://") || lower.starts_with("rediss+sentinel://")
+}
+
+/// How a Sentinel URL is written, for [`ConfigError::InvalidSentinel`].
+const SENTINEL_FORM: &str = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/\
+     <primary name>[/<db>][?sentinel_username=...&sentinel_password=...] (port 26379 by \
+     default), or ConnectOptions::sentinel";
 
 fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     if prefix.trim().is_empty() {

@@ -87,7 +87,7 @@ impl RedisServerBuilder {
         if services.is_empty() {
             return Err(config(ConfigError::NoServices));
         }
-        let connector = Connector::new(self.conn.client.clone(), self.conn.command_timeout);
+        let connector = Connector::new(&self.conn);
         let starting = Starting {
             instance_id: self.options.new_instance_id(),
             shared: Arc::new(SharedConn::new(connector.clone())),

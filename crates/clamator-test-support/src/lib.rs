@@ -9,9 +9,9 @@
 //! - [`shared`]: [`shared_redis`], the one `redis-server` all tests of a test
 //!   binary share (each under its own [`unique_prefix`]); it dies with the
 //!   process.
-//! - `arith` (feature `arith`): [`TestArith`], the `arith` interop contract
+//! - `arith` (feature `arith`): `TestArith`, the `arith` interop contract
 //!   served by the reference handler plus probes tests await.
-//! - `context` (feature `redis`): [`TestContext`], servers and clients of the
+//! - `context` (feature `redis`): `TestContext`, servers and clients of the
 //!   Redis transport on the shared server (or an own one), and raw-Redis
 //!   helpers.
 //! - [`tls`]: throwaway TLS `redis-server`s with certificates made at run
@@ -27,12 +27,18 @@ pub mod arith;
 pub mod conformance;
 #[cfg(feature = "redis")]
 pub mod context;
+pub mod sentinel;
 pub mod server;
 pub mod shared;
 pub mod tls;
 
 #[cfg(feature = "arith")]
 pub use arith::TestArith;
+/// The `arith` contract crate, for tests of crates that must not depend on it
+/// directly (a dev-dependency cycle through the facade confuses `cargo publish
+/// --workspace`'s packaging order).
+#[cfg(feature = "arith")]
+pub use clamator_arith;
 #[cfg(feature = "redis")]
 pub use context::TestContext;
 pub use server::{RedisServer, StartError, free_port};

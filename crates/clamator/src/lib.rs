@@ -61,6 +61,8 @@
 //! - `memory` (default): [`memory::MemoryBus`], the in-process transport.
 //! - `tls` (default): `rediss://` URLs and [`redis::TlsOptions`] (a CA bundle,
 //!   client certificates), rustls with the system's root certificates.
+//! - `sentinel` (default, with `redis`): Redis Sentinel, `redis+sentinel://`
+//!   URLs and `redis::ConnectOptions::sentinel` (`clamator::redis::sentinel`).
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
