@@ -13,6 +13,7 @@
 //! follows the *thread* that forked, so spawning from a test's own thread
 //! would kill a shared server when that test finishes.)
 
+use crate::server::{free_port, ping};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -412,25 +413,4 @@ fn spawn_dying_with_process(mut cmd: Command) -> std::io::Result<Child> {
         .send((cmd, tx))
         .expect("the spawner thread runs");
     rx.recv().expect("the spawner thread answers")
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local_addr").port()
-}
-
-/// Sends a raw RESP PING to the plain port and checks for +PONG.
-fn ping(port: u16) -> bool {
-    let Ok(mut s) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
