@@ -14,8 +14,7 @@
 //! would kill a shared server when that test finishes.)
 
 use crate::server::{free_port, ping};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
