@@ -43,6 +43,14 @@ pub(crate) struct ServiceInfo {
     pub(crate) dead_letters: Option<usize>,
 }
 
+impl ServiceInfo {
+    /// The service's own group (named after it), the one its workers read with.
+    pub(crate) fn own_group(&self) -> Option<&GroupInfo> {
+        let name = keys::group(&self.service);
+        self.groups.iter().find(|g| g.name == name)
+    }
+}
+
 /// One consumer group on a command stream.
 #[derive(Debug, Serialize)]
 pub(crate) struct GroupInfo {
