@@ -351,6 +351,27 @@ pub(crate) fn glob_escape(s: &str) -> String {
     out
 }
 
+/// Whether Redis refused a command because its key does not exist (`XINFO`
+/// on a stream deleted since it was listed).
+pub(crate) fn is_no_such_key(e: &RedisError) -> bool {
+    e.to_string().to_ascii_lowercase().contains("no such key")
+}
+
+/// A field of an `XINFO` reply: a map in RESP3, a flat list of name, value
+/// pairs in RESP2.
+pub(crate) fn info_field<'a>(info: &'a redis::Value, name: &str) -> Option<&'a redis::Value> {
+    let is_name =
+        |k: &redis::Value| redis::from_redis_value_ref::<String>(k).is_ok_and(|k| k == name);
+    match info {
+        redis::Value::Map(pairs) => pairs.iter().find(|(k, _)| is_name(k)).map(|(_, v)| v),
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .find(|pair| pair.first().is_some_and(is_name))
+            .and_then(|pair| pair.get(1)),
+        _ => None,
+    }
+}
+
 /// A stream field's value as text.
 pub(crate) fn field_text(
     map: &std::collections::HashMap<String, redis::Value>,

@@ -3,7 +3,7 @@
 //! Call and notify services, inspect the Redis streams of an application
 //! (services, pending entries, reply streams, dead letters), clean up reply
 //! streams left by crashed clients, requeue dead letters, watch requests go
-//! by, and run a self-contained demo.
+//! by, watch every service live (`top`), and run a self-contained demo.
 //!
 //! # Exit codes
 //! 0 success; 1 the call was answered with an RPC error; 2 usage error (bad
@@ -70,6 +70,8 @@ enum Command {
     Gc(cmd::replies::GcArgs),
     /// Watch requests (and with --replies, their replies) arrive, without consuming them.
     Tail(cmd::tail::TailArgs),
+    /// Watch every service live: calls/s, pending, lag, consumers, dead letters, reply streams.
+    Top(cmd::top::TopArgs),
     /// Run a worker pool and a client against Redis and show what clamator does.
     Demo(cmd::demo::DemoArgs),
     /// Print the Redis ACL (`ACL SETUSER ...`) a server, client or operator needs under the prefix.
@@ -86,6 +88,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Replies(args) => cmd::replies::run_replies(global, args).await,
         Command::Gc(args) => cmd::replies::run_gc(global, args).await,
         Command::Tail(args) => cmd::tail::run(global, args).await,
+        Command::Top(args) => cmd::top::run(global, args).await,
         Command::Demo(args) => cmd::demo::run(global, args).await,
         Command::Acl(args) => cmd::acl::run(global, args),
     }

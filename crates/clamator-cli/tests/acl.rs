@@ -110,6 +110,7 @@ fn the_operator_role_runs_every_command_with_exactly_its_acl() {
     run(&["replies"]);
     run(&["gc", "--older-than", "0s", "--yes"]);
     run(&["tail", "arith", "--from-start", "--count", "1"]);
+    run(&["top", "--json", "--count", "2"]);
 
     rt.block_on(async { tokio::time::timeout(WAIT, server.stop()).await })
         .unwrap();

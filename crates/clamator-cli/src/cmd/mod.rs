@@ -10,6 +10,7 @@ pub(crate) mod pending;
 pub(crate) mod replies;
 pub(crate) mod services;
 pub(crate) mod tail;
+pub(crate) mod top;
 
 use std::io::Read;
 use std::time::Duration;

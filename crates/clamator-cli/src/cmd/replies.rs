@@ -13,7 +13,7 @@ use clamator_over_redis::keys;
 use serde::Serialize;
 
 use crate::clock;
-use crate::conn::Redis;
+use crate::conn::{Redis, is_no_such_key};
 use crate::error::CliError;
 use crate::global::Global;
 use crate::output;
@@ -39,17 +39,25 @@ pub(crate) struct GcArgs {
 
 /// One reply stream.
 #[derive(Debug, Clone, Serialize)]
-struct ReplyStream {
+pub(crate) struct ReplyStream {
     /// The key.
-    stream: String,
+    pub(crate) stream: String,
     /// The client instance it belongs to.
-    instance: String,
+    pub(crate) instance: String,
     /// Entries in it.
-    length: usize,
+    pub(crate) length: usize,
     /// The newest entry id, `null` when empty.
-    last_entry_id: Option<String>,
+    pub(crate) last_entry_id: Option<String>,
     /// Milliseconds since the newest entry was written (Redis's clock), `null` when empty.
-    idle_ms: Option<u64>,
+    pub(crate) idle_ms: Option<u64>,
+}
+
+impl ReplyStream {
+    /// Whether nothing was written to it for longer than `threshold_ms`
+    /// (an empty stream always is): what `gc` would delete.
+    pub(crate) fn idle_longer_than(&self, threshold_ms: u64) -> bool {
+        self.idle_ms.is_none_or(|ms| ms > threshold_ms)
+    }
 }
 
 /// Deletes `KEYS[1]` only if it is a stream without consumer groups whose last
@@ -65,8 +73,9 @@ if last_id ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 ";
 
-/// The reply streams under `prefix`, with their activity.
-async fn list(redis: &mut Redis, prefix: &str) -> Result<Vec<ReplyStream>, CliError> {
+/// The reply streams under `prefix`, with their activity. A stream deleted
+/// while it is being listed (its client stopped) is left out.
+pub(crate) async fn list(redis: &mut Redis, prefix: &str) -> Result<Vec<ReplyStream>, CliError> {
     let stream_prefix = keys::reply_stream(prefix, "");
     let keys = redis.scan_streams(&stream_prefix).await?;
     let now = redis.now_ms().await?;
@@ -75,12 +84,14 @@ async fn list(redis: &mut Redis, prefix: &str) -> Result<Vec<ReplyStream>, CliEr
         let Some(instance) = key.strip_prefix(&stream_prefix) else {
             continue;
         };
-        let groups: redis::streams::StreamInfoGroupsReply = redis
-            .query(
-                redis::cmd("XINFO").arg("GROUPS").arg(&key),
-                &format!("XINFO GROUPS {key}"),
-            )
-            .await?;
+        let groups: redis::streams::StreamInfoGroupsReply = match redis
+            .try_query(redis::cmd("XINFO").arg("GROUPS").arg(&key))
+            .await?
+        {
+            Ok(groups) => groups,
+            Err(e) if is_no_such_key(&e) => continue,
+            Err(e) => return Err(redis.error(&format!("XINFO GROUPS {key}"), e)),
+        };
         if !groups.groups.is_empty() {
             // A stream with a consumer group is a command stream (another
             // prefix's, e.g. `<prefix>:replies` used as a prefix): never ours.
@@ -143,7 +154,7 @@ pub(crate) async fn run_gc(global: &Global, args: GcArgs) -> Result<(), CliError
     let (idle, kept): (Vec<_>, Vec<_>) = list(&mut redis, prefix)
         .await?
         .into_iter()
-        .partition(|s| s.idle_ms.is_none_or(|ms| ms > threshold));
+        .partition(|s| s.idle_longer_than(threshold));
     let older_than = clock::human(threshold);
     let mut deleted = Vec::new();
     let mut changed = Vec::new();

@@ -7,7 +7,7 @@ use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPend
 use serde::Serialize;
 
 use crate::clock;
-use crate::conn::{Redis, redact};
+use crate::conn::{Redis, info_field, is_no_such_key, redact};
 use crate::error::CliError;
 use crate::global::Global;
 use crate::output;
@@ -22,60 +22,70 @@ pub(crate) struct ServicesArgs {}
 
 /// One service: its command stream and groups.
 #[derive(Debug, Serialize)]
-struct ServiceInfo {
+pub(crate) struct ServiceInfo {
     /// The service name.
-    service: String,
+    pub(crate) service: String,
     /// `<prefix>:cmds:<service>`.
-    stream: String,
+    pub(crate) stream: String,
     /// Entries in the stream.
-    length: usize,
+    pub(crate) length: usize,
+    /// Entries ever added to the stream (`entries-added` of `XINFO STREAM`,
+    /// Redis 7+; `null` before): requests and notifications, trimmed or not.
+    pub(crate) entries_added: Option<u64>,
     /// Id of the newest entry, `null` when empty.
-    last_entry_id: Option<String>,
+    pub(crate) last_entry_id: Option<String>,
     /// The consumer groups (normally one, named after the service).
-    groups: Vec<GroupInfo>,
+    pub(crate) groups: Vec<GroupInfo>,
     /// `<prefix>:dead:<service>`: requests no worker ever acknowledged.
-    dead_stream: String,
+    pub(crate) dead_stream: String,
     /// Entries in the dead-letter stream (0 when it does not exist); `null`
     /// when the key is not a stream.
-    dead_letters: Option<usize>,
+    pub(crate) dead_letters: Option<usize>,
+}
+
+impl ServiceInfo {
+    /// The service's own group (named after it), the one its workers read with.
+    pub(crate) fn own_group(&self) -> Option<&GroupInfo> {
+        let name = keys::group(&self.service);
+        self.groups.iter().find(|g| g.name == name)
+    }
 }
 
 /// One consumer group on a command stream.
 #[derive(Debug, Serialize)]
-struct GroupInfo {
+pub(crate) struct GroupInfo {
     /// The group name.
-    name: String,
+    pub(crate) name: String,
     /// The last entry id delivered to the group.
-    last_delivered_id: String,
+    pub(crate) last_delivered_id: String,
     /// Entries delivered and not acknowledged yet.
-    pending: usize,
+    pub(crate) pending: usize,
     /// Entries not delivered yet; `null` when unknown.
-    lag: Option<usize>,
+    pub(crate) lag: Option<usize>,
     /// Where `lag` comes from: `redis` (XINFO GROUPS), `counted`, or `unknown`.
-    lag_source: &'static str,
+    pub(crate) lag_source: &'static str,
     /// The oldest pending entry id.
-    oldest_pending_id: Option<String>,
+    pub(crate) oldest_pending_id: Option<String>,
     /// Its age (from its id's timestamp, against Redis's clock).
-    oldest_pending_age_ms: Option<u64>,
+    pub(crate) oldest_pending_age_ms: Option<u64>,
     /// The workers in the group.
-    consumers: Vec<ConsumerInfo>,
+    pub(crate) consumers: Vec<ConsumerInfo>,
 }
 
 /// One consumer (one server instance) in a group.
-#[derive(Debug, Serialize)]
-struct ConsumerInfo {
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConsumerInfo {
     /// `<service>:<instance_id>`.
-    name: String,
+    pub(crate) name: String,
     /// Milliseconds since its last read or claim.
-    idle_ms: usize,
+    pub(crate) idle_ms: usize,
     /// Entries it holds unacknowledged.
-    pending: usize,
+    pub(crate) pending: usize,
 }
 
-/// Lists the services under the prefix.
-pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliError> {
-    let prefix = global.prefix("services")?;
-    let mut redis = Redis::connect(&global.target()?).await?;
+/// Every service under `prefix`, sorted by name. A command stream deleted
+/// while it is being inspected is left out rather than failing the whole list.
+pub(crate) async fn collect(redis: &mut Redis, prefix: &str) -> Result<Vec<ServiceInfo>, CliError> {
     let stream_prefix = keys::command_stream(prefix, "");
     let streams = redis.scan_streams(&stream_prefix).await?;
     let now = redis.now_ms().await?;
@@ -86,8 +96,19 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
             .unwrap_or(&stream)
             .to_owned();
         let dead_stream = keys::dead_letter_stream(prefix, &service);
-        services.push(inspect(&mut redis, service, stream, dead_stream, now).await?);
+        if let Some(info) = inspect(redis, service, stream, dead_stream, now).await? {
+            services.push(info);
+        }
     }
+    Ok(services)
+}
+
+/// Lists the services under the prefix.
+pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliError> {
+    let prefix = global.prefix("services")?;
+    let mut redis = Redis::connect(&global.target()?).await?;
+    let stream_prefix = keys::command_stream(prefix, "");
+    let services = collect(&mut redis, prefix).await?;
     if global.json {
         return output::json(&services);
     }
@@ -168,14 +189,24 @@ pub(crate) async fn run(global: &Global, _args: ServicesArgs) -> Result<(), CliE
     Ok(())
 }
 
-/// Everything about one command stream.
+/// Everything about one command stream; `None` when it no longer exists.
 async fn inspect(
     redis: &mut Redis,
     service: String,
     stream: String,
     dead_stream: String,
     now: u64,
-) -> Result<ServiceInfo, CliError> {
+) -> Result<Option<ServiceInfo>, CliError> {
+    let info: redis::Value = match redis
+        .try_query(redis::cmd("XINFO").arg("STREAM").arg(&stream))
+        .await?
+    {
+        Ok(info) => info,
+        Err(e) if is_no_such_key(&e) => return Ok(None),
+        Err(e) => return Err(redis.error(&format!("XINFO STREAM {stream}"), e)),
+    };
+    let entries_added =
+        info_field(&info, "entries-added").and_then(|v| redis::from_redis_value_ref::<u64>(v).ok());
     let length: usize = redis
         .query(redis::cmd("XLEN").arg(&stream), &format!("XLEN {stream}"))
         .await?;
@@ -248,15 +279,16 @@ async fn inspect(
         .try_query::<usize>(redis::cmd("XLEN").arg(&dead_stream))
         .await?
         .ok();
-    Ok(ServiceInfo {
+    Ok(Some(ServiceInfo {
         service,
         stream,
         length,
+        entries_added,
         last_entry_id,
         groups: out,
         dead_stream,
         dead_letters,
-    })
+    }))
 }
 
 /// The group's lag when Redis does not report it (before Redis 7, or after
