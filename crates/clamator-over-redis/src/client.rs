@@ -19,6 +19,8 @@ use crate::conn::{BlockingConn, Connector, SharedConn};
 use crate::keys;
 use crate::options::{ClientOptions, ConfigError, ConnectOptions, DEFAULT_REPLY_STREAM_MAXLEN};
 use crate::reply_loop::ReplyLoop;
+use crate::trace;
+use tracing::Instrument;
 
 /// A client: sends requests to `<prefix>:cmds:<service>` and reads replies
 /// from its own `<prefix>:replies:<instance_id>`.
@@ -313,8 +315,30 @@ impl RedisRpcClient {
         clamator_protocol::client::notify(self, service, method, &params).await
     }
 
-    /// Registers the call, XADDs it and waits for its response.
+    /// Registers the call, XADDs it and waits for its response, in the
+    /// call's client span (`clamator.call`, see `trace`).
     async fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> Result<Response, Error> {
+        let span = trace::client_span(
+            &call.service,
+            &call.method,
+            &keys::command_stream(&self.conn.key_prefix, &call.service),
+            Some(&call.key),
+        );
+        let outcome = self
+            .send_in_span(call, timeout, &span)
+            .instrument(span.clone())
+            .await;
+        trace::record_call_outcome(&span, &outcome);
+        outcome
+    }
+
+    /// [`send`](Self::send) inside `span`.
+    async fn send_in_span(
+        &self,
+        call: OutgoingCall,
+        timeout: Option<Duration>,
+        span: &tracing::Span,
+    ) -> Result<Response, Error> {
         let timeout = timeout.unwrap_or(self.options.default_timeout);
         let deadline = Instant::now() + timeout;
         let OutgoingCall {
@@ -323,11 +347,12 @@ impl RedisRpcClient {
             envelope,
             ..
         } = call;
+        let context = trace::outgoing(span);
         let mut waiting = self.pending.register(key);
         // Boxed, and the envelope moved into it: the XADD's state is freed once
         // sent instead of living in this future for the whole wait (this
         // halves the client's memory per call in flight; BENCHMARKS.md).
-        Box::pin(self.send_request(&service, envelope, deadline, timeout)).await?;
+        Box::pin(self.send_request(&service, envelope, deadline, timeout, &context)).await?;
         match tokio::time::timeout_at(deadline, waiting.reply()).await {
             Err(_) => Err(TransportError::Timeout { timeout }.into()),
             Ok(None) => Err(TransportError::Stopped.into()),
@@ -343,6 +368,7 @@ impl RedisRpcClient {
         envelope: String,
         deadline: Instant,
         timeout: Duration,
+        context: &trace::Outgoing,
     ) -> Result<(), Error> {
         let xadd = commands::add_request(
             &keys::command_stream(&self.conn.key_prefix, service),
@@ -352,6 +378,7 @@ impl RedisRpcClient {
                 timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
                 nomkstream: self.options.reply_stream_ttl.is_some(),
             }),
+            Some(context.fields()),
         );
         drop(envelope);
         let limit = self
@@ -359,24 +386,38 @@ impl RedisRpcClient {
             .command_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
         match self.shared.query::<redis::Value>(&xadd, limit).await {
-            Ok(_) => Ok(()),
+            Ok(id) => {
+                trace::record_message_id(&tracing::Span::current(), &id);
+                Ok(())
+            }
             Err(_) if Instant::now() >= deadline => Err(TransportError::Timeout { timeout }.into()),
             Err(e) => Err(e.into_transport("sending the request (XADD)").into()),
         }
     }
 
-    /// XADDs a notification envelope (no `reply-to`).
+    /// XADDs a notification envelope (no `reply-to`), in its client span
+    /// (`clamator.notify`).
     async fn send_note(&self, notification: OutgoingNotification) -> Result<(), Error> {
+        let stream = keys::command_stream(&self.conn.key_prefix, &notification.service);
+        let span = trace::client_span(&notification.service, &notification.method, &stream, None);
+        let context = trace::outgoing(&span);
         let xadd = commands::add_request(
-            &keys::command_stream(&self.conn.key_prefix, &notification.service),
+            &stream,
             &notification.envelope,
             None,
+            Some(context.fields()),
         );
-        self.shared
+        let outcome = self
+            .shared
             .query::<redis::Value>(&xadd, self.conn.command_timeout)
+            .instrument(span.clone())
             .await
-            .map_err(|e| e.into_transport("sending the notification (XADD)"))?;
-        Ok(())
+            .map(|id| trace::record_message_id(&span, &id))
+            .map_err(|e| e.into_transport("sending the notification (XADD)").into());
+        if let Err(error) = &outcome {
+            trace::record_error(&span, error);
+        }
+        outcome
     }
 }
 

@@ -20,10 +20,25 @@ pub struct ReplyTo<'a> {
     pub nomkstream: bool,
 }
 
+/// The W3C trace context a request or notification carries beside its
+/// envelope (`traceparent`, `tracestate`; the peers ignore both).
+#[derive(Debug, Clone, Copy)]
+pub struct TraceFields<'a> {
+    /// The `traceparent` value, `00-<trace id>-<span id>-<flags>`.
+    pub traceparent: &'a str,
+    /// The `tracestate` value, if any.
+    pub tracestate: Option<&'a str>,
+}
+
 /// `XADD <stream> * type rpc envelope <envelope> [reply-to <stream>
-/// [timeout-ms <ms>] [reply-nomkstream 1]]`: a request (with `reply`) or a
-/// notification (without).
-pub fn add_request(stream: &str, envelope: &str, reply: Option<ReplyTo<'_>>) -> redis::Cmd {
+/// [timeout-ms <ms>] [reply-nomkstream 1]] [traceparent <tp> [tracestate
+/// <ts>]]`: a request (with `reply`) or a notification (without).
+pub fn add_request(
+    stream: &str,
+    envelope: &str,
+    reply: Option<ReplyTo<'_>>,
+    trace: Option<TraceFields<'_>>,
+) -> redis::Cmd {
     let mut xadd = redis::cmd("XADD");
     xadd.arg(stream)
         .arg("*")
@@ -38,6 +53,12 @@ pub fn add_request(stream: &str, envelope: &str, reply: Option<ReplyTo<'_>>) -> 
         }
         if reply.nomkstream {
             xadd.arg(keys::FIELD_REPLY_NOMKSTREAM).arg("1");
+        }
+    }
+    if let Some(trace) = trace {
+        xadd.arg(keys::FIELD_TRACEPARENT).arg(trace.traceparent);
+        if let Some(state) = trace.tracestate {
+            xadd.arg(keys::FIELD_TRACESTATE).arg(state);
         }
     }
     xadd

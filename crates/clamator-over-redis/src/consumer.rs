@@ -65,7 +65,9 @@ impl ConsumerLoop {
             match self.conn.query::<redis::Value>(&cmd, BLOCK).await {
                 Ok(reply) => match parse_read(reply) {
                     Ok(entries) => {
-                        for entry in entries {
+                        for mut entry in entries {
+                            // Read with `>`: never delivered before.
+                            entry.deliveries = Some(1);
                             let permit = match permits.pop() {
                                 Some(p) => p,
                                 // Never with COUNT = permits; be safe if a server sends more.

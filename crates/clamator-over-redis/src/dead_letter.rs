@@ -158,7 +158,12 @@ impl ServiceWorker {
                     continue;
                 }
             };
+            // The caller's trace, so the dead letter shows up beside its call.
+            let caller = crate::trace::incoming(d.entry.field(keys::FIELD_TRACEPARENT), None)
+                .map(|t| (t.parent.trace_id_hex(), t.parent.span_id_hex()));
+            let (trace_id, parent_span_id) = caller.unzip();
             tracing::warn!(service = %self.service, entry_id = %d.entry.id,
+                trace_id = trace_id.as_deref(), parent_span_id = parent_span_id.as_deref(),
                 deliveries = d.deliveries, last_consumer = %d.last_consumer,
                 method = method_of(&d.entry).as_deref().unwrap_or("-"),
                 dead_stream = %self.dead_stream, %dead_letter_id,

@@ -7,8 +7,12 @@
 
 use redis::Value;
 
-use crate::keys::{FIELD_ENVELOPE, FIELD_REPLY_NOMKSTREAM, FIELD_REPLY_TO, FIELD_TIMEOUT_MS};
+use crate::keys::{
+    FIELD_ENVELOPE, FIELD_REPLY_NOMKSTREAM, FIELD_REPLY_TO, FIELD_TIMEOUT_MS, FIELD_TRACEPARENT,
+    FIELD_TRACESTATE,
+};
 use crate::stream_id::StreamId;
+use crate::trace;
 
 /// One stream entry: its id and the fields this transport reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +27,14 @@ pub(crate) struct Entry {
     pub(crate) timeout_ms: Option<u64>,
     /// `reply-nomkstream` is `1`: reply with `NOMKSTREAM` (sent by Rust clients).
     pub(crate) nomkstream: bool,
+    /// The caller's trace context (`traceparent`, `tracestate`; sent by Rust
+    /// clients), `None` when missing or invalid.
+    pub(crate) trace: Option<trace::Incoming>,
+    /// How many times the entry has been delivered, this delivery included,
+    /// when known (1 for a fresh read; the reclaim loop knows it).
+    pub(crate) deliveries: Option<usize>,
+    /// The consumer that held it before, for an entry reclaimed from another.
+    pub(crate) reclaimed_from: Option<String>,
 }
 
 impl Entry {
@@ -62,6 +74,8 @@ impl RawEntry {
         let mut reply_to = None;
         let mut timeout = None;
         let mut nomkstream = false;
+        let mut traceparent = None;
+        let mut tracestate = None;
         for (k, v) in self.fields {
             if k == FIELD_ENVELOPE.as_bytes() && envelope.is_none() {
                 envelope = Some(v);
@@ -71,6 +85,10 @@ impl RawEntry {
                 timeout = timeout_ms(&v);
             } else if k == FIELD_REPLY_NOMKSTREAM.as_bytes() {
                 nomkstream = v == b"1";
+            } else if k == FIELD_TRACEPARENT.as_bytes() && traceparent.is_none() {
+                traceparent = Some(v);
+            } else if k == FIELD_TRACESTATE.as_bytes() && tracestate.is_none() {
+                tracestate = Some(v);
             }
         }
         Entry {
@@ -79,6 +97,9 @@ impl RawEntry {
             reply_to,
             timeout_ms: timeout,
             nomkstream,
+            trace: trace::incoming(traceparent.as_deref(), tracestate.as_deref()),
+            deliveries: None,
+            reclaimed_from: None,
         }
     }
 }
@@ -234,6 +255,9 @@ mod tests {
             reply_to: Some(b"p:replies:x".to_vec()),
             timeout_ms: None,
             nomkstream: false,
+            trace: None,
+            deliveries: None,
+            reclaimed_from: None,
         };
         let resp2 = Value::Array(vec![Value::Array(vec![
             bs(b"s"),
@@ -281,6 +305,35 @@ mod tests {
         assert_eq!(e.envelope.as_deref(), Some(&b"{}"[..]));
         assert_eq!(e.reply_to, None);
         assert!(parse_entries(Value::Array(vec![])).unwrap().is_empty());
+        assert_eq!(e.trace, None);
         assert!(parse_entries(Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn trace_context_is_read_and_junk_ignored() {
+        let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let entry = |fields: &[(&[u8], &[u8])]| {
+            let reply = Value::Array(vec![raw_entry("9-0", fields)]);
+            parse_entries(reply).unwrap().remove(0).into_entry()
+        };
+        let e = entry(&[
+            (b"envelope", b"{}"),
+            (b"traceparent", tp),
+            (b"tracestate", b"k=v"),
+        ]);
+        let t = e.trace.unwrap();
+        assert_eq!(t.parent.to_string().as_bytes(), tp);
+        assert_eq!(t.tracestate.as_deref(), Some("k=v"));
+        for junk in [&b"junk"[..], b"", b"\xff\xfe", &tp[..54]] {
+            let e = entry(&[
+                (b"envelope", b"{}"),
+                (b"traceparent", junk),
+                (b"tracestate", b"k=v"),
+            ]);
+            assert_eq!(e.trace, None, "{junk:?}");
+            assert_eq!(e.envelope.as_deref(), Some(&b"{}"[..]), "still handled");
+        }
+        let e = entry(&[(b"traceparent", tp), (b"tracestate", b"\x01bad")]);
+        assert_eq!(e.trace.unwrap().tracestate, None);
     }
 }

@@ -22,6 +22,14 @@ pub const TYPE_RPC: &str = "rpc";
 /// refreshes), so a Rust server replies with `XADD ... NOMKSTREAM` and never
 /// re-creates the reply stream of a caller that is gone. The peer ignores it.
 pub const FIELD_REPLY_NOMKSTREAM: &str = "reply-nomkstream";
+/// The `traceparent` field of a request or notification entry (a clamator-rs
+/// extension): the caller's W3C trace context,
+/// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`. A Rust server
+/// continues the trace; an invalid value is ignored. The peer ignores it.
+pub const FIELD_TRACEPARENT: &str = "traceparent";
+/// The `tracestate` field (W3C Trace Context, vendor data), sent beside
+/// [`FIELD_TRACEPARENT`] when the caller's OpenTelemetry context has one.
+pub const FIELD_TRACESTATE: &str = "tracestate";
 /// The `type` of the entry a Rust client adds to create its reply stream
 /// (readers skip entries without an `envelope`).
 pub const TYPE_OPEN: &str = "open";

@@ -52,6 +52,10 @@
 //! - `trim`: removes command-stream entries every group has delivered and
 //!   acknowledged, so command streams stay bounded (the peer never trims),
 //!   and moves back a group that skipped a backlog.
+//! - `trace`: the client and server spans (`clamator.call`, `clamator.notify`,
+//!   `clamator.handle`) and the W3C trace context on stream entries
+//!   (`traceparent`, `tracestate`); with the `opentelemetry` feature, the
+//!   bridge to OpenTelemetry (docs/observability-tracing.md in the repository).
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
 //! - [`tls`]: `rediss://` settings (`TlsOptions`, `ConnectOptions::tls`, with
@@ -87,6 +91,7 @@ pub mod sentinel;
 pub mod server;
 pub mod stream_id;
 pub mod tls;
+mod trace;
 mod trim;
 mod worker;
 

@@ -180,12 +180,12 @@ impl ReclaimLoop {
             let Some(permit) = permits.pop() else {
                 continue; // never: one slot per live entry was counted
             };
-            let id = entry.id.clone();
-            if w.spawn(entry.into_entry(), permit) {
-                tracing::info!(service = %w.service, entry_id = %id,
-                    deliveries = idle.deliveries + 1, from = %idle.consumer,
-                    "reclaimed an entry left pending too long; handling it");
-            }
+            // The reclaim is logged in the entry's server span, which
+            // links the caller's trace instead of continuing it.
+            let mut entry = entry.into_entry();
+            entry.deliveries = Some(idle.deliveries + 1);
+            entry.reclaimed_from = Some(idle.consumer);
+            w.spawn(entry, permit);
         }
         if let Some(max) = self.max_deliveries {
             w.dead_letter(dead, max).await;

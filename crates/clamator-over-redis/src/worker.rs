@@ -1,7 +1,7 @@
 //! One service hosted by one server: the state its consumer and reclaim loops
 //! share, and the handling of one entry (WIRE.md §5).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -11,12 +11,14 @@ use clamator_protocol::{Dispatcher, HandlerLimit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
 use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
 use crate::poison_log::PoisonLog;
+use crate::trace;
 
 /// This host's clock, ms since the epoch.
 fn local_now_ms() -> u64 {
@@ -56,8 +58,9 @@ pub(crate) struct ServiceWorker {
     /// `MAXLEN ~` of the reply streams written to.
     pub(crate) reply_maxlen: usize,
     /// Entry ids whose handler runs here now: the reclaim loop must not start
-    /// them a second time when it claims them back from ourselves.
-    in_flight: Mutex<HashSet<String>>,
+    /// them a second time when it claims them back from ourselves. With the
+    /// server span of each, so lease events land in it.
+    in_flight: Mutex<HashMap<String, Span>>,
     /// The handler tasks, so `stop()` can wait for them.
     pub(crate) handlers: TaskTracker,
     /// Fired when handlers must be abandoned (grace over, or dropped):
@@ -120,7 +123,7 @@ impl ServiceWorker {
             shared,
             slots: Arc::new(Semaphore::new(max_concurrency)),
             reply_maxlen,
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
             handlers: TaskTracker::new(),
             abandon: CancellationToken::new(),
             clock_offset_ms: AtomicI64::new(0),
@@ -137,13 +140,13 @@ impl ServiceWorker {
         &self.key_prefix
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Span>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the handler of entry `id` runs here now.
     pub(crate) fn is_in_flight(&self, id: &str) -> bool {
-        self.in_flight().contains(id)
+        self.in_flight().contains_key(id)
     }
 
     /// How many handlers run here now.
@@ -153,7 +156,7 @@ impl ServiceWorker {
 
     /// The ids of the entries whose handlers run here now.
     pub(crate) fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight().iter().cloned().collect()
+        self.in_flight().keys().cloned().collect()
     }
 
     /// Takes up to `max` free handler slots without waiting (maybe none).
@@ -214,26 +217,41 @@ impl ServiceWorker {
     /// handler already runs here (claimed back from ourselves). Returns
     /// whether a handler was started.
     pub(crate) fn spawn(self: &Arc<Self>, entry: Entry, permit: OwnedSemaphorePermit) -> bool {
-        if !self.in_flight().insert(entry.id.clone()) {
-            tracing::debug!(service = %self.service, entry_id = %entry.id,
-                "entry already being handled here; not starting it twice");
-            return false;
-        }
+        let (span, trace) = {
+            let mut in_flight = self.in_flight();
+            if in_flight.contains_key(&entry.id) {
+                tracing::debug!(service = %self.service, entry_id = %entry.id,
+                    "entry already being handled here; not starting it twice");
+                return false;
+            }
+            let (span, trace) = trace::server_span(
+                &self.service,
+                &self.stream,
+                &self.group,
+                &self.consumer,
+                &entry,
+            );
+            in_flight.insert(entry.id.clone(), span.clone());
+            (span, trace)
+        };
         let guard = InFlight {
             worker: Arc::clone(self),
             id: entry.id.clone(),
         };
         let worker = Arc::clone(self);
         let guard_id = entry.id.clone();
+        // Not instrumented here: `handle` enters the span once the envelope
+        // told its name (entering starts an OpenTelemetry span).
         self.handlers.spawn(async move {
             let _permit = permit;
             let _guard = guard;
             tokio::select! {
                 () = worker.abandon.cancelled() => {
-                    tracing::debug!(service = %worker.service, entry_id = %guard_id,
-                        "handler abandoned at shutdown; the entry stays pending for reclaim");
+                    trace.event(&span, || tracing::debug!(service = %worker.service,
+                        entry_id = %guard_id,
+                        "handler abandoned at shutdown; the entry stays pending for reclaim"));
                 }
-                () = worker.handle(entry) => {}
+                () = worker.handle(entry, &span, &trace) => {}
             }
         });
         true
@@ -312,9 +330,30 @@ impl ServiceWorker {
                 "entries whose handlers run here were taken over by another worker (this \
                  process or Redis was frozen past consumer_claim_idle): they may run twice; \
                  their leases are no longer renewed");
+            for id in lost {
+                self.in_span(id, || {
+                    tracing::warn!(service = %self.service, entry_id = %id,
+                    "lease lost: another worker took this entry over; it may run twice")
+                });
+            }
         }
         self.reset_idle(&owned, None).await?;
+        for id in &owned {
+            self.in_span(id, || {
+                tracing::debug!(service = %self.service, entry_id = %id,
+                "lease renewed")
+            });
+        }
         Ok(owned.len())
+    }
+
+    /// Runs `f` (an event) in the server span of in-flight entry `id`.
+    fn in_span(&self, id: &str, f: impl FnOnce()) {
+        let span = self.in_flight().get(id).cloned();
+        match span {
+            Some(span) => span.in_scope(f),
+            None => f(),
+        }
     }
 
     /// Hands entries whose handlers were abandoned at shutdown over to the
@@ -346,7 +385,10 @@ impl ServiceWorker {
     /// -32700 / -32600 error reply when its id can be read); a request is
     /// dispatched, its reply written to `reply-to` (if any) and the entry acked,
     /// both in one round trip.
-    async fn handle(&self, entry: Entry) {
+    ///
+    /// Events go to the entry's server span `span`, which is entered for the
+    /// dispatch and the write once the request's method is recorded.
+    async fn handle(&self, entry: Entry, span: &Span, trace: &trace::ServerTrace) {
         // Replies go only to this prefix's reply streams: a `reply-to` naming
         // anything else (a command stream, a dead-letter stream, a key of
         // another application) would let one request write to, and trim,
@@ -357,34 +399,43 @@ impl ServiceWorker {
                 Some(to) => Some(to.to_owned()),
                 None => {
                     let shown: String = String::from_utf8_lossy(raw).chars().take(200).collect();
-                    self.poison_log.report(
-                        &entry.id,
-                        "bad-reply-to",
-                        &format_args!(
-                            "reply-to {shown:?} is not a reply stream of this prefix \
-                             (<prefix>:replies:<id>); not run, nothing written"
-                        ),
-                    );
-                    self.finish(&entry.id, None).await;
+                    trace.event(span, || {
+                        self.poison_log.report(
+                            &entry.id,
+                            "bad-reply-to",
+                            &format_args!(
+                                "reply-to {shown:?} is not a reply stream of this prefix \
+                                 (<prefix>:replies:<id>); not run, nothing written"
+                            ),
+                        );
+                    });
+                    self.finish(&entry.id, None).instrument(span.clone()).await;
                     return;
                 }
             },
         };
         if self.caller_gave_up(&entry) {
-            tracing::debug!(service = %self.service, entry_id = %entry.id,
-                "the caller's timeout passed before the request could start; acked without running it");
-            self.finish(&entry.id, None).await;
+            trace.event(span, || tracing::debug!(service = %self.service, entry_id = %entry.id,
+                "the caller's timeout passed before the request could start; acked without running it"));
+            self.finish(&entry.id, None).instrument(span.clone()).await;
             return;
         }
         let Some(envelope) = entry.envelope else {
-            self.poison_log
-                .report(&entry.id, "no-envelope", &"entry without an envelope field");
-            self.finish(&entry.id, None).await;
+            trace.event(span, || {
+                self.poison_log.report(
+                    &entry.id,
+                    "no-envelope",
+                    &"entry without an envelope field",
+                );
+            });
+            self.finish(&entry.id, None).instrument(span.clone()).await;
             return;
         };
         let reply = match read_incoming(&envelope) {
             Err(poison) => {
                 let answered = poison.reply().is_some() && reply_to.is_some();
+                let _entered = span.enter();
+                trace.own(span);
                 self.poison_log.report(
                     &entry.id,
                     poison.kind(),
@@ -404,13 +455,28 @@ impl ServiceWorker {
             // A response on a command stream: nothing to run, nobody to answer.
             Ok(None) => None,
             Ok(Some(request)) => {
+                trace::record_request(
+                    span,
+                    &self.service,
+                    &request.method,
+                    request.id.as_ref().map(|id| id.key()).as_deref(),
+                );
+                let context = trace.own(span);
+                if let Some(from) = &entry.reclaimed_from {
+                    span.in_scope(|| {
+                        tracing::info!(service = %self.service, entry_id = %entry.id,
+                        deliveries = entry.deliveries.unwrap_or(0), %from,
+                        "reclaimed an entry left pending too long; handling it")
+                    });
+                }
                 let limit = self.handler_timeout.map(|limit| HandlerLimit {
                     limit,
                     timer: tokio::time::sleep(limit),
                 });
-                self.dispatcher
-                    .dispatch_limited(request.from_queue(&self.service), limit)
-                    .await
+                let run = self
+                    .dispatcher
+                    .dispatch_limited(request.from_queue(&self.service), limit);
+                trace::handling(context, run).instrument(span.clone()).await
             }
         };
         let reply = match (reply_to, reply) {
@@ -421,7 +487,7 @@ impl ServiceWorker {
             }),
             _ => None,
         };
-        self.finish(&entry.id, reply).await;
+        self.finish(&entry.id, reply).instrument(span.clone()).await;
     }
 
     /// Whether the entry carries its caller's timeout (`timeout-ms`, sent by

@@ -128,6 +128,8 @@ where
 pub struct OutgoingCall {
     /// The service it is for (names the transport's queue).
     pub service: String,
+    /// The method called (without the service), for spans and logs.
+    pub method: String,
     /// The id it carries.
     pub id: Id,
     /// The key its reply is matched by ([`Id::key`]).
@@ -142,6 +144,8 @@ pub struct OutgoingCall {
 pub struct OutgoingNotification {
     /// The service it is for (names the transport's queue).
     pub service: String,
+    /// The method notified (without the service), for spans and logs.
+    pub method: String,
     /// The notification envelope as JSON text.
     pub envelope: String,
 }
@@ -167,6 +171,7 @@ pub fn prepare_call<P: Serialize + ?Sized>(
         .map_err(|e| params_encode(service, method, &e))?;
     Ok(OutgoingCall {
         service: service.to_owned(),
+        method: method.to_owned(),
         key: id.key(),
         id,
         envelope,
@@ -185,6 +190,7 @@ pub fn prepare_notification<P: Serialize + ?Sized>(
         .map_err(|e| params_encode(service, method, &e))?;
     Ok(OutgoingNotification {
         service: service.to_owned(),
+        method: method.to_owned(),
         envelope,
     })
 }

@@ -286,6 +286,7 @@ impl Dispatcher {
             match (id, outcome) {
                 (None, Ok(_)) => None,
                 (None, Err(error)) => {
+                    crate::trace_context::record_rpc_error(&error);
                     tracing::warn!(%service, %method, code = error.code, message = %error.message,
                         data = %error.data, "notification failed; no reply is sent for notifications");
                     None
@@ -295,6 +296,7 @@ impl Dispatcher {
                     &result.unwrap_or(serde_json::Value::Null),
                 )),
                 (Some(id), Err(error)) => {
+                    crate::trace_context::record_rpc_error(&error);
                     if error.code == crate::error::codes::INVALID_PARAMS {
                         tracing::warn!(%service, %method, data = %error.data, "invalid params");
                     }
@@ -339,6 +341,7 @@ impl Dispatcher {
                             limit.as_millis()
                         ),
                     );
+                    crate::trace_context::record_rpc_error(&error);
                     id.map(|id| build_error(Some(&id), &error))
                 }
             }

@@ -14,6 +14,8 @@
 //! - [`dispatch`]: [`Dispatcher`], the server core every transport feeds, and
 //!   [`Poison`], what it makes of text that is not a valid request.
 //! - [`client`]: [`ClientTransport`], typed [`client::call`], and [`PendingCalls`].
+//! - [`trace_context`]: W3C `traceparent` / `tracestate` values and the
+//!   span fields transports record errors in.
 #![deny(missing_docs)]
 
 pub mod client;
@@ -24,6 +26,7 @@ pub mod envelope;
 pub mod error;
 pub mod names;
 pub mod service;
+pub mod trace_context;
 pub mod validation;
 
 pub use client::{ClientTransport, DEFAULT_TIMEOUT, PendingCall, PendingCalls};
