@@ -158,6 +158,7 @@ impl ServiceWorker {
                     continue;
                 }
             };
+            self.metrics.dead_lettered();
             tracing::warn!(service = %self.service, entry_id = %d.entry.id,
                 deliveries = d.deliveries, last_consumer = %d.last_consumer,
                 method = method_of(&d.entry).as_deref().unwrap_or("-"),

@@ -182,6 +182,7 @@ impl ReclaimLoop {
             };
             let id = entry.id.clone();
             if w.spawn(entry.into_entry(), permit) {
+                w.metrics.reclaimed();
                 tracing::info!(service = %w.service, entry_id = %id,
                     deliveries = idle.deliveries + 1, from = %idle.consumer,
                     "reclaimed an entry left pending too long; handling it");

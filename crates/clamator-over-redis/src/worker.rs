@@ -16,6 +16,7 @@ use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
+use crate::metrics;
 use crate::poison_log::PoisonLog;
 
 /// This host's clock, ms since the epoch.
@@ -48,6 +49,8 @@ pub(crate) struct ServiceWorker {
     pub(crate) dead_stream: String,
     /// Runs the handlers.
     dispatcher: Dispatcher,
+    /// Its metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: metrics::ServiceMetrics,
     /// Replies, acks, group creation and reclaims: never behind a blocked read.
     pub(crate) shared: Arc<SharedConn>,
     /// One permit per handler allowed to run; loops take permits before
@@ -86,6 +89,7 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.worker.in_flight().remove(&self.id);
+        self.worker.metrics.handler_ended();
     }
 }
 
@@ -116,6 +120,7 @@ impl ServiceWorker {
             group: keys::group(service),
             consumer: keys::consumer(service, instance_id),
             dead_stream: keys::dead_letter_stream(key_prefix, service),
+            metrics: metrics::ServiceMetrics::new(service, &dispatcher),
             dispatcher,
             shared,
             slots: Arc::new(Semaphore::new(max_concurrency)),
@@ -219,6 +224,7 @@ impl ServiceWorker {
                 "entry already being handled here; not starting it twice");
             return false;
         }
+        self.metrics.handler_started();
         let guard = InFlight {
             worker: Arc::clone(self),
             id: entry.id.clone(),
@@ -373,6 +379,7 @@ impl ServiceWorker {
         if self.caller_gave_up(&entry) {
             tracing::debug!(service = %self.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it");
+            self.metrics.expired();
             self.finish(&entry.id, None).await;
             return;
         }
@@ -404,13 +411,15 @@ impl ServiceWorker {
             // A response on a command stream: nothing to run, nobody to answer.
             Ok(None) => None,
             Ok(Some(request)) => {
+                let handled = self.metrics.request(&request);
                 let limit = self.handler_timeout.map(|limit| HandlerLimit {
                     limit,
                     timer: tokio::time::sleep(limit),
                 });
-                self.dispatcher
-                    .dispatch_limited(request.from_queue(&self.service), limit)
-                    .await
+                let dispatch = self
+                    .dispatcher
+                    .dispatch_limited(request.from_queue(&self.service), limit);
+                handled.wrap(dispatch).await
             }
         };
         let reply = match (reply_to, reply) {
