@@ -427,14 +427,17 @@ impl ClientTransport for RedisRpcClient {
         call: OutgoingCall,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Response, Error>> {
-        Box::pin(self.send(call, timeout))
+        let metrics = crate::metrics::ClientCall::start(&call.service, &call.envelope);
+        Box::pin(metrics.wrap(self.send(call, timeout)))
     }
 
     fn send_notification(
         &self,
         notification: OutgoingNotification,
     ) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(self.send_note(notification))
+        let metrics =
+            crate::metrics::ClientNote::start(&notification.service, &notification.envelope);
+        Box::pin(metrics.wrap(self.send_note(notification)))
     }
 }
 

@@ -519,6 +519,9 @@ impl SharedConn {
                 let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
                 self.backoff().reset();
                 tracing::debug!(generation, "shared Redis connection opened");
+                if generation > 1 {
+                    crate::metrics::reconnect("shared");
+                }
                 *slot = Slot::Up {
                     generation,
                     conn: conn.clone(),
@@ -829,6 +832,7 @@ impl BlockingConn {
             }
             match self.connect().await {
                 Ok(()) => {
+                    crate::metrics::reconnect(what);
                     tracing::info!(loop_name = what, "reconnected to Redis");
                     return true;
                 }

@@ -162,6 +162,7 @@ impl ServiceWorker {
             let caller = crate::trace::incoming(d.entry.field(keys::FIELD_TRACEPARENT), None)
                 .map(|t| (t.parent.trace_id_hex(), t.parent.span_id_hex()));
             let (trace_id, parent_span_id) = caller.unzip();
+            self.metrics.dead_lettered();
             tracing::warn!(service = %self.service, entry_id = %d.entry.id,
                 trace_id = trace_id.as_deref(), parent_span_id = parent_span_id.as_deref(),
                 deliveries = d.deliveries, last_consumer = %d.last_consumer,

@@ -64,6 +64,7 @@
 //!   URLs; the connection layer asks the sentinels for the primary at every connect.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
+//! - [`metrics`]: the metrics recorded with the `metrics` feature, and their names.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -81,6 +82,7 @@ pub mod entry;
 mod finish;
 pub mod keys;
 mod lease;
+pub mod metrics;
 pub mod options;
 mod poison_log;
 mod reclaim;

@@ -94,6 +94,7 @@ impl PoisonLog {
     /// An interval that is already over is closed first (its summary logged),
     /// so a late [`flush_if_due`](Self::flush_if_due) loses nothing.
     pub(crate) fn report(&self, entry_id: &str, kind: &'static str, detail: &dyn fmt::Display) {
+        crate::metrics::poison(&self.service, kind);
         let (summary, full) = {
             let now = Instant::now();
             let mut state = self.state();

@@ -185,7 +185,9 @@ impl ReclaimLoop {
             let mut entry = entry.into_entry();
             entry.deliveries = Some(idle.deliveries + 1);
             entry.reclaimed_from = Some(idle.consumer);
-            w.spawn(entry, permit);
+            if w.spawn(entry, permit) {
+                w.metrics.reclaimed();
+            }
         }
         if let Some(max) = self.max_deliveries {
             w.dead_letter(dead, max).await;

@@ -91,6 +91,7 @@ impl TrimLoop {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("GROUPS").arg(&w.stream);
         let groups: StreamInfoGroupsReply = w.shared.query(&cmd, limit).await?;
+        w.metrics.group_info(&groups, &w.group);
         if heal_if_skipped(w, &groups).await? {
             return Ok(0);
         }

@@ -17,6 +17,7 @@ use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, FinishLoop, Reply};
 use crate::keys;
+use crate::metrics;
 use crate::poison_log::PoisonLog;
 use crate::trace;
 
@@ -50,6 +51,8 @@ pub(crate) struct ServiceWorker {
     pub(crate) dead_stream: String,
     /// Runs the handlers.
     dispatcher: Dispatcher,
+    /// Its metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: metrics::ServiceMetrics,
     /// Replies, acks, group creation and reclaims: never behind a blocked read.
     pub(crate) shared: Arc<SharedConn>,
     /// One permit per handler allowed to run; loops take permits before
@@ -89,6 +92,7 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.worker.in_flight().remove(&self.id);
+        self.worker.metrics.handler_ended();
     }
 }
 
@@ -119,6 +123,7 @@ impl ServiceWorker {
             group: keys::group(service),
             consumer: keys::consumer(service, instance_id),
             dead_stream: keys::dead_letter_stream(key_prefix, service),
+            metrics: metrics::ServiceMetrics::new(service, &dispatcher),
             dispatcher,
             shared,
             slots: Arc::new(Semaphore::new(max_concurrency)),
@@ -234,6 +239,7 @@ impl ServiceWorker {
             in_flight.insert(entry.id.clone(), span.clone());
             (span, trace)
         };
+        self.metrics.handler_started();
         let guard = InFlight {
             worker: Arc::clone(self),
             id: entry.id.clone(),
@@ -417,6 +423,7 @@ impl ServiceWorker {
         if self.caller_gave_up(&entry) {
             trace.event(span, || tracing::debug!(service = %self.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it"));
+            self.metrics.expired();
             self.finish(&entry.id, None).instrument(span.clone()).await;
             return;
         }
@@ -469,6 +476,7 @@ impl ServiceWorker {
                         "reclaimed an entry left pending too long; handling it")
                     });
                 }
+                let handled = self.metrics.request(&request);
                 let limit = self.handler_timeout.map(|limit| HandlerLimit {
                     limit,
                     timer: tokio::time::sleep(limit),
@@ -476,7 +484,9 @@ impl ServiceWorker {
                 let run = self
                     .dispatcher
                     .dispatch_limited(request.from_queue(&self.service), limit);
-                trace::handling(context, run).instrument(span.clone()).await
+                trace::handling(context, handled.wrap(run))
+                    .instrument(span.clone())
+                    .await
             }
         };
         let reply = match (reply_to, reply) {

@@ -2,6 +2,8 @@
 //!
 //! Prints `READY` on stdout once it consumes; SIGINT or SIGTERM stop it
 //! gracefully (in-flight calls finish within the shutdown grace).
+//! `--metrics-addr HOST:PORT` serves the transport's metrics as Prometheus
+//! text at `http://HOST:PORT/metrics` (feature `metrics`, on by default).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -73,9 +75,44 @@ struct Args {
     /// Print `CALL <method>` on stdout for every handled call.
     #[arg(long)]
     trace_calls: bool,
+    /// Serve metrics as Prometheus text at http://HOST:PORT/metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// Bucket bounds (seconds) of the duration histograms: 100 µs to 30 s.
+#[cfg(feature = "metrics")]
+const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0, 30.0,
+];
+
+/// Installs the Prometheus exporter, listening on `addr` (bound now, so a
+/// busy port fails the start).
+#[cfg(feature = "metrics")]
+fn serve_metrics(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Suffix("duration".to_owned()), &DURATION_BUCKETS)?
+        .install()
+        .map_err(|e| format!("serving metrics on {addr}: {e}"))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "metrics"))]
+fn serve_metrics(_addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    Err(
+        "this arith-server was built without its `metrics` feature: rebuild with it (on by \
+         default) to use --metrics-addr"
+            .into(),
+    )
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(addr) = args.metrics_addr {
+        serve_metrics(addr)?;
+    }
     let instance = args
         .instance_id
         .clone()
