@@ -238,9 +238,22 @@ impl Plan {
     }
 }
 
+/// Set to `1` to install a `tracing` subscriber (fmt, level INFO, written to
+/// a sink) in the bench and its server children, so the rows show what
+/// recording clamator's spans costs; unset, no subscriber is installed.
+const SUBSCRIBER_ENV: &str = "CLAMATOR_BENCH_SUBSCRIBER";
+
 fn main() -> ExitCode {
     // clap exits 2 on usage errors and 0 for --help / --version.
     let args = BenchArgs::parse();
+    if std::env::var(SUBSCRIBER_ENV).is_ok_and(|v| v == "1") {
+        // Every `clamator.call` / `clamator.handle` span (INFO) is created,
+        // entered and formatted; the output goes nowhere.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing::Level::INFO)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -55,7 +55,7 @@
 //! - `trace`: the client and server spans (`clamator.call`, `clamator.notify`,
 //!   `clamator.handle`) and the W3C trace context on stream entries
 //!   (`traceparent`, `tracestate`); with the `opentelemetry` feature, the
-//!   bridge to OpenTelemetry (docs/observability-tracing.md in the repository).
+//!   bridge to OpenTelemetry (docs/OBSERVABILITY.md in the repository).
 //! - `lease`: renews the idle time of entries whose handlers still run here,
 //!   so long handlers are not reclaimed and run twice.
 //! - [`tls`]: `rediss://` settings (`TlsOptions`, `ConnectOptions::tls`, with
