@@ -427,7 +427,7 @@ impl ClientTransport for RedisRpcClient {
         call: OutgoingCall,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Response, Error>> {
-        let metrics = crate::metrics::ClientCall::start(&call.service, &call.envelope);
+        let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
         Box::pin(metrics.wrap(self.send(call, timeout)))
     }
 
@@ -436,7 +436,7 @@ impl ClientTransport for RedisRpcClient {
         notification: OutgoingNotification,
     ) -> BoxFuture<'_, Result<(), Error>> {
         let metrics =
-            crate::metrics::ClientNote::start(&notification.service, &notification.envelope);
+            crate::metrics::ClientNote::start(&notification.service, &notification.method);
         Box::pin(metrics.wrap(self.send_note(notification)))
     }
 }

@@ -68,16 +68,6 @@ fn reply_outcome(text: &str) -> Option<Result<(), i64>> {
     }
 }
 
-/// The method of a request envelope built by `clamator_protocol`
-/// (`{"jsonrpc":"2.0","method":"<service>.<method>",..}`), without the
-/// service; `None` for any other shape.
-#[cfg_attr(not(any(feature = "metrics", test)), allow(dead_code))]
-fn envelope_method<'a>(envelope: &'a str, service: &str) -> Option<&'a str> {
-    let rest = envelope.strip_prefix("{\"jsonrpc\":\"2.0\",\"method\":\"")?;
-    let wire = &rest[..rest.find('"')?];
-    wire.strip_prefix(service)?.strip_prefix('.')
-}
-
 #[cfg(feature = "metrics")]
 mod on {
     use std::collections::HashMap;
@@ -185,9 +175,8 @@ mod on {
 
     impl ClientCall {
         /// A call of `service` with this request envelope, now in flight.
-        pub(crate) fn start(service: &str, envelope: &str) -> ClientCall {
+        pub(crate) fn start(service: &str, method: &str) -> ClientCall {
             describe();
-            let method = super::envelope_method(envelope, service).unwrap_or(UNKNOWN);
             let call = ClientCall {
                 service: SharedString::from_owned(service.to_owned()),
                 method: SharedString::from_owned(method.to_owned()),
@@ -242,9 +231,8 @@ mod on {
 
     impl ClientNote {
         /// A notification of `service` with this envelope.
-        pub(crate) fn start(service: &str, envelope: &str) -> ClientNote {
+        pub(crate) fn start(service: &str, method: &str) -> ClientNote {
             describe();
-            let method = super::envelope_method(envelope, service).unwrap_or(UNKNOWN);
             ClientNote {
                 service: SharedString::from_owned(service.to_owned()),
                 method: SharedString::from_owned(method.to_owned()),
@@ -423,7 +411,7 @@ mod off {
 
     impl ClientCall {
         #[inline(always)]
-        pub(crate) fn start(_service: &str, _envelope: &str) -> ClientCall {
+        pub(crate) fn start(_service: &str, _method: &str) -> ClientCall {
             ClientCall
         }
 
@@ -439,7 +427,7 @@ mod off {
 
     impl ClientNote {
         #[inline(always)]
-        pub(crate) fn start(_service: &str, _envelope: &str) -> ClientNote {
+        pub(crate) fn start(_service: &str, _method: &str) -> ClientNote {
             ClientNote
         }
 
@@ -505,7 +493,7 @@ mod off {
 mod tests {
     use super::*;
     use clamator_protocol::RpcError;
-    use clamator_protocol::envelope::{Id, build_error, build_request, build_success};
+    use clamator_protocol::envelope::{Id, build_error, build_success};
     use serde_json::json;
 
     #[test]
@@ -520,16 +508,5 @@ mod tests {
         let no_id = build_error(None, &RpcError::new(-32700, "Parse error"));
         assert_eq!(reply_outcome(&no_id), Some(Err(-32700)));
         assert_eq!(reply_outcome("{junk"), None);
-    }
-
-    #[test]
-    fn reads_the_method_of_envelopes_built_by_the_protocol() {
-        let id = Id::Str("x".to_owned());
-        let call = build_request("arith.slowAdd", &json!({"a": 1}), Some(&id));
-        assert_eq!(envelope_method(&call, "arith"), Some("slowAdd"));
-        let note = build_request("arith.ping", &json!({}), None);
-        assert_eq!(envelope_method(&note, "arith"), Some("ping"));
-        assert_eq!(envelope_method(&call, "ari"), None);
-        assert_eq!(envelope_method("{}", "arith"), None);
     }
 }
