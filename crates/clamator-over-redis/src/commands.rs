@@ -64,21 +64,15 @@ pub fn add_request(
     xadd
 }
 
-/// Appends `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope
-/// <text>` to `pipe`: the one place a reply is written (replies of handlers
-/// and of dead letters).
-pub(crate) fn add_reply(
-    pipe: &mut redis::Pipeline,
-    to: &str,
-    text: &str,
-    nomkstream: bool,
-    maxlen: usize,
-) {
-    pipe.cmd("XADD").arg(to);
+/// `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope <text>`:
+/// the one place a reply is written (replies of handlers and of dead letters).
+pub(crate) fn reply(to: &str, text: &str, nomkstream: bool, maxlen: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(to);
     if nomkstream {
-        pipe.arg("NOMKSTREAM");
+        cmd.arg("NOMKSTREAM");
     }
-    pipe.arg("MAXLEN")
+    cmd.arg("MAXLEN")
         .arg("~")
         .arg(maxlen)
         .arg("*")
@@ -86,6 +80,7 @@ pub(crate) fn add_reply(
         .arg(keys::TYPE_RPC)
         .arg(keys::FIELD_ENVELOPE)
         .arg(text);
+    cmd
 }
 
 /// `XADD <reply stream> MAXLEN ~ <maxlen> * type open` then `PEXPIRE <reply

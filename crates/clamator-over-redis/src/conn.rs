@@ -11,7 +11,9 @@
 //!   timeout disabled; its loop reconnects with [`Backoff`].
 //!
 //! Every command is bounded by our own timeout. Every command touches one
-//! key, so a Redis Cluster connection can later replace the multiplexed one here.
+//! key, so on a Redis Cluster ([`Conn::Cluster`]) each is routed by its key;
+//! the few that must reach a given node (`CLIENT ID`, `CLIENT UNBLOCK`) are
+//! routed to the primary of a key explicitly ([`Conn::query_on_primary_of`]).
 //!
 //! Where a connection goes ([`Connector`]): one address (a URL, a caller's
 //! client), or with Sentinel the primary the sentinels name *at this
@@ -36,8 +38,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clamator_protocol::TransportError;
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value,
+};
 #[cfg(feature = "sentinel")]
 use redis::{
     ConnectionAddr,
@@ -219,11 +223,92 @@ impl ConnError {
     }
 }
 
+/// An open connection: to one node, or to a Redis Cluster (a redis-rs
+/// cluster connection: one multiplexed connection per node, commands routed
+/// by key, `MOVED`/`ASK` and failovers followed).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// One node.
+    Single(MultiplexedConnection),
+    /// A cluster.
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Runs `cmd` on the primary that owns `key`'s slot (a cluster), or on
+    /// the one node. For commands that name no key but must reach a given
+    /// node: `CLIENT ID`, `CLIENT UNBLOCK`.
+    #[cfg_attr(not(feature = "cluster"), allow(unused_variables))]
+    async fn query_on_primary_of<T: FromRedisValue>(
+        &mut self,
+        cmd: &Cmd,
+        key: &str,
+    ) -> Result<T, RedisError> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let value = c.route_command(cmd.clone(), route).await?;
+                T::from_redis_value(value).map_err(RedisError::from)
+            }
+        }
+    }
+}
+
 /// Where a [`Connector`] connects.
 #[derive(Debug, Clone)]
 enum Target {
     /// One address: a URL, or a client the caller made.
     Direct(Box<Client>),
+    /// A Redis Cluster, through its seeds.
+    #[cfg(feature = "cluster")]
+    Cluster(Box<crate::cluster::ClusterTarget>),
     /// The primary the sentinels name at each connect.
     #[cfg(feature = "sentinel")]
     Sentinel(Arc<SentinelResolver>),
@@ -326,6 +411,13 @@ impl Connector {
                 command_timeout: options.command_timeout,
             };
         }
+        #[cfg(feature = "cluster")]
+        if let Some(target) = &options.cluster {
+            return Connector {
+                target: Target::Cluster(Box::new(target.clone())),
+                command_timeout: options.command_timeout,
+            };
+        }
         Connector {
             target: Target::Direct(Box::new(options.client.clone())),
             command_timeout: options.command_timeout,
@@ -337,12 +429,23 @@ impl Connector {
         self.command_timeout
     }
 
+    /// Whether connections go to a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        match &self.target {
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) => true,
+            _ => false,
+        }
+    }
+
     /// Names where connections go: the address, or the Sentinel deployment.
     pub(crate) fn label(&self) -> String {
         match &self.target {
             Target::Direct(client) => client.get_connection_info().addr().to_string(),
             #[cfg(feature = "sentinel")]
             Target::Sentinel(resolver) => resolver.target.label(),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(target) => format!("Redis Cluster {}", target.seeds.join(",")),
         }
     }
 
@@ -352,6 +455,9 @@ impl Connector {
     fn unblock_on_own_node(&self) -> bool {
         match &self.target {
             Target::Direct(_) => false,
+            // Routed by the read's stream key instead.
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) => false,
             #[cfg(feature = "sentinel")]
             Target::Sentinel(_) => true,
         }
@@ -361,6 +467,8 @@ impl Connector {
     fn reconnect_backoff(&self) -> Backoff {
         match &self.target {
             Target::Direct(_) => Backoff::default(),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) => Backoff::default(),
             #[cfg(feature = "sentinel")]
             Target::Sentinel(_) => Backoff::new(crate::backoff::INITIAL, SENTINEL_RECONNECT_MAX),
         }
@@ -375,9 +483,10 @@ impl Connector {
             .set_response_timeout(None)
     }
 
-    /// Opens a multiplexed connection (with Sentinel, to the primary named
-    /// now); returns it and a client of the node it is on.
-    async fn open(&self) -> Result<(MultiplexedConnection, Client), ConnError> {
+    /// Opens a connection (with Sentinel, to the primary named now; on a
+    /// cluster, a cluster connection); returns it and, for one node, a
+    /// client of the node it is on.
+    async fn open(&self) -> Result<(Conn, Option<Client>), ConnError> {
         let config = self.config();
         let opening = async {
             let client = match &self.target {
@@ -386,11 +495,21 @@ impl Connector {
                 // Boxed: redis-rs's lookup is a deep future type, and
                 // callers' futures would otherwise carry it inline.
                 Target::Sentinel(resolver) => Box::pin(resolver.primary()).await?,
+                #[cfg(feature = "cluster")]
+                Target::Cluster(target) => {
+                    // No response timeout (the cluster client's default):
+                    // we bound every command ourselves.
+                    let config = redis::cluster::ClusterConfig::new()
+                        .set_connection_timeout(self.command_timeout);
+                    let conn =
+                        Box::pin(target.client.get_async_connection_with_config(config)).await?;
+                    return Ok::<_, ConnError>((Conn::Cluster(conn), None));
+                }
             };
             let conn = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
-            Ok::<_, ConnError>((conn, client))
+            Ok::<_, ConnError>((Conn::Single(conn), Some(client)))
         };
         // Opening has been seen to hang: bound it here too.
         let opened = match tokio::time::timeout(self.command_timeout, opening).await {
@@ -405,6 +524,8 @@ impl Connector {
             }
             #[cfg(feature = "sentinel")]
             (Err(e), Target::Sentinel(_)) => Err(e),
+            #[cfg(feature = "cluster")]
+            (Err(e), Target::Cluster(_)) => Err(e),
         }
     }
 }
@@ -424,10 +545,7 @@ where
 #[derive(Debug)]
 enum Slot {
     /// Connected; the generation tells a stale failure report from a fresh one.
-    Up {
-        generation: u64,
-        conn: MultiplexedConnection,
-    },
+    Up { generation: u64, conn: Conn },
     /// Not connected; the next connect is allowed at `retry_at`.
     Down {
         retry_at: Option<Instant>,
@@ -487,7 +605,7 @@ impl SharedConn {
     }
 
     /// The current connection, opening one if needed.
-    async fn get(&self) -> Result<(u64, MultiplexedConnection), ConnError> {
+    async fn get(&self) -> Result<(u64, Conn), ConnError> {
         let mut slot = self.slot.lock().await;
         if let Slot::Up { generation, conn } = &*slot {
             return Ok((*generation, conn.clone()));
@@ -557,7 +675,7 @@ impl SharedConn {
     /// connection, once more on a fresh one if time is left.
     async fn with_conn<T, F, Fut>(&self, limit: Duration, run: F) -> Result<T, ConnError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let deadline = Instant::now() + limit;
@@ -628,6 +746,96 @@ impl SharedConn {
         })
         .await
     }
+
+    /// Runs `cmd` on the primary of `key`'s slot within `limit` (on one node,
+    /// there); for `CLIENT UNBLOCK`.
+    pub(crate) async fn query_on_primary_of<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        key: &str,
+        limit: Duration,
+    ) -> Result<T, ConnError> {
+        self.with_conn(limit, |mut conn| async move {
+            conn.query_on_primary_of(cmd, key).await
+        })
+        .await
+    }
+
+    /// Runs every command of `writes`, then `ack` once all of them were
+    /// answered, within `limit`: one result per write, then the ack's. A
+    /// result is `Err` where Redis refused that command; the whole call fails
+    /// when the connection did (nothing is known to be acked then).
+    ///
+    /// When every command lives in one slot (always, on one node), one
+    /// pipeline. On a cluster, where a pipeline may not cross slots, the
+    /// writes go as commands of their own, concurrently, and the ack after
+    /// them; a write that failed for a transient reason (a failover, a slot
+    /// moving) fails the call before the ack is sent, so its entry stays
+    /// pending and is run again rather than acked unanswered.
+    pub(crate) async fn writes_then_ack(
+        &self,
+        writes: Vec<Cmd>,
+        ack: Cmd,
+        limit: Duration,
+    ) -> Result<Vec<redis::RedisResult<Value>>, ConnError> {
+        if !self.connector.is_cluster() || one_slot(writes.iter().chain([&ack])) {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for write in writes {
+                pipe.add_command(write);
+            }
+            pipe.add_command(ack);
+            return self.query_pipeline(&pipe, limit).await;
+        }
+        let deadline = Instant::now() + limit;
+        let answers =
+            futures::future::join_all(writes.iter().map(|w| self.query::<Value>(w, limit))).await;
+        let mut results = Vec::with_capacity(answers.len() + 1);
+        for answer in answers {
+            results.push(refusal_or_failure(answer)?);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(ConnError::TimedOut(limit));
+        }
+        results.push(refusal_or_failure(
+            self.query::<Value>(&ack, remaining).await,
+        )?);
+        Ok(results)
+    }
+}
+
+/// A command's outcome as a pipeline result: Redis's refusal inline, any
+/// other failure (the connection, a transient cluster state) as the error.
+fn refusal_or_failure(
+    answer: Result<Value, ConnError>,
+) -> Result<redis::RedisResult<Value>, ConnError> {
+    match answer {
+        Ok(v) => Ok(Ok(v)),
+        Err(ConnError::Redis(e)) if !ConnError::Redis(e.clone()).is_transient() => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether every command hashes to one cluster slot: each command's key is
+/// its first argument (`XADD <key> ...`, `XACK <key> ...`).
+#[cfg(feature = "cluster")]
+fn one_slot<'a>(cmds: impl Iterator<Item = &'a Cmd>) -> bool {
+    use redis::cluster_routing::Slot;
+    let mut slots = cmds.map(|cmd| match cmd.args_iter().nth(1) {
+        Some(redis::Arg::Simple(key)) => Some(Slot::for_key(key)),
+        _ => None,
+    });
+    match slots.next() {
+        None => true,
+        Some(first) => slots.all(|s| s == first),
+    }
+}
+
+/// Without cluster support every connection is to one node.
+#[cfg(not(feature = "cluster"))]
+fn one_slot<'a>(_cmds: impl Iterator<Item = &'a Cmd>) -> bool {
+    true
 }
 
 /// Where a blocking read is parked: its connection's client id and node.
@@ -641,6 +849,8 @@ struct Parked {
     /// The node the connection is on, when `CLIENT UNBLOCK` must go there
     /// directly (Sentinel); `None`: over the shared connection.
     node: Option<Client>,
+    /// The read's stream: on a cluster `CLIENT UNBLOCK` goes to its primary.
+    key: Option<String>,
 }
 
 /// The Redis client id of a blocking connection, for `CLIENT UNBLOCK`: lets
@@ -655,7 +865,12 @@ struct Parked {
 /// read's connection was opened to (opened at the first unblock, reused for
 /// the repeats). If that fails, the read still ends by its BLOCK timeout (1
 /// s), or at once when its node was killed or reconfigured.
-/// (On a cluster, the unblock must go to the node holding the read's stream.)
+///
+/// On a cluster the read runs on the primary of its stream's slot: `CLIENT
+/// ID` is asked there before each park (a redirect may have moved the read
+/// to another node since), and the unblock is routed there over the shared
+/// cluster connection. A slot moving between the two can still make the
+/// unblock miss; the read then ends by its BLOCK timeout.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Unblocker {
     /// Where the read is parked.
@@ -672,9 +887,9 @@ impl Unblocker {
     /// Asks Redis to end the blocked read, if any, as if it timed out.
     /// Best effort: a failure only means the read ends by its own BLOCK timeout.
     pub(crate) async fn unblock(&self, shared: &SharedConn) {
-        let (id, generation, node) = {
+        let (id, generation, node, key) = {
             let p = self.parked();
-            (p.id, p.generation, p.node.clone())
+            (p.id, p.generation, p.node.clone(), p.key.clone())
         };
         if id == 0 {
             return;
@@ -682,9 +897,14 @@ impl Unblocker {
         let mut cmd = redis::cmd("CLIENT");
         cmd.arg("UNBLOCK").arg(id);
         let limit = shared.command_timeout().min(Duration::from_secs(1));
-        let result = match node {
-            None => shared.query::<redis::Value>(&cmd, limit).await,
-            Some(node) => self.unblock_on(&node, generation, &cmd, limit).await,
+        let result = match (node, key) {
+            (Some(node), _) => self.unblock_on(&node, generation, &cmd, limit).await,
+            (None, Some(key)) => {
+                shared
+                    .query_on_primary_of::<redis::Value>(&cmd, &key, limit)
+                    .await
+            }
+            (None, None) => shared.query::<redis::Value>(&cmd, limit).await,
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "CLIENT UNBLOCK failed; the read ends at its BLOCK timeout");
@@ -729,7 +949,10 @@ pub(crate) struct BlockingConn {
     /// Opens the connection, again after each failure.
     connector: Connector,
     /// The connection; `None` until connected and after a failure.
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
+    /// The stream the loop reads, when it is to be unblocked: on a cluster
+    /// its client id is asked on that stream's primary.
+    key: Option<String>,
     /// Shares the client id with `stop()`.
     unblocker: Unblocker,
     /// Spaces reconnect attempts.
@@ -742,12 +965,14 @@ pub(crate) struct BlockingConn {
 }
 
 impl BlockingConn {
-    /// A blocking connection, opened by [`BlockingConn::connect`].
-    pub(crate) fn new(connector: Connector) -> Self {
+    /// A blocking connection for reads of `key`, opened by
+    /// [`BlockingConn::connect`].
+    pub(crate) fn new(connector: Connector, key: &str) -> Self {
         BlockingConn {
             backoff: connector.reconnect_backoff(),
             connector,
             conn: None,
+            key: Some(key.to_owned()),
             unblocker: Unblocker::default(),
             learn_id: true,
             generation: 0,
@@ -758,8 +983,13 @@ impl BlockingConn {
     /// its client id (one command fewer to grant the client's ACL user).
     pub(crate) fn never_unblocked(connector: Connector) -> Self {
         BlockingConn {
+            backoff: connector.reconnect_backoff(),
+            connector,
+            conn: None,
+            key: None,
+            unblocker: Unblocker::default(),
             learn_id: false,
-            ..Self::new(connector)
+            generation: 0,
         }
     }
 
@@ -781,11 +1011,7 @@ impl BlockingConn {
             self.conn = Some(conn);
             return Ok(());
         }
-        let id = bounded(
-            self.connector.command_timeout(),
-            redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut conn),
-        )
-        .await;
+        let id = self.client_id(&mut conn).await;
         let id = match id {
             Ok(id) => id,
             Err(e) if e.breaks_connection() => return Err(e),
@@ -811,10 +1037,37 @@ impl BlockingConn {
         *self.unblocker.parked() = Parked {
             id,
             generation: self.generation,
-            node: self.connector.unblock_on_own_node().then_some(node),
+            node: node.filter(|_| self.connector.unblock_on_own_node()),
+            key: self.key.clone(),
         };
         self.conn = Some(conn);
         Ok(())
+    }
+
+    /// `CLIENT ID` of `conn`, asked on the node reads of `key` go to.
+    async fn client_id(&self, conn: &mut Conn) -> Result<i64, ConnError> {
+        let mut cmd = redis::cmd("CLIENT");
+        cmd.arg("ID");
+        let limit = self.connector.command_timeout();
+        match &self.key {
+            Some(key) => bounded(limit, conn.query_on_primary_of::<i64>(&cmd, key)).await,
+            None => bounded(limit, cmd.query_async::<i64>(conn)).await,
+        }
+    }
+
+    /// On a cluster, asks the client id again before a read parks (a
+    /// redirect may have moved reads of the key to another node's
+    /// connection). Best effort: a failure leaves the last id.
+    async fn refresh_id(&mut self) {
+        if !self.learn_id || !self.connector.is_cluster() || self.unblocker.parked().id == 0 {
+            return;
+        }
+        let Some(mut conn) = self.conn.clone() else {
+            return;
+        };
+        if let Ok(id) = self.client_id(&mut conn).await {
+            self.unblocker.parked().id = id;
+        }
     }
 
     /// Reconnects after a failure, waiting a backoff delay before each attempt;
@@ -851,6 +1104,7 @@ impl BlockingConn {
         cmd: &Cmd,
         block: Duration,
     ) -> Result<T, ConnError> {
+        self.refresh_id().await;
         let Some(conn) = self.conn.as_mut() else {
             return Err(ConnError::Unreachable {
                 last_error: "not connected".to_owned(),

@@ -21,7 +21,7 @@ use clamator_protocol::{Envelope, RpcError};
 use redis::{RedisResult, Value};
 
 use crate::entry::RawEntry;
-use crate::finish::{Reply, add_reply};
+use crate::finish::{Reply, reply_command};
 use crate::keys;
 use crate::options::DEAD_LETTER_MAXLEN;
 use crate::worker::ServiceWorker;
@@ -143,8 +143,7 @@ impl ServiceWorker {
                 return;
             }
         };
-        let mut finish = redis::pipe();
-        finish.ignore_errors();
+        let mut writes = Vec::new();
         let mut acked = Vec::new();
         let mut replied = Vec::new();
         for (d, result) in dead.iter().zip(stored) {
@@ -173,7 +172,7 @@ impl ServiceWorker {
             if let Some(reply) =
                 error_reply(&d.entry, self.key_prefix(), d.deliveries, &self.dead_stream)
             {
-                add_reply(&mut finish, &reply, self.reply_maxlen);
+                writes.push(reply_command(&reply, self.reply_maxlen));
                 replied.push(d.entry.id.as_str());
             }
             acked.push(d.entry.id.as_str());
@@ -181,12 +180,13 @@ impl ServiceWorker {
         if acked.is_empty() {
             return;
         }
-        finish.cmd("XACK").arg(&self.stream).arg(&self.group);
+        let mut ack = redis::cmd("XACK");
+        ack.arg(&self.stream).arg(&self.group);
         for id in &acked {
-            finish.arg(*id);
+            ack.arg(*id);
         }
         let results: Vec<RedisResult<Value>> =
-            match self.shared.query_pipeline(&finish, limit).await {
+            match self.shared.writes_then_ack(writes, ack, limit).await {
                 Ok(results) => results,
                 Err(error) => {
                     tracing::warn!(service = %self.service, %error, entries = acked.len(),

@@ -34,9 +34,9 @@ pub(crate) struct Reply {
     pub(crate) nomkstream: bool,
 }
 
-/// Appends the reply's `XADD` to `pipe` ([`commands::add_reply`]).
-pub(crate) fn add_reply(pipe: &mut redis::Pipeline, reply: &Reply, maxlen: usize) {
-    commands::add_reply(pipe, &reply.to, &reply.text, reply.nomkstream, maxlen);
+/// The reply's `XADD` ([`commands::reply`]).
+pub(crate) fn reply_command(reply: &Reply, maxlen: usize) -> redis::Cmd {
+    commands::reply(&reply.to, &reply.text, reply.nomkstream, maxlen)
 }
 
 /// A handled entry: its reply, if any, then its ack.
@@ -102,36 +102,39 @@ impl FinishLoop {
         }
     }
 
-    /// One pipeline: every reply, then one XACK of every id. Each command's
-    /// outcome is reported for what it is: a reply Redis refused (the key is
-    /// not a stream, an ACL forbids it) is lost and logged with its entry,
-    /// while the ack still goes through; a failed ack leaves the entries
-    /// pending, and another worker (or our reclaim loop) runs them again.
+    /// Every reply, then one XACK of every id: one pipeline (on a cluster,
+    /// where the replies live in other slots, the replies and then the ack;
+    /// [`SharedConn::writes_then_ack`]). Each command's outcome is reported
+    /// for what it is: a reply Redis refused (the key is not a stream, an ACL
+    /// forbids it) is lost and logged with its entry, while the ack still
+    /// goes through; a failed ack leaves the entries pending, and another
+    /// worker (or our reclaim loop) runs them again.
     async fn write(&self, batch: &[Done]) {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
         let replied: Vec<(&Done, &Reply)> = batch
             .iter()
             .filter_map(|d| d.reply.as_ref().map(|r| (d, r)))
             .collect();
-        for (_, reply) in &replied {
-            add_reply(&mut pipe, reply, self.reply_maxlen);
-        }
-        pipe.cmd("XACK").arg(&self.stream).arg(&self.group);
+        let writes = replied
+            .iter()
+            .map(|(_, reply)| reply_command(reply, self.reply_maxlen))
+            .collect();
+        let mut ack = redis::cmd("XACK");
+        ack.arg(&self.stream).arg(&self.group);
         for done in batch {
-            pipe.arg(&done.entry_id);
+            ack.arg(&done.entry_id);
         }
         let results: Vec<RedisResult<Value>> = match self
             .shared
-            .query_pipeline(&pipe, self.shared.command_timeout())
+            .writes_then_ack(writes, ack, self.shared.command_timeout())
             .await
         {
             Ok(results) => results,
             Err(error) => {
                 let first = batch.first().map(|d| d.entry_id.as_str()).unwrap_or("");
                 tracing::warn!(service = %self.service, entries = batch.len(), first_entry_id = %first,
-                    %error, "writing replies and acks failed (no answer from Redis); the entries \
-                     stay pending and are reclaimed later");
+                    %error, "writing replies and acks failed (no answer from Redis, or a \
+                     cluster failover or slot move); the entries stay pending and are \
+                     reclaimed later");
                 return;
             }
         };

@@ -74,6 +74,8 @@ pub mod behaviour {}
 pub mod acl;
 mod backoff;
 pub mod client;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod commands;
 mod conn;
 mod consumer;

@@ -75,6 +75,15 @@ pub enum ConfigError {
          `sentinel` feature: enable it (the `clamator` crate enables it by default)"
     )]
     SentinelNotEnabled(&'static str),
+    /// A Redis Cluster seed list that cannot work (never echoes a password).
+    #[error("Redis Cluster: {0}; give {form}", form = crate::options::CLUSTER_FORM)]
+    InvalidCluster(String),
+    /// Cluster mode was asked for, and this build has no cluster support.
+    #[error(
+        "{0} asks for Redis Cluster, but clamator-over-redis was built without its `cluster` \
+         feature: enable it (the `clamator` crate enables it by default)"
+    )]
+    ClusterNotEnabled(&'static str),
     /// An instance id that servers would not reply to.
     #[error(
         "instance id {0:?} is empty, contains ':' or a control character, or is longer than \
@@ -189,6 +198,10 @@ pub struct ConnectOptions {
     /// again at every connect (`client` is then a client of the first sentinel).
     #[cfg(feature = "sentinel")]
     pub(crate) sentinel: Option<crate::sentinel::SentinelTarget>,
+    /// When set, a Redis Cluster reached through these seeds (`client` is
+    /// then a client of the first seed).
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: Option<crate::cluster::ClusterTarget>,
 }
 
 impl ConnectOptions {
@@ -214,15 +227,24 @@ impl ConnectOptions {
         key_prefix: impl Into<String>,
         client: redis::Client,
     ) -> Result<ConnectOptions, ConfigError> {
-        let key_prefix = key_prefix.into();
-        check_prefix(&key_prefix)?;
         crate::tls::check_client(&client, "the redis::Client")?;
+        Self::from_parts(key_prefix.into(), client)
+    }
+
+    /// Options of one address, `client`, after checking the prefix.
+    pub(crate) fn from_parts(
+        key_prefix: String,
+        client: redis::Client,
+    ) -> Result<ConnectOptions, ConfigError> {
+        check_prefix(&key_prefix)?;
         Ok(ConnectOptions {
             key_prefix,
             client,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             #[cfg(feature = "sentinel")]
             sentinel: None,
+            #[cfg(feature = "cluster")]
+            cluster: None,
         })
     }
 
@@ -234,6 +256,13 @@ impl ConnectOptions {
             #[cfg(not(feature = "sentinel"))]
             return Err(ConfigError::SentinelNotEnabled(from));
         }
+        if url.contains(',') {
+            // Several URLs: the seeds of a Redis Cluster.
+            #[cfg(feature = "cluster")]
+            return Self::cluster_from(key_prefix, [url], from);
+            #[cfg(not(feature = "cluster"))]
+            return Err(ConfigError::ClusterNotEnabled(from));
+        }
         crate::tls::check_url(url, from)?;
         let client = redis::Client::open(url).map_err(|source| ConfigError::InvalidUrl {
             from,
@@ -241,13 +270,7 @@ impl ConnectOptions {
             source,
         })?;
         crate::tls::check_client(&client, from)?;
-        Ok(ConnectOptions {
-            key_prefix,
-            client,
-            command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            #[cfg(feature = "sentinel")]
-            sentinel: None,
-        })
+        Self::from_parts(key_prefix, client)
     }
 
     /// Bound on one Redis command and on opening a connection. Default 5 s.
@@ -283,6 +306,12 @@ fn is_sentinel_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     lower.starts_with("redis+sentinel://") || lower.starts_with("rediss+sentinel://")
 }
+
+/// How a cluster seed list is written, for [`ConfigError::InvalidCluster`].
+pub(crate) const CLUSTER_FORM: &str = "one or more seed node URLs, \
+    redis://[user:password@]host:port (rediss:// for TLS), comma-separated in $REDIS_URL \
+    or --redis-url given several times, every seed with the same credentials and scheme; \
+    or ConnectOptions::cluster";
 
 /// How a Sentinel URL is written, for [`ConfigError::InvalidSentinel`].
 const SENTINEL_FORM: &str = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/\

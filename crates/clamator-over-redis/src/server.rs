@@ -202,7 +202,7 @@ impl Starting {
                     e,
                 )
             })?;
-            let mut conn = BlockingConn::new(self.connector.clone());
+            let mut conn = BlockingConn::new(self.connector.clone(), &worker.stream);
             conn.connect()
                 .await
                 .map_err(|e| (format!("opening the consumer connection of {service}"), e))?;

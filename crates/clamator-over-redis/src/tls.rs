@@ -388,7 +388,7 @@ pub(crate) fn check_url(url: &str, from: &'static str) -> Result<(), ConfigError
 /// redis-rs builds its rustls configs with the process default, and rustls
 /// cannot pick one by itself when a program links more than one.
 #[cfg(feature = "tls")]
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another installer is fine: there is a provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -434,6 +434,22 @@ impl std::fmt::Debug for TlsOptions {
 
 #[cfg(feature = "tls")]
 impl TlsOptions {
+    /// The certificates in redis-rs's form.
+    pub(crate) fn certificates(self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self.client.map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.bytes,
+                client_key: key.bytes,
+            }),
+            root_cert: self.ca.map(|ca| ca.bytes),
+        }
+    }
+
+    /// Whether certificates are not checked at all.
+    pub(crate) fn accepts_invalid_certs(&self) -> bool {
+        self.accept_invalid_certs
+    }
+
     /// No CA bundle (the system's roots), no client certificate.
     pub fn new() -> TlsOptions {
         TlsOptions::default()
@@ -595,6 +611,11 @@ impl ConnectOptions {
     /// be `rediss://`: TLS settings on a `redis://` URL are a
     /// [`ConfigError::TlsNeedsRediss`], never a silent plaintext connection.
     pub fn tls(mut self, tls: TlsOptions) -> Result<ConnectOptions, ConfigError> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.cluster {
+            self.cluster = Some(cluster.with_tls(tls)?);
+            return Ok(self);
+        }
         let info = self.client.get_connection_info().clone();
         let (host, port, insecure) = match info.addr() {
             redis::ConnectionAddr::TcpTls {
@@ -615,13 +636,7 @@ impl ConnectOptions {
             insecure: insecure || tls.accept_invalid_certs,
             tls_params: None,
         });
-        let certificates = redis::TlsCertificates {
-            client_tls: tls.client.map(|(cert, key)| redis::ClientTlsConfig {
-                client_cert: cert.bytes,
-                client_key: key.bytes,
-            }),
-            root_cert: tls.ca.map(|ca| ca.bytes),
-        };
+        let certificates = tls.certificates();
         install_crypto_provider();
         self.client = redis::Client::build_with_tls(info, certificates).map_err(|e| {
             ConfigError::TlsInvalidPem {

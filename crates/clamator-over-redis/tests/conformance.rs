@@ -10,14 +10,13 @@ use clamator_over_redis::{ServerOptions, keys};
 use clamator_test_support::conformance::{self, Exchange};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
-use redis::aio::MultiplexedConnection;
 
 /// How long a server may take to answer a request, even an invalid one.
 const AT_ONCE: Duration = Duration::from_secs(1);
 
 /// Request text in, reply text out, through the streams.
 struct RedisExchange {
-    conn: MultiplexedConnection,
+    conn: RawConn,
     /// `<prefix>:cmds:arith`.
     stream: String,
     /// Where replies go.

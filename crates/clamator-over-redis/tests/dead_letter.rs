@@ -9,14 +9,10 @@ use std::time::Duration;
 use clamator_over_redis::{ServerOptions, keys};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
-use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
 /// The entries of a stream, oldest first: id and fields as text.
-async fn entries(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-) -> Vec<(String, HashMap<String, String>)> {
+async fn entries(conn: &mut RawConn, key: &str) -> Vec<(String, HashMap<String, String>)> {
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(key)
         .arg("-")

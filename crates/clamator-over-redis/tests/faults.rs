@@ -23,17 +23,11 @@ use clamator_over_redis::{RedisRpcClient, RedisRpcServer, ServerOptions, keys};
 use clamator_protocol::TransportError;
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
-use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
 /// A request entry as any family client writes it, with a string id `r<i>`;
 /// returns its entry id.
-async fn xadd_request(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    reply_to: &str,
-    i: usize,
-) -> String {
+async fn xadd_request(conn: &mut RawConn, stream: &str, reply_to: &str, i: usize) -> String {
     let envelope = json!({"jsonrpc": "2.0", "method": "arith.add",
         "params": {"a": i, "b": 0}, "id": format!("r{i}")});
     xadd_raw(
@@ -51,7 +45,7 @@ async fn xadd_request(
 /// Reads `reply_to` until `want` replies came (bounded), then a little longer
 /// to catch duplicates; returns how often each id was answered.
 async fn collect_replies(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RawConn,
     reply_to: &str,
     want: usize,
 ) -> HashMap<String, usize> {

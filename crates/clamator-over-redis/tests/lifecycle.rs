@@ -260,7 +260,7 @@ async fn an_idle_server_stops_promptly() {
 }
 
 /// The number of connections Redis sees.
-async fn connections(raw: &mut redis::aio::MultiplexedConnection) -> usize {
+async fn connections(raw: &mut RawConn) -> usize {
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query_async(raw)

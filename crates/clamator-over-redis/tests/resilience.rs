@@ -192,7 +192,7 @@ async fn a_deleted_group_is_recreated() {
 }
 
 /// `INFO server`'s process id of the Redis behind `raw`.
-async fn redis_pid(raw: &mut redis::aio::MultiplexedConnection) -> String {
+async fn redis_pid(raw: &mut RawConn) -> String {
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(raw)

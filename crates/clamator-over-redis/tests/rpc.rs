@@ -262,7 +262,7 @@ async fn max_concurrency_one_serializes() {
 }
 
 /// `calls=` of one command in `INFO commandstats`.
-async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> usize {
+async fn command_calls(conn: &mut RawConn, command: &str) -> usize {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)

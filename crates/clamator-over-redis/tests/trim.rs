@@ -7,7 +7,6 @@ use std::time::Duration;
 use clamator_over_redis::{RedisRpcClient, ServerOptions};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
-use redis::aio::MultiplexedConnection;
 use serde_json::json;
 
 /// Small stream nodes, so `XTRIM MINID ~` (which drops whole nodes) shows.
@@ -16,7 +15,7 @@ const NODE: usize = 8;
 /// A test's context and raw connection on the shared server of this binary,
 /// with small stream nodes: every test here wants them, and no other binary
 /// shares this server.
-async fn small_nodes() -> (TestContext, MultiplexedConnection) {
+async fn small_nodes() -> (TestContext, RawConn) {
     let ctx = TestContext::new();
     let mut conn = ctx.raw().await;
     let _: () = redis::cmd("CONFIG")

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clamator_over_redis::{
     ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
 };
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use serde_json::Value;
 
 pub use crate::arith::WAIT;
@@ -39,14 +39,24 @@ impl Default for TestContext {
 }
 
 impl TestContext {
-    /// A fresh prefix on the shared server of this test binary.
+    /// A fresh prefix on the shared server of this test binary; in a test
+    /// binary whose name starts with `cluster_`, on its shared Redis Cluster
+    /// instead (see [`is_cluster_binary`]).
     pub fn new() -> TestContext {
+        if is_cluster_binary() {
+            return Self::cluster();
+        }
         init_tracing();
         TestContext {
             url: shared_redis().url(),
             prefix: unique_prefix(),
             own: None,
         }
+    }
+
+    /// Whether this context is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.url.contains(',')
     }
 
     /// A fresh prefix on a server of this test's own, for tests that kill,
@@ -59,6 +69,29 @@ impl TestContext {
             prefix: unique_prefix(),
             own: Some(server),
         }
+    }
+
+    /// A fresh prefix on the test binary's shared Redis Cluster
+    /// ([`crate::cluster::shared_cluster`]); [`conn`](Self::conn) then gives
+    /// cluster options (the URL lists every node).
+    pub fn cluster() -> TestContext {
+        Self::on_cluster(crate::cluster::shared_cluster())
+    }
+
+    /// A fresh prefix on `cluster`.
+    pub fn on_cluster(cluster: &crate::cluster::ClusterSetup) -> TestContext {
+        init_tracing();
+        TestContext {
+            url: cluster.url(),
+            prefix: unique_prefix(),
+            own: None,
+        }
+    }
+
+    /// A raw cluster connection (no response timeout) to the cluster of
+    /// [`cluster`](Self::cluster).
+    pub async fn raw_cluster(&self) -> redis::cluster_async::ClusterConnection {
+        raw_cluster(&self.url).await
     }
 
     /// The test's own server. Panics on a shared one.
@@ -129,9 +162,79 @@ impl TestContext {
             .expect("the test client connects")
     }
 
-    /// A raw connection with no response timeout (it may block).
-    pub async fn raw(&self) -> MultiplexedConnection {
-        raw(&self.url).await
+    /// A raw connection with no response timeout (it may block): to the
+    /// server, or a cluster connection.
+    pub async fn raw(&self) -> RawConn {
+        if self.is_cluster() {
+            RawConn::Cluster(raw_cluster(&self.url).await)
+        } else {
+            RawConn::Single(raw(&self.url).await)
+        }
+    }
+}
+
+/// Whether this test binary runs its tests on a Redis Cluster: its name
+/// starts with `cluster_`. Such a binary includes a test file written for one
+/// Redis (`#[path = "pool.rs"] mod pool;`), and every
+/// [`TestContext::new`] in it gives a context on the binary's shared
+/// cluster: the same tests, asserting the same behaviour, on 3 primaries.
+pub fn is_cluster_binary() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("cluster_"))
+        })
+        .unwrap_or(false)
+}
+
+/// A raw test connection: to one server, or to a cluster (commands routed by
+/// key, as the transport's are).
+#[derive(Clone)]
+pub enum RawConn {
+    /// One server.
+    Single(MultiplexedConnection),
+    /// A cluster.
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl std::fmt::Debug for RawConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RawConn::Single(_) => "RawConn::Single",
+            RawConn::Cluster(_) => "RawConn::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for RawConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RawConn::Single(c) => c.req_packed_command(cmd),
+            RawConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RawConn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RawConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RawConn::Single(c) => c.get_db(),
+            RawConn::Cluster(c) => c.get_db(),
+        }
     }
 }
 
@@ -181,8 +284,15 @@ pub async fn raw(url: &str) -> MultiplexedConnection {
         .unwrap()
 }
 
+/// A raw cluster connection to the nodes in `urls` (comma-separated), with
+/// no response timeout (it may block).
+pub async fn raw_cluster(urls: &str) -> redis::cluster_async::ClusterConnection {
+    let client = redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>()).unwrap();
+    within(client.get_async_connection()).await.unwrap()
+}
+
 /// `XGROUP CREATE <stream> arith $ MKSTREAM`: what a peer's server does at start.
-pub async fn create_group(conn: &mut MultiplexedConnection, stream: &str) {
+pub async fn create_group(conn: &mut impl ConnectionLike, stream: &str) {
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
@@ -195,7 +305,7 @@ pub async fn create_group(conn: &mut MultiplexedConnection, stream: &str) {
 }
 
 /// Number of entries pending in `group` of `stream`.
-pub async fn pending_count(conn: &mut MultiplexedConnection, stream: &str, group: &str) -> usize {
+pub async fn pending_count(conn: &mut impl ConnectionLike, stream: &str, group: &str) -> usize {
     let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
         .arg(stream)
         .arg(group)
@@ -206,10 +316,7 @@ pub async fn pending_count(conn: &mut MultiplexedConnection, stream: &str, group
 }
 
 /// The consumer each pending entry of group `arith` of `stream` belongs to, by entry id.
-pub async fn pending_owners(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-) -> Vec<(String, String)> {
+pub async fn pending_owners(conn: &mut impl ConnectionLike, stream: &str) -> Vec<(String, String)> {
     let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
         .arg(stream)
         .arg("arith")
@@ -223,7 +330,7 @@ pub async fn pending_owners(
 }
 
 /// Waits until group `arith` of `stream` has nothing pending.
-pub async fn nothing_pending(raw: &MultiplexedConnection, stream: &str, what: &str) {
+pub async fn nothing_pending(raw: &(impl ConnectionLike + Clone + Send), stream: &str, what: &str) {
     eventually(what, || {
         let mut raw = raw.clone();
         async move { pending_count(&mut raw, stream, "arith").await == 0 }
@@ -232,12 +339,12 @@ pub async fn nothing_pending(raw: &MultiplexedConnection, stream: &str, what: &s
 }
 
 /// `XLEN key`.
-pub async fn xlen(conn: &mut MultiplexedConnection, key: &str) -> usize {
+pub async fn xlen(conn: &mut impl ConnectionLike, key: &str) -> usize {
     redis::cmd("XLEN").arg(key).query_async(conn).await.unwrap()
 }
 
 /// `EXISTS key`.
-pub async fn exists(conn: &mut MultiplexedConnection, key: &str) -> bool {
+pub async fn exists(conn: &mut impl ConnectionLike, key: &str) -> bool {
     redis::cmd("EXISTS")
         .arg(key)
         .query_async(conn)
@@ -247,7 +354,7 @@ pub async fn exists(conn: &mut MultiplexedConnection, key: &str) -> bool {
 
 /// XADDs raw fields to `stream`; returns the entry id.
 pub async fn xadd_raw(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl ConnectionLike,
     stream: &str,
     fields: &[(&str, &[u8])],
 ) -> String {
@@ -262,7 +369,7 @@ pub async fn xadd_raw(
 /// Blocks until `stream` has an entry after `after`, and returns its id and
 /// the JSON of its `envelope` field.
 pub async fn read_reply(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl ConnectionLike,
     stream: &str,
     after: &str,
 ) -> (String, Value) {

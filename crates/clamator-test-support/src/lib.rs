@@ -14,6 +14,8 @@
 //! - `context` (feature `redis`): `TestContext`, servers and clients of the
 //!   Redis transport on the shared server (or an own one), and raw-Redis
 //!   helpers.
+//! - [`cluster`]: a throwaway Redis Cluster (one shared per test binary, or
+//!   one a test owns to kill nodes and move slots).
 //! - [`tls`]: throwaway TLS `redis-server`s with certificates made at run
 //!   time (a CA, server, client and expired certificates).
 //! - `conformance` (feature `conformance`): the WIRE.md §4 table, run
@@ -23,6 +25,7 @@
 
 #[cfg(feature = "arith")]
 pub mod arith;
+pub mod cluster;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "redis")]

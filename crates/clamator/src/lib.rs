@@ -63,6 +63,9 @@
 //!   client certificates), rustls with the system's root certificates.
 //! - `sentinel` (default, with `redis`): Redis Sentinel, `redis+sentinel://`
 //!   URLs and `redis::ConnectOptions::sentinel` (`clamator::redis::sentinel`).
+//! - `cluster` (default, with `redis`): Redis Cluster,
+//!   `redis::ConnectOptions::cluster` and comma-separated seed URLs in
+//!   `$REDIS_URL` (`clamator::redis::cluster`).
 //! - `metrics` (off by default): the Redis transport records metrics through
 //!   the `metrics` facade; the application installs the exporter. Names and
 //!   labels: `clamator::redis::metrics`.

@@ -1,0 +1,42 @@
+//! The single-Redis suites, run again on a Redis Cluster of 3 primaries.
+//!
+//! This binary's name starts with `cluster_`, so every `TestContext::new()`
+//! in the files below gives a context on its shared cluster
+//! (`clamator_test_support::context::is_cluster_binary`): the round trip and
+//! notifications (`rpc.rs`), every WIRE.md error row (`conformance.rs`), the
+//! worker pool and crash recovery (`pool.rs`), dead letters, trimming, the
+//! fault tests and the lifecycle (stop, CLIENT UNBLOCK routed to the stream's
+//! primary) assert the same behaviour here as on one Redis. (Tests that need
+//! a server of their own, to restart or freeze it, run on one Redis in both
+//! binaries.) Cluster-only behaviour (many services spread over primaries,
+//! failover, resharding) is in `cluster.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "conformance.rs"]
+mod conformance;
+#[path = "dead_letter.rs"]
+mod dead_letter;
+#[path = "faults.rs"]
+mod faults;
+#[path = "lifecycle.rs"]
+mod lifecycle;
+#[path = "pool.rs"]
+mod pool;
+#[path = "rpc.rs"]
+mod rpc;
+#[path = "trim.rs"]
+mod trim;
+
+#[test]
+fn the_suites_here_run_on_the_cluster() {
+    let ctx = clamator_test_support::TestContext::new();
+    assert!(ctx.is_cluster(), "{}", ctx.url());
+    assert!(ctx.conn().is_cluster());
+    assert_eq!(
+        clamator_test_support::cluster::shared_cluster()
+            .primaries()
+            .len(),
+        3
+    );
+}
