@@ -1,0 +1,385 @@
+//! What only a Redis Cluster has: command streams of many services on
+//! different primaries, a primary killed mid-traffic (failover to its
+//! replica), and slots moved mid-traffic (resharding). The single-Redis
+//! suites rerun on a cluster in `cluster_suite.rs`.
+//!
+//! Failover and resharding tests print a report line (calls answered, failed
+//! before sending, timed out, handlers run twice) and assert what is
+//! guaranteed: no call outlives its timeout, traffic resumes without
+//! restarting anything, and (resharding, where Redis loses nothing) every
+//! call is answered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient, ServerOptions, keys};
+use clamator_protocol::contract::{ContractDescriptor, MethodDescriptor};
+use clamator_protocol::service::{HandlerFuture, Service};
+use clamator_protocol::{Dispatcher, Error, TransportError};
+use clamator_test_support::cluster::{ClusterSetup, shared_cluster};
+use clamator_test_support::context::*;
+use clamator_test_support::{TestArith, TestContext, unique_prefix};
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+/// A service named `name` whose one method, `echo`, answers its params.
+struct Echo {
+    descriptor: ContractDescriptor,
+}
+
+impl Echo {
+    fn new(name: &str) -> Arc<dyn Service> {
+        Arc::new(Echo {
+            descriptor: ContractDescriptor {
+                service: name.to_owned(),
+                methods: vec![MethodDescriptor {
+                    name: "echo".to_owned(),
+                    rust_name: "echo".to_owned(),
+                    notification: false,
+                    params_schema: json!({"type": "object"}),
+                    result_schema: Some(json!({"type": "object"})),
+                }],
+            },
+        })
+    }
+}
+
+impl Service for Echo {
+    fn descriptor(&self) -> &ContractDescriptor {
+        &self.descriptor
+    }
+
+    fn call(&self, method: &str, params: Value) -> Option<HandlerFuture> {
+        (method == "echo").then(|| {
+            async move {
+                // Long enough that calls made in parallel overlap.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(Some(params))
+            }
+            .boxed()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_spread_over_the_primaries_and_one_client_calls_them_in_parallel() {
+    let cluster = shared_cluster();
+    let ctx = TestContext::on_cluster(cluster);
+    // One service per primary: names whose command streams hash to each.
+    let mut by_primary: HashMap<u16, String> = HashMap::new();
+    for i in 0.. {
+        let name = format!("svc-{i}");
+        let primary = cluster
+            .primary_of(&keys::command_stream(ctx.prefix(), &name))
+            .unwrap();
+        by_primary.entry(primary).or_insert(name);
+        if by_primary.len() == 3 {
+            break;
+        }
+    }
+    let names: Vec<String> = by_primary.into_values().collect();
+    let mut dispatcher = Dispatcher::builder();
+    for name in &names {
+        dispatcher = dispatcher.register_service(Echo::new(name)).unwrap();
+    }
+    let server = within(
+        clamator_over_redis::RedisRpcServer::builder(ctx.conn())
+            .dispatcher(dispatcher.build())
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = ctx.client().await;
+    let started = Instant::now();
+    let calls = names.iter().map(|name| {
+        let client = &client;
+        async move { client.call(name, "echo", json!({"to": name}), None).await }
+    });
+    let answers = within(futures::future::join_all(calls)).await;
+    let took = started.elapsed();
+    for (name, answer) in names.iter().zip(answers) {
+        assert_eq!(answer.unwrap(), json!({"to": name}));
+    }
+    // Each handler takes 300 ms: one after the other would take 900 ms.
+    assert!(took < Duration::from_millis(850), "took {took:?}");
+    // Nothing pending on any primary.
+    let mut raw = ctx.raw().await;
+    for name in &names {
+        let stream = keys::command_stream(ctx.prefix(), name);
+        assert_eq!(pending_count(&mut raw, &stream, name).await, 0, "{stream}");
+    }
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seed_is_enough_and_bad_seeds_say_what_to_do() {
+    let cluster = shared_cluster();
+    let prefix = unique_prefix();
+    // Only the last node given: the client learns the others from it.
+    let seed = cluster.seeds().pop().unwrap();
+    let one = ConnectOptions::cluster(prefix.clone(), [seed.as_str()]).unwrap();
+    let arith = TestArith::new();
+    let ctx = TestContext::on_cluster(cluster);
+    let server = ctx
+        .server_on(one.clone(), ServerOptions::default(), &arith)
+        .await;
+    let client = within(RedisRpcClient::connect_with(
+        one,
+        ClientOptions::default().default_timeout(CALL_TIMEOUT),
+    ))
+    .await
+    .unwrap();
+    let sum = within(client.call("arith", "add", json!({"a": 1, "b": 2}), None))
+        .await
+        .unwrap();
+    assert_eq!(sum, json!({"sum": 3.0}));
+    client.close().await;
+    server.stop().await;
+
+    // A node that is not there: connecting fails within the command timeout, saying so.
+    let dead = format!("redis://127.0.0.1:{}", clamator_test_support::free_port());
+    let conn = ConnectOptions::cluster(prefix, [dead.as_str()])
+        .unwrap()
+        .command_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let err = within(RedisRpcClient::connect_with(conn, ClientOptions::default()))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(
+        matches!(err, TransportError::ConnectionLost { .. }),
+        "{err:?}"
+    );
+}
+
+/// What a stretch of traffic saw.
+#[derive(Debug, Default)]
+struct Report {
+    /// Calls answered with the right sum.
+    answered: usize,
+    /// Calls that failed before Redis took them (`ConnectionLost`, `Refused`).
+    not_sent: usize,
+    /// Calls Redis took and that were never answered in time (`Timeout`).
+    timed_out: usize,
+    /// Calls answered after the disruption.
+    answered_after: usize,
+    /// The longest call.
+    longest: Duration,
+}
+
+/// Calls `arith.add` with `a` = 0, 1, 2, ... from `workers` tasks until
+/// `stop`, recording each outcome; calls started after `after` is set count
+/// in `answered_after` too.
+async fn traffic(
+    client: Arc<RedisRpcClient>,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+    after: Arc<AtomicBool>,
+) -> Report {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks = (0..workers).map(|_| {
+        let (client, stop, after, next) = (
+            Arc::clone(&client),
+            Arc::clone(&stop),
+            Arc::clone(&after),
+            Arc::clone(&next),
+        );
+        tokio::spawn(async move {
+            let mut r = Report::default();
+            while !stop.load(Ordering::Relaxed) {
+                let a = next.fetch_add(1, Ordering::Relaxed);
+                let late = after.load(Ordering::Relaxed);
+                let started = Instant::now();
+                let outcome = client
+                    .call("arith", "add", json!({"a": a, "b": 1}), None)
+                    .await;
+                r.longest = r.longest.max(started.elapsed());
+                match outcome {
+                    Ok(v) => {
+                        assert_eq!(v, json!({"sum": a as f64 + 1.0}));
+                        r.answered += 1;
+                        if late {
+                            r.answered_after += 1;
+                        }
+                    }
+                    Err(Error::Transport(TransportError::Timeout { .. })) => r.timed_out += 1,
+                    Err(Error::Transport(_)) => {
+                        r.not_sent += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("unexpected error: {e:?}"),
+                }
+            }
+            r
+        })
+    });
+    let mut total = Report::default();
+    for r in futures::future::join_all(tasks).await {
+        let r = r.unwrap();
+        total.answered += r.answered;
+        total.not_sent += r.not_sent;
+        total.timed_out += r.timed_out;
+        total.answered_after += r.answered_after;
+        total.longest = total.longest.max(r.longest);
+    }
+    total
+}
+
+/// Handler runs of one `a` beyond the first.
+fn ran_twice(arith: &TestArith) -> usize {
+    let mut seen = HashMap::new();
+    for a in arith.handled() {
+        *seen.entry(a.to_bits()).or_insert(0usize) += 1;
+    }
+    seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum()
+}
+
+/// How long a call may wait for its reply in the disruption tests.
+const DISRUPTION_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
+    let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 1))
+        .await
+        .unwrap();
+    let ctx = TestContext::on_cluster(&cluster);
+    let arith = TestArith::new();
+    let options = ServerOptions::default().consumer_claim_idle(Duration::from_secs(2));
+    let server = ctx.server(options, &arith).await;
+    let client = Arc::new(
+        ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
+            .await,
+    );
+    let (stop, after) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let load = tokio::spawn(traffic(
+        Arc::clone(&client),
+        4,
+        Arc::clone(&stop),
+        Arc::clone(&after),
+    ));
+    arith
+        .until("some calls handled", |a| a.handled().len() >= 50)
+        .await;
+
+    let stream = ctx.stream();
+    let slot = cluster.slot_of(&stream);
+    let old = cluster.primary_of_slot(slot).unwrap();
+    let killed_at = Instant::now();
+    let new_primary = tokio::task::block_in_place(|| {
+        cluster.kill_node(old);
+        cluster.await_new_primary(slot, old, Duration::from_secs(30))
+    })
+    .expect("a replica takes over within 30 s");
+    let failover = killed_at.elapsed();
+    after.store(true, Ordering::Relaxed);
+    let before = arith.handled().len();
+    arith
+        .until("calls handled after the failover", |a| {
+            a.handled().len() >= before + 50
+        })
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    let report = within(load).await.unwrap();
+    println!(
+        "failover report: primary {old} killed, replica {new_primary} took over in {} ms; \
+         {} calls answered ({} after the takeover), {} failed before Redis took them, {} timed \
+         out ({} s timeout), {} handler runs were second runs; longest call {} ms",
+        failover.as_millis(),
+        report.answered,
+        report.answered_after,
+        report.not_sent,
+        report.timed_out,
+        DISRUPTION_CALL_TIMEOUT.as_secs(),
+        ran_twice(&arith),
+        report.longest.as_millis(),
+    );
+    // (Calls counted as handled may still be on their way back: fewer than 50.)
+    assert!(report.answered_after >= 20, "{report:?}");
+    assert!(
+        report.longest < DISRUPTION_CALL_TIMEOUT + Duration::from_secs(3),
+        "a call outlived its timeout: {report:?}"
+    );
+    within(client.call("arith", "add", json!({"a": -1, "b": 1}), None))
+        .await
+        .unwrap();
+    Arc::into_inner(client).unwrap().close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_nothing() {
+    let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 0))
+        .await
+        .unwrap();
+    let ctx = TestContext::on_cluster(&cluster);
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = Arc::new(
+        ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
+            .await,
+    );
+    let (stop, after) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let load = tokio::spawn(traffic(
+        Arc::clone(&client),
+        4,
+        Arc::clone(&stop),
+        Arc::clone(&after),
+    ));
+    arith
+        .until("some calls handled", |a| a.handled().len() >= 50)
+        .await;
+    let mut moves = Vec::new();
+    for key in [ctx.stream(), client.reply_stream().to_owned()] {
+        let slot = cluster.slot_of(&key);
+        let from = cluster.primary_of_slot(slot).unwrap();
+        let to = *cluster.primaries().iter().find(|&&p| p != from).unwrap();
+        let keys = tokio::task::block_in_place(|| cluster.move_slot(slot, from, to));
+        assert_eq!(cluster.primary_of(&key), Some(to));
+        moves.push(format!("{key} (slot {slot}, {keys} keys) {from} -> {to}"));
+        let before = arith.handled().len();
+        arith
+            .until("calls handled after the move", |a| {
+                a.handled().len() >= before + 30
+            })
+            .await;
+    }
+    after.store(true, Ordering::Relaxed);
+    let before = arith.handled().len();
+    arith
+        .until("calls handled after both moves", |a| {
+            a.handled().len() >= before + 30
+        })
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    let report = within(load).await.unwrap();
+    println!(
+        "resharding report: moved {}; {} calls answered ({} after both moves), {} failed \
+         before Redis took them, {} timed out, {} handler runs were second runs; longest call \
+         {} ms",
+        moves.join(", "),
+        report.answered,
+        report.answered_after,
+        report.not_sent,
+        report.timed_out,
+        ran_twice(&arith),
+        report.longest.as_millis(),
+    );
+    // Redis loses nothing when a slot moves: every call that was sent is answered.
+    assert_eq!(report.timed_out, 0, "{report:?}");
+    assert!(report.answered_after >= 10, "{report:?}");
+    let raw = ctx.raw().await;
+    nothing_pending(&raw, &ctx.stream(), "every entry acked").await;
+    Arc::into_inner(client).unwrap().close().await;
+    server.stop().await;
+}
