@@ -32,7 +32,7 @@ struct Echo {
 }
 
 impl Echo {
-    fn new(name: &str) -> Arc<dyn Service> {
+    fn service(name: &str) -> Arc<dyn Service> {
         Arc::new(Echo {
             descriptor: ContractDescriptor {
                 service: name.to_owned(),
@@ -84,7 +84,7 @@ async fn services_spread_over_the_primaries_and_one_client_calls_them_in_paralle
     let names: Vec<String> = by_primary.into_values().collect();
     let mut dispatcher = Dispatcher::builder();
     for name in &names {
-        dispatcher = dispatcher.register_service(Echo::new(name)).unwrap();
+        dispatcher = dispatcher.register_service(Echo::service(name)).unwrap();
     }
     let server = within(
         clamator_over_redis::RedisRpcServer::builder(ctx.conn())
