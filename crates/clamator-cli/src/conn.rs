@@ -6,8 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use clamator_over_redis::{ConfigError, ConnectOptions, TlsHandshakeError};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value,
+};
 
 use crate::error::CliError;
 
@@ -18,11 +20,52 @@ pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys SCAN is asked for per round trip.
 const SCAN_COUNT: usize = 1_000;
 
+/// A connection to one Redis, or to a Redis Cluster (commands routed by key).
+#[derive(Clone)]
+enum Link {
+    /// One node.
+    Single(MultiplexedConnection),
+    /// A cluster.
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Link::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Single(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "cluster")]
+            Link::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Link::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// A connection to Redis and the URL it came from (for error messages).
 #[derive(Clone)]
 pub(crate) struct Redis {
     /// The connection; cheap to clone, commands are pipelined on it.
-    conn: MultiplexedConnection,
+    conn: Link,
     /// Where it goes.
     url: String,
 }
@@ -38,8 +81,11 @@ impl std::fmt::Debug for Redis {
 /// ones, is opened from the one `redis::Client` it builds.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    /// The URL, for messages (shown redacted).
+    /// The URL, for messages (shown redacted); with a cluster, the seeds
+    /// comma-separated.
     pub(crate) url: String,
+    /// Whether `url` names the seeds of a Redis Cluster.
+    cluster: bool,
     /// TLS settings from --tls-ca / --tls-cert / --tls-key.
     #[cfg(feature = "tls")]
     tls: Option<clamator_over_redis::TlsOptions>,
@@ -50,6 +96,7 @@ impl Target {
     /// files for a `redis://` URL, is a usage error.
     pub(crate) fn new(
         url: &str,
+        cluster: bool,
         ca: Option<&Path>,
         cert: Option<&Path>,
         key: Option<&Path>,
@@ -88,8 +135,17 @@ impl Target {
                     .to_owned(),
             ));
         }
+        #[cfg(not(feature = "cluster"))]
+        if cluster || url.contains(',') {
+            return Err(CliError::Usage(
+                "this clamator was built without Redis Cluster support: rebuild it with its \
+                 `cluster` feature (on by default) to use --cluster or several --redis-url"
+                    .to_owned(),
+            ));
+        }
         let target = Target {
             url: url.to_owned(),
+            cluster,
             #[cfg(feature = "tls")]
             tls,
         };
@@ -101,6 +157,7 @@ impl Target {
     pub(crate) fn plain(url: &str) -> Target {
         Target {
             url: url.to_owned(),
+            cluster: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -114,6 +171,13 @@ impl Target {
                  rediss:// for TLS)"
             ))
         };
+        #[cfg(feature = "cluster")]
+        let conn = if self.cluster {
+            ConnectOptions::cluster(prefix, [self.url.as_str()]).map_err(usage)?
+        } else {
+            ConnectOptions::new(prefix, &self.url).map_err(usage)?
+        };
+        #[cfg(not(feature = "cluster"))]
         let conn = ConnectOptions::new(prefix, &self.url).map_err(usage)?;
         #[cfg(feature = "tls")]
         let conn = match &self.tls {
@@ -135,6 +199,10 @@ impl Redis {
     /// Connects with redis-rs's response timeout set to `response` (`None` for
     /// blocking reads, which we bound ourselves) and checks the link with PING.
     async fn open(target: &Target, response: Option<Duration>) -> Result<Redis, CliError> {
+        #[cfg(feature = "cluster")]
+        if target.cluster {
+            return Redis::open_cluster(target).await;
+        }
         let url = target.url.as_str();
         let client = target.client()?;
         let config = AsyncConnectionConfig::new()
@@ -173,9 +241,60 @@ impl Redis {
             }
             Ok(Ok(conn)) => conn,
         };
-        let mut redis = Redis {
-            conn,
+        Redis {
+            conn: Link::Single(conn),
             url: url.to_owned(),
+        }
+        .checked()
+        .await
+    }
+
+    /// A cluster connection (no response timeout of its own: every command
+    /// here is bounded by ours), checked with PING.
+    #[cfg(feature = "cluster")]
+    async fn open_cluster(target: &Target) -> Result<Redis, CliError> {
+        let url = target.url.as_str();
+        let options = target.connect_options("clamator")?;
+        let Some(client) = options.cluster_client() else {
+            return Err(CliError::Internal(
+                "cluster options without a cluster client".to_owned(),
+            ));
+        };
+        let config = redis::cluster::ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
+        let unreachable = |reason: String| CliError::Unreachable {
+            url: url.to_owned(),
+            reason,
+        };
+        let conn = match tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_millis(500),
+            client.get_async_connection_with_config(config),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no connection to any seed node within {} ms",
+                    CONNECT_TIMEOUT.as_millis()
+                )));
+            }
+            Ok(Err(e)) => return Err(unreachable(format!("{e} (as a Redis Cluster)"))),
+            Ok(Ok(conn)) => conn,
+        };
+        Redis {
+            conn: Link::Cluster(conn),
+            url: url.to_owned(),
+        }
+        .checked()
+        .await
+    }
+
+    /// Checks the link with PING, bounded.
+    async fn checked(self) -> Result<Redis, CliError> {
+        let mut redis = self;
+        let url = redis.url.clone();
+        let unreachable = |reason: String| CliError::Unreachable {
+            url: url.clone(),
+            reason,
         };
         // Something may accept connections and never answer: bound the first reply too.
         match redis
@@ -272,8 +391,40 @@ impl Redis {
         Ok(secs * 1_000 + micros / 1_000)
     }
 
-    /// Every stream whose key starts with `prefix` (matched literally), sorted.
+    /// Whether this is a cluster connection.
+    pub(crate) fn is_cluster(&self) -> bool {
+        match self.conn {
+            Link::Single(_) => false,
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => true,
+        }
+    }
+
+    /// Every stream whose key starts with `prefix` (matched literally),
+    /// sorted; on a cluster, of every primary.
     pub(crate) async fn scan_streams(&mut self, prefix: &str) -> Result<Vec<String>, CliError> {
+        #[cfg(feature = "cluster")]
+        if let Link::Cluster(conn) = &self.conn {
+            let mut conn = conn.clone();
+            let mut keys = Vec::new();
+            for (host, port) in self.primaries().await? {
+                let mut node = self.clone();
+                let mut cursor = 0;
+                loop {
+                    let (next, batch) = node
+                        .scan_page(&mut conn, Some((&host, port)), prefix, cursor)
+                        .await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            return Ok(keys);
+        }
         let pattern = format!("{}*", glob_escape(prefix));
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
@@ -300,6 +451,94 @@ impl Redis {
         Ok(keys)
     }
 
+    /// The primaries of the cluster, as `CLUSTER SLOTS` names them.
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn primaries(&mut self) -> Result<Vec<(String, u16)>, CliError> {
+        let slots: Vec<Value> = self
+            .query(
+                redis::cmd("CLUSTER").arg("SLOTS"),
+                "listing the cluster's primaries (CLUSTER SLOTS)",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for range in slots {
+            let Value::Array(items) = range else { continue };
+            let Some(Value::Array(node)) = items.get(2) else {
+                continue;
+            };
+            let host = node
+                .first()
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok());
+            let port = node
+                .get(1)
+                .and_then(|v| redis::from_redis_value_ref::<u16>(v).ok());
+            if let (Some(host), Some(port)) = (host, port)
+                && !out.contains(&(host.clone(), port))
+            {
+                out.push((host, port));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// One `SCAN` page of stream keys under `prefix`, on the node at `at` (a
+    /// cluster primary).
+    #[cfg(feature = "cluster")]
+    async fn scan_page(
+        &mut self,
+        conn: &mut redis::cluster_async::ClusterConnection,
+        at: Option<(&str, u16)>,
+        prefix: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>), CliError> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .arg("TYPE")
+            .arg("stream");
+        let route = match at {
+            Some((host, port)) => SingleNodeRoutingInfo::ByAddress {
+                host: host.to_owned(),
+                port,
+            },
+            None => SingleNodeRoutingInfo::Random,
+        };
+        let doing = format!(
+            "listing keys (SCAN MATCH {pattern}) on {}",
+            at.map_or_else(String::new, |(h, p)| format!("{h}:{p}"))
+        );
+        let value = match tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            conn.route_command(cmd, RoutingInfo::SingleNode(route)),
+        )
+        .await
+        {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err(self.error(&doing, e)),
+            Err(_) => {
+                return Err(self.error(
+                    &doing,
+                    format!("no answer within {} ms", COMMAND_TIMEOUT.as_millis()),
+                ));
+            }
+        };
+        let (next, batch): (u64, Vec<String>) =
+            redis::from_redis_value(value).map_err(|e| self.error(&doing, e))?;
+        Ok((
+            next,
+            batch
+                .into_iter()
+                .filter(|k| k.starts_with(prefix))
+                .collect(),
+        ))
+    }
+
     /// The id of the last entry of a stream, `None` when it is empty or missing.
     pub(crate) async fn last_entry_id(&mut self, key: &str) -> Result<Option<String>, CliError> {
         let mut cmd = redis::cmd("XREVRANGE");
@@ -322,8 +561,16 @@ fn command_name(cmd: &Cmd) -> String {
         .unwrap_or_else(|| "a Redis command".to_owned())
 }
 
-/// The URL with its password (if any) replaced by `***`, for messages.
+/// The URL with its password (if any) replaced by `***`, for messages; each
+/// of a comma-separated list of URLs (cluster seeds).
 pub(crate) fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -392,6 +639,10 @@ mod tests {
         assert_eq!(redact("redis://user@h"), "redis://user@h");
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");
         assert_eq!(redact("nonsense"), "nonsense");
+        assert_eq!(
+            redact("redis://u:p@h:1,redis://u:p@h:2"),
+            "redis://u:***@h:1,redis://u:***@h:2"
+        );
     }
 
     #[test]

@@ -11,15 +11,26 @@ pub(crate) const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 /// Options shared by every command; they may stand before or after the command name.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Global {
-    /// Where Redis is (`redis://[user:password@]host:port[/db]`).
+    /// Where Redis is (`redis://[user:password@]host:port[/db]`). With --cluster, a seed
+    /// node of the cluster: give it several times (or comma-separated) for more seeds.
     #[arg(
-        long,
+        long = "redis-url",
         global = true,
         env = "REDIS_URL",
         hide_env_values = true, // it may hold a password
         default_value = DEFAULT_REDIS_URL,
+        value_delimiter = ',',
         value_name = "URL"
     )]
+    pub(crate) redis_urls: Vec<String>,
+
+    /// Redis Cluster: the --redis-url given (or $REDIS_URL, comma-separated) are seed nodes;
+    /// `services`, `replies` and `gc` scan every primary. Several URLs imply it.
+    #[arg(long, global = true, env = "CLAMATOR_CLUSTER")]
+    pub(crate) cluster: bool,
+
+    /// The URLs given, comma-joined (set by [`Global::normalized`]).
+    #[arg(skip)]
     pub(crate) redis_url: String,
 
     /// The key prefix your servers and clients share (keys are `<prefix>:cmds:<service>`,
@@ -54,8 +65,13 @@ pub(crate) struct Global {
 impl Global {
     /// Turns empty values (an exported but empty variable) into their defaults.
     pub(crate) fn normalized(mut self) -> Global {
-        if self.redis_url.trim().is_empty() {
-            DEFAULT_REDIS_URL.clone_into(&mut self.redis_url);
+        self.redis_urls.retain(|u| !u.trim().is_empty());
+        if self.redis_urls.is_empty() {
+            self.redis_urls.push(DEFAULT_REDIS_URL.to_owned());
+        }
+        self.redis_url = self.redis_urls.join(",");
+        if self.redis_urls.len() > 1 {
+            self.cluster = true;
         }
         if self.key_prefix.as_deref().is_some_and(|p| p.is_empty()) {
             self.key_prefix = None;
@@ -72,6 +88,7 @@ impl Global {
     pub(crate) fn target(&self) -> Result<Target, CliError> {
         Target::new(
             &self.redis_url,
+            self.cluster,
             self.tls_ca.as_deref(),
             self.tls_cert.as_deref(),
             self.tls_key.as_deref(),

@@ -236,9 +236,10 @@ impl ConnectOptions {
         Ok(options)
     }
 
-    /// Whether these options name a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        self.cluster.is_some()
+    /// The cluster client connections are opened from, when these options
+    /// name a Redis Cluster (for tools that inspect it directly).
+    pub fn cluster_client(&self) -> Option<&ClusterClient> {
+        self.cluster.as_ref().map(|c| &c.client)
     }
 }
 

@@ -280,6 +280,15 @@ impl ConnectOptions {
         self
     }
 
+    /// Whether these options name a Redis Cluster ([`ConnectOptions::cluster`],
+    /// or several comma-separated URLs).
+    pub fn is_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        return self.cluster.is_some();
+        #[cfg(not(feature = "cluster"))]
+        return false;
+    }
+
     /// The key prefix.
     pub fn key_prefix(&self) -> &str {
         &self.key_prefix

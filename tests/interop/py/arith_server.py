@@ -101,6 +101,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--claim-idle-ms", type=int, default=60_000)
     p.add_argument("--trace-calls", action="store_true")
     p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="Redis Cluster: --redis-url (comma-separated) names seed nodes; the peer gets a "
+        "redis.asyncio.cluster.RedisCluster",
+    )
+    p.add_argument(
         "--max-concurrency",
         type=int,
         default=None,
@@ -116,8 +122,13 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    connection: dict[str, object] = {"redis_url": args.redis_url}
+    if args.cluster or "," in args.redis_url:
+        from redis.asyncio.cluster import RedisCluster
+
+        connection = {"redis": RedisCluster.from_url(args.redis_url.split(",")[0])}
     server = RedisRpcServer(
-        redis_url=args.redis_url,
+        **connection,  # type: ignore[arg-type]
         key_prefix=args.key_prefix,
         instance_id=instance_id,
         consumer_claim_idle_ms=args.claim_idle_ms,

@@ -43,6 +43,20 @@ def split_method(full: str) -> tuple[str, str]:
 
 class Driver:
     def __init__(self, *, redis_url: str, key_prefix: str, timeout_ms: int) -> None:
+        if "," in redis_url:
+            # Redis Cluster seeds: the peer takes a RedisCluster through redis=.
+            from redis.asyncio.cluster import RedisCluster
+
+            seed = redis_url.split(",")[0]
+            self._raw_redis = RedisCluster.from_url(seed, socket_timeout=None)
+            self._client_redis = RedisCluster.from_url(seed)
+            self._client = RedisRpcClient(
+                redis=self._client_redis, key_prefix=key_prefix, default_timeout_ms=timeout_ms
+            )
+            self._key_prefix = key_prefix
+            self._timeout_ms = timeout_ms
+            self._arith = ArithClient(self._client)
+            return
         self._raw_redis = Redis.from_url(redis_url, socket_timeout=None)
         self._key_prefix = key_prefix
         self._timeout_ms = timeout_ms

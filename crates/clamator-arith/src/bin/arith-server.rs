@@ -17,8 +17,17 @@ use clap::Parser;
 #[command(version, about)]
 struct Args {
     /// Redis URL (default: $REDIS_URL, else redis://localhost:6379); rediss:// for TLS.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://localhost:6379")]
-    redis_url: String,
+    /// With --cluster, a seed node: repeat it (or comma-separate) for more seeds.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://localhost:6379",
+        value_delimiter = ','
+    )]
+    redis_url: Vec<String>,
+    /// Redis Cluster: the --redis-url given are seed nodes (several URLs imply it).
+    #[arg(long, env = "CLAMATOR_CLUSTER")]
+    cluster: bool,
     /// TLS: trust only the CA certificates in this PEM file (default: the system's roots).
     #[arg(long, env = "CLAMATOR_TLS_CA", value_name = "FILE")]
     tls_ca: Option<std::path::PathBuf>,
@@ -154,7 +163,25 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Where Redis is, with the TLS files if any were given.
 fn connect_options(args: &Args) -> Result<ConnectOptions, Box<dyn std::error::Error>> {
-    let conn = ConnectOptions::new(&args.key_prefix, &args.redis_url)?;
+    let urls: Vec<&str> = args
+        .redis_url
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let conn = match urls.as_slice() {
+        [one] if !args.cluster => ConnectOptions::new(&args.key_prefix, one)?,
+        #[cfg(feature = "cluster")]
+        seeds => ConnectOptions::cluster(&args.key_prefix, seeds.iter())?,
+        #[cfg(not(feature = "cluster"))]
+        _ => {
+            return Err(
+                "this arith-server was built without its `cluster` feature: rebuild \
+                        with it (on by default) to use --cluster or several --redis-url"
+                    .into(),
+            );
+        }
+    };
     if args.tls_ca.is_none() && args.tls_cert.is_none() {
         return Ok(conn);
     }

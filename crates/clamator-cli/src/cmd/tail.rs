@@ -26,6 +26,8 @@ use crate::table::{truncate, width};
 
 /// How long one XREAD blocks; Ctrl-C ends a wait at once anyway.
 const BLOCK: Duration = Duration::from_millis(1_000);
+/// On a cluster, the pause between two rounds of reads that found nothing.
+const CLUSTER_POLL: Duration = Duration::from_millis(100);
 /// Entries one XREAD returns at most per stream.
 const READ_COUNT: usize = 100;
 /// A reply not seen this long after its request is given up on.
@@ -122,12 +124,10 @@ pub(crate) async fn run(global: &Global, args: TailArgs) -> Result<(), CliError>
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     while tail.remaining != Some(0) {
-        let cmd = tail.read_command();
-        let read =
-            reader.try_query_within::<Option<StreamReadReply>>(&cmd, BLOCK + COMMAND_TIMEOUT);
+        let read = tail.read(&mut reader);
         let reply = tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
-            r = read => r?.map_err(|e| reader.error(&format!("XREAD {}", tail.stream), e))?,
+            r = read => r?,
         };
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
@@ -186,6 +186,41 @@ fn row(time: &str, entry: &str, kind: &str, method: &str, id: &str, body: &str) 
 }
 
 impl Tail {
+    /// The next entries: one blocking `XREAD` of every stream; on a cluster,
+    /// where one read may not cross slots, a read of each stream without
+    /// blocking, then a pause of [`CLUSTER_POLL`] when none had anything.
+    async fn read(&self, reader: &mut Redis) -> Result<Option<StreamReadReply>, CliError> {
+        let doing = format!("XREAD {}", self.stream);
+        if !reader.is_cluster() {
+            let cmd = self.read_command();
+            return reader
+                .try_query_within::<Option<StreamReadReply>>(&cmd, BLOCK + COMMAND_TIMEOUT)
+                .await?
+                .map_err(|e| reader.error(&doing, e));
+        }
+        let mut all = StreamReadReply { keys: Vec::new() };
+        let streams = std::iter::once((&self.stream, &self.last_id))
+            .chain(self.watched.iter().map(|(k, w)| (k, &w.last_id)));
+        for (key, after) in streams {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("STREAMS")
+                .arg(key)
+                .arg(after);
+            let reply = reader
+                .try_query::<Option<StreamReadReply>>(&cmd)
+                .await?
+                .map_err(|e| reader.error(&format!("XREAD {key}"), e))?;
+            all.keys.extend(reply.map(|r| r.keys).unwrap_or_default());
+        }
+        if all.keys.iter().all(|k| k.ids.is_empty()) {
+            tokio::time::sleep(CLUSTER_POLL).await;
+            return Ok(None);
+        }
+        Ok(Some(all))
+    }
+
     /// `XREAD COUNT n BLOCK ms STREAMS <cmds> <replies...> <ids...>`.
     fn read_command(&self) -> redis::Cmd {
         let mut cmd = redis::cmd("XREAD");
