@@ -335,6 +335,18 @@ struct Context {
     python: Option<Result<PythonPeer, String>>,
     /// Distinguishes this run's keys.
     run_id: String,
+    /// The local Redis Cluster (3 primaries) of the cluster pair, if planned.
+    cluster: Option<clamator_test_support::cluster::ClusterSetup>,
+}
+
+impl Context {
+    /// Where `pair` runs: the cluster's seeds (comma-separated) or the Redis URL.
+    fn url(&self, pair: Pair) -> String {
+        match (&self.cluster, pair.on_cluster()) {
+            (Some(cluster), true) => cluster.url(),
+            _ => self.redis_url.clone(),
+        }
+    }
 }
 
 async fn bench(args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
@@ -356,6 +368,17 @@ async fn bench(args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
             None
         },
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        cluster: if plan.pairs.iter().any(|p| p.on_cluster()) {
+            Some(
+                tokio::task::spawn_blocking(|| {
+                    clamator_test_support::cluster::ClusterSetup::start(3, 0)
+                })
+                .await
+                .map_err(|e| format!("starting the local Redis Cluster failed: {e}"))?,
+            )
+        } else {
+            None
+        },
     };
     if plan.pairs_explicit
         && let Some(Err(e)) = &ctx.python
@@ -428,7 +451,7 @@ async fn redis_info(url: &str) -> Result<String, String> {
 
 /// Starts the pair's server under `prefix`.
 async fn start_server(ctx: &Context, pair: Pair, prefix: &str) -> Result<ServerProcess, String> {
-    let url = &ctx.redis_url;
+    let url = &ctx.url(pair);
     match (pair.server(), &ctx.rust_server) {
         (ServerKind::Raw, _) => {
             let cmd = serve::command(&ctx.exe, ServeRole::Raw, url, prefix);
@@ -471,7 +494,12 @@ async fn measure_pair(
     let cpu = CpuProbe {
         client_is_self: pair.client() != ClientKind::Python,
         server: server.pid(),
-        redis: ctx.redis_pid,
+        // The cluster's three processes are not sampled.
+        redis: if pair.on_cluster() {
+            None
+        } else {
+            ctx.redis_pid
+        },
     };
     let result = measure_rows(ctx, pair, &prefix, cpu, report, progress).await;
     server.stop().await;
@@ -487,9 +515,13 @@ async fn measure_rows(
     progress: &Progress,
 ) -> Result<(), String> {
     let plan = &ctx.plan;
-    let url = &ctx.redis_url;
-    // Redis's own count of what each row cost it; rows go without when it cannot tell.
-    let mut stats = RedisStats::connect(url).await.ok();
+    let url = &ctx.url(pair);
+    // Redis's own count of what each row cost it; rows go without when it
+    // cannot tell (on the cluster: spread over three processes).
+    let mut stats = match pair.on_cluster() {
+        true => None,
+        false => RedisStats::connect(url).await.ok(),
+    };
     match pair.client() {
         ClientKind::Raw => {
             let redis = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;

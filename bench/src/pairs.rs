@@ -10,6 +10,8 @@ pub(crate) enum Pair {
     Raw,
     /// Rust client (in this process) -> Rust server (a second process).
     RustRust,
+    /// Rust client -> Rust server, on a local Redis Cluster of 3 primaries.
+    RustRustCluster,
     /// Python 0.1.9 client -> Python 0.1.9 server.
     PyPy,
     /// Python 0.1.9 client -> Rust server.
@@ -45,9 +47,10 @@ pub(crate) enum ServerKind {
 impl Pair {
     /// Every pair, in the order they are measured (the floor and Rust first,
     /// so the numbers the targets compare are taken close together).
-    pub(crate) const ALL: [Pair; 5] = [
+    pub(crate) const ALL: [Pair; 6] = [
         Pair::Raw,
         Pair::RustRust,
+        Pair::RustRustCluster,
         Pair::PyPy,
         Pair::PyRust,
         Pair::RustPy,
@@ -58,6 +61,7 @@ impl Pair {
         match self {
             Pair::Raw => "raw",
             Pair::RustRust => "rust-rust",
+            Pair::RustRustCluster => "rust-rust-cluster",
             Pair::PyPy => "py-py",
             Pair::PyRust => "py-rust",
             Pair::RustPy => "rust-py",
@@ -68,7 +72,7 @@ impl Pair {
     pub(crate) fn client(self) -> ClientKind {
         match self {
             Pair::Raw => ClientKind::Raw,
-            Pair::RustRust | Pair::RustPy => ClientKind::Rust,
+            Pair::RustRust | Pair::RustRustCluster | Pair::RustPy => ClientKind::Rust,
             Pair::PyPy | Pair::PyRust => ClientKind::Python,
         }
     }
@@ -77,9 +81,14 @@ impl Pair {
     pub(crate) fn server(self) -> ServerKind {
         match self {
             Pair::Raw => ServerKind::Raw,
-            Pair::RustRust | Pair::PyRust => ServerKind::Rust,
+            Pair::RustRust | Pair::RustRustCluster | Pair::PyRust => ServerKind::Rust,
             Pair::PyPy | Pair::RustPy => ServerKind::Python,
         }
+    }
+
+    /// Whether it runs on the local Redis Cluster instead of the single Redis.
+    pub(crate) fn on_cluster(self) -> bool {
+        self == Pair::RustRustCluster
     }
 
     /// Whether measuring it needs the Python peer.
