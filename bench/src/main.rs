@@ -677,7 +677,7 @@ mod tests {
         assert_eq!(p.concurrency, vec![1, 16, 64, 256]);
         assert_eq!(p.pairs, Pair::ALL.to_vec());
         assert!(!p.pairs_explicit);
-        assert_eq!(p.total_calls(), 5 * 4 * 2_200);
+        assert_eq!(p.total_calls(), 6 * 4 * 2_200);
     }
 
     #[test]
