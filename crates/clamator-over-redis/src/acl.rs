@@ -89,6 +89,22 @@ impl Role {
         }
     }
 
+    /// What every role also needs on a Redis Cluster: the cluster client
+    /// reads the slot map with `CLUSTER SLOTS` (at connect, after a
+    /// redirect or a failover).
+    pub const CLUSTER_COMMANDS: &'static [&'static str] = &["cluster|slots"];
+
+    /// [`rules`](Self::rules) plus [`CLUSTER_COMMANDS`](Self::CLUSTER_COMMANDS),
+    /// for a user on a Redis Cluster (create it on every node).
+    pub fn cluster_rules(self, key_prefix: &str, optional: bool) -> String {
+        let mut rules = self.rules(key_prefix, optional);
+        for command in Self::CLUSTER_COMMANDS {
+            rules.push_str(" +");
+            rules.push_str(command);
+        }
+        rules
+    }
+
     /// The ACL rules for a user of this role under `key_prefix`: its keys
     /// only (`~<prefix>:*`), no channels, no command but the role's (and,
     /// with `optional`, the optional ones). For
@@ -131,5 +147,10 @@ mod tests {
         assert!(!Role::Server.rules("myapp", false).contains("client|"));
         assert_eq!("operator".parse::<Role>(), Ok(Role::Operator));
         assert!("admin".parse::<Role>().is_err());
+        assert!(
+            Role::Client
+                .cluster_rules("myapp", true)
+                .ends_with("+ping +cluster|slots")
+        );
     }
 }

@@ -383,3 +383,67 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
     Arc::into_inner(client).unwrap().close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
+    use clamator_over_redis::acl::Role;
+    use clamator_test_support::sentinel::{Resp, command};
+    let cluster = shared_cluster();
+    let prefix = unique_prefix();
+    let suffix = &prefix[2..10];
+    let (server_user, client_user) = (format!("srv-{suffix}"), format!("cli-{suffix}"));
+    for &port in cluster.ports() {
+        for (user, role) in [(&server_user, Role::Server), (&client_user, Role::Client)] {
+            let rules = role.cluster_rules(&prefix, true);
+            let mut args = vec!["ACL", "SETUSER", user.as_str(), "on", ">pw"];
+            args.extend(rules.split(' '));
+            assert_eq!(command(port, &args).unwrap(), Resp::Simple("OK".into()));
+        }
+    }
+    let seeds_as = |user: &str| -> Vec<String> {
+        cluster
+            .ports()
+            .iter()
+            .map(|p| format!("redis://{user}:pw@127.0.0.1:{p}"))
+            .collect()
+    };
+    let arith = TestArith::new();
+    let ctx = TestContext::on_cluster(cluster);
+    let server_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&server_user))
+        .unwrap()
+        .command_timeout(COMMAND_TIMEOUT);
+    let server = ctx
+        .server_on(server_conn, ServerOptions::default(), &arith)
+        .await;
+    let client_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&client_user))
+        .unwrap()
+        .command_timeout(COMMAND_TIMEOUT);
+    let client = within(RedisRpcClient::connect_with(
+        client_conn,
+        ClientOptions::default().default_timeout(CALL_TIMEOUT),
+    ))
+    .await
+    .unwrap();
+    for i in 0..20 {
+        let sum = within(client.call("arith", "add", json!({"a": i, "b": 1}), None))
+            .await
+            .unwrap();
+        assert_eq!(sum, json!({"sum": f64::from(i) + 1.0}));
+    }
+    within(client.notify("arith", "ping", json!({})))
+        .await
+        .unwrap();
+    arith.pinged_at_least(1).await;
+    client.close().await;
+    server.stop().await;
+    for &port in cluster.ports() {
+        let Ok(Resp::Array(Some(entries))) = command(port, &["ACL", "LOG", "100"]) else {
+            panic!("ACL LOG on {port} failed");
+        };
+        let ours: Vec<&Resp> = entries
+            .iter()
+            .filter(|e| format!("{e:?}").contains(suffix))
+            .collect();
+        assert!(ours.is_empty(), "node {port} refused: {ours:?}");
+    }
+}

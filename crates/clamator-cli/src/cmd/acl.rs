@@ -27,7 +27,12 @@ pub(crate) struct AclArgs {
 /// Prints the `ACL SETUSER` line (its password part a placeholder to replace).
 pub(crate) fn run(global: &Global, args: AclArgs) -> Result<(), CliError> {
     let prefix = global.prefix("acl")?;
-    let rules = args.role.rules(prefix, !args.minimal);
+    // With --cluster (or several --redis-url), the cluster client's command too.
+    let rules = if global.cluster {
+        args.role.cluster_rules(prefix, !args.minimal)
+    } else {
+        args.role.rules(prefix, !args.minimal)
+    };
     let line = format!("ACL SETUSER {} on >CHANGE-ME {rules}", args.user);
     if global.json {
         return output::json(&json!({
@@ -35,6 +40,7 @@ pub(crate) fn run(global: &Global, args: AclArgs) -> Result<(), CliError> {
             "user": args.user,
             "rules": rules,
             "commands": args.role.commands(),
+            "cluster_commands": if global.cluster { Role::CLUSTER_COMMANDS } else { &[][..] },
             "optional_commands": if args.minimal { &[][..] } else { args.role.optional_commands() },
             "acl_setuser": line,
         }));
