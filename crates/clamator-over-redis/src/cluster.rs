@@ -41,6 +41,8 @@ pub(crate) struct ClusterTarget {
     pub(crate) client: ClusterClient,
     /// The parsed seeds, to rebuild the client with TLS settings.
     infos: Vec<redis::ConnectionInfo>,
+    /// A client of the first seed: its address tells a TLS failure apart.
+    pub(crate) first: redis::Client,
 }
 
 impl std::fmt::Debug for ClusterTarget {
@@ -105,10 +107,25 @@ impl ClusterTarget {
             infos.push(info);
         }
         let client = build(&infos, None)?;
+        let first = match infos.first() {
+            Some(info) => {
+                redis::Client::open(info.clone()).map_err(|source| ConfigError::InvalidUrl {
+                    from,
+                    url: redact(&urls[0]),
+                    source,
+                })?
+            }
+            None => {
+                return Err(ConfigError::InvalidCluster(format!(
+                    "no seed node URL in {from}"
+                )));
+            }
+        };
         Ok(ClusterTarget {
             seeds: urls.iter().map(|u| redact(u)).collect(),
             client,
             infos,
+            first,
         })
     }
 
@@ -149,6 +166,7 @@ impl ClusterTarget {
             client,
             infos,
             seeds: self.seeds.clone(),
+            first: self.first.clone(),
         })
     }
 }

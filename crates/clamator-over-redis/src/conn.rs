@@ -524,8 +524,11 @@ impl Connector {
             }
             #[cfg(feature = "sentinel")]
             (Err(e), Target::Sentinel(_)) => Err(e),
+            // Says so when TLS is why (judged on the first seed's address).
             #[cfg(feature = "cluster")]
-            (Err(e), Target::Cluster(_)) => Err(e),
+            (Err(e), Target::Cluster(t)) => {
+                Err(crate::tls::explain_connect_failure(&t.first, e, self.command_timeout).await)
+            }
         }
     }
 }

@@ -447,3 +447,55 @@ async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
         assert!(ours.is_empty(), "node {port} refused: {ours:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_serves_calls_and_an_unknown_ca_is_named() {
+    use clamator_over_redis::TlsOptions;
+    use clamator_test_support::tls::TestPki;
+    let pki = TestPki::generate();
+    let cluster = tokio::task::block_in_place(|| ClusterSetup::start_tls(3, 0, &pki));
+    let prefix = unique_prefix();
+    let seeds = cluster.seeds();
+    assert!(
+        seeds.iter().all(|s| s.starts_with("rediss://")),
+        "{seeds:?}"
+    );
+    let conn = |ca: &std::path::Path| {
+        ConnectOptions::cluster(prefix.clone(), seeds.iter())
+            .unwrap()
+            .tls(TlsOptions::new().ca_pem_file(ca).unwrap())
+            .unwrap()
+            .command_timeout(COMMAND_TIMEOUT)
+    };
+    let arith = TestArith::new();
+    let ctx = TestContext::on_cluster(&cluster);
+    let server = ctx
+        .server_on(conn(&pki.ca()), ServerOptions::default(), &arith)
+        .await;
+    let client = within(RedisRpcClient::connect_with(
+        conn(&pki.ca()),
+        ClientOptions::default().default_timeout(CALL_TIMEOUT),
+    ))
+    .await
+    .unwrap();
+    for i in 0..10 {
+        let sum = within(client.call("arith", "add", json!({"a": i, "b": 1}), None))
+            .await
+            .unwrap();
+        assert_eq!(sum, json!({"sum": f64::from(i) + 1.0}));
+    }
+    client.close().await;
+    server.stop().await;
+    // A CA that did not sign the nodes' certificates: refused, not retried forever.
+    let err = within(RedisRpcClient::connect_with(
+        conn(&pki.other_ca()),
+        ClientOptions::default(),
+    ))
+    .await
+    .unwrap_err();
+    println!("unknown CA: {err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}

@@ -49,6 +49,8 @@ rm -rf "$dir""#;
 pub struct ClusterSetup {
     /// The nodes' ports, primaries first as created.
     ports: Vec<u16>,
+    /// With TLS, each node's TLS port (same order); clients are given these.
+    tls_ports: Vec<u16>,
     /// Where the nodes' configs, logs and data are.
     dir: PathBuf,
     /// The watchdog and the write end of its standard input.
@@ -76,6 +78,23 @@ impl ClusterSetup {
     /// until every node agrees that all slots are served. Panics with what is
     /// wrong (no `redis-server` or `redis-cli`, a node that does not start).
     pub fn start(primaries: usize, replicas: usize) -> ClusterSetup {
+        Self::start_with(primaries, replicas, None)
+    }
+
+    /// As [`start`](Self::start), every node also serving TLS on a port of
+    /// its own with `pki`'s server certificate (`tls-cluster yes`, so the
+    /// nodes name their TLS ports to TLS clients); [`seeds`](Self::seeds)
+    /// are then `rediss://` URLs. The plain ports stay open for the
+    /// harness's own commands.
+    pub fn start_tls(primaries: usize, replicas: usize, pki: &crate::tls::TestPki) -> ClusterSetup {
+        Self::start_with(primaries, replicas, Some(pki))
+    }
+
+    fn start_with(
+        primaries: usize,
+        replicas: usize,
+        pki: Option<&crate::tls::TestPki>,
+    ) -> ClusterSetup {
         let dir = std::env::temp_dir().join(format!(
             "clamator-cluster-{}",
             uuid::Uuid::new_v4().simple()
@@ -83,6 +102,7 @@ impl ClusterSetup {
         std::fs::create_dir_all(&dir).expect("create the cluster directory");
         let n = primaries * (1 + replicas);
         let mut ports = Vec::with_capacity(n);
+        let mut tls_ports = Vec::new();
         let mut confs = Vec::with_capacity(n);
         while ports.len() < n {
             let port = free_cluster_port();
@@ -92,16 +112,32 @@ impl ClusterSetup {
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("create a node directory");
             let conf = node_dir.join("redis.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "port {port}\nbind 127.0.0.1\ncluster-enabled yes\n\
-                     cluster-config-file {nd}/nodes.conf\ncluster-node-timeout {NODE_TIMEOUT_MS}\n\
-                     save \"\"\nappendonly no\ndir {nd}\nloglevel warning\n",
-                    nd = node_dir.display()
-                ),
-            )
-            .expect("write a node config");
+            let mut text = format!(
+                "port {port}\nbind 127.0.0.1\ncluster-enabled yes\n\
+                 cluster-config-file {nd}/nodes.conf\ncluster-node-timeout {NODE_TIMEOUT_MS}\n\
+                 save \"\"\nappendonly no\ndir {nd}\nloglevel warning\n",
+                nd = node_dir.display()
+            );
+            if let Some(pki) = pki {
+                // With tls-cluster the bus port is the TLS port + 10000.
+                let tls_port = loop {
+                    let p = free_cluster_port();
+                    if p != port && !ports.contains(&p) && !tls_ports.contains(&p) {
+                        break p;
+                    }
+                };
+                // Nodes authenticate each other on the bus: they present the
+                // client certificate (the server one is for servers only).
+                let dir = pki.dir().display();
+                text.push_str(&format!(
+                    "tls-port {tls_port}\ntls-cert-file {dir}/server.pem\n\
+                     tls-key-file {dir}/server.key\ntls-ca-cert-file {dir}/ca.pem\n\
+                     tls-client-cert-file {dir}/client.pem\ntls-client-key-file {dir}/client.key\n\
+                     tls-auth-clients no\ntls-cluster yes\ntls-replication yes\n"
+                ));
+                tls_ports.push(tls_port);
+            }
+            std::fs::write(&conf, text).expect("write a node config");
             ports.push(port);
             confs.push(conf);
         }
@@ -120,6 +156,7 @@ impl ClusterSetup {
         let stdin = child.stdin.take().expect("piped stdin");
         let setup = ClusterSetup {
             ports,
+            tls_ports,
             dir,
             watchdog: Mutex::new(Some((child, stdin))),
         };
@@ -136,20 +173,51 @@ impl ClusterSetup {
             }
         }
         let mut create = Command::new("redis-cli");
+        if let Some(pki) = pki {
+            create
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(pki.ca())
+                .arg("-p")
+                .arg(setup.tls_ports[0].to_string());
+        }
         create.arg("--cluster").arg("create");
-        for port in &setup.ports {
+        let create_ports = if pki.is_some() {
+            &setup.tls_ports
+        } else {
+            &setup.ports
+        };
+        for port in create_ports {
             create.arg(format!("127.0.0.1:{port}"));
         }
         create
             .arg("--cluster-replicas")
             .arg(replicas.to_string())
             .arg("--cluster-yes")
-            .stdin(Stdio::null());
-        let out = create
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // It waits for the nodes to join without a bound of its own.
+        let mut creating = create
+            .spawn()
             .expect("run redis-cli --cluster create (is redis-tools installed?)");
+        let status = loop {
+            if let Some(status) = creating.try_wait().expect("wait for redis-cli") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = creating.kill();
+                let _ = creating.wait();
+                panic!(
+                    "redis-cli --cluster create did not finish within {READY_TIMEOUT:?} (logs                      in {})",
+                    setup.dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = creating.wait_with_output().expect("redis-cli output");
         assert!(
-            out.status.success(),
+            status.success(),
             "redis-cli --cluster create failed: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -207,8 +275,15 @@ impl ClusterSetup {
         &self.ports
     }
 
-    /// Seed URLs, one per node.
+    /// Seed URLs, one per node (`rediss://` to the TLS ports with TLS).
     pub fn seeds(&self) -> Vec<String> {
+        if !self.tls_ports.is_empty() {
+            return self
+                .tls_ports
+                .iter()
+                .map(|p| format!("rediss://127.0.0.1:{p}"))
+                .collect();
+        }
         self.ports
             .iter()
             .map(|p| format!("redis://127.0.0.1:{p}"))
