@@ -68,8 +68,8 @@ pub fn generate(contract: &Contract, origin: &str) -> Result<String, ContractFil
          def _integral(v: Any) -> Any:\n    \
              # An integer field accepts 10.0 (as Zod's int() and the Rust side do) and rejects 1.5.\n    \
              if isinstance(v, float) and v.is_integer():\n        return int(v)\n    return v\n\n\n\
-         _Int = Annotated[int, BeforeValidator(_integral), Strict()]\n\
-         _UInt = Annotated[int, BeforeValidator(_integral), Strict(), Field(ge=0)]\n\
+         _Int = Annotated[int, BeforeValidator(_integral), Strict(), Field(ge=-(2**63), le=2**63 - 1)]\n\
+         _UInt = Annotated[int, BeforeValidator(_integral), Strict(), Field(ge=0, le=2**64 - 1)]\n\
          _Float = Annotated[float, Strict()]\n\
          _Str = Annotated[str, Strict()]\n\
          _Bool = Annotated[bool, Strict()]\n"

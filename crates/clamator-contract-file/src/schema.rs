@@ -290,8 +290,16 @@ impl Parser<'_> {
                 Some(v @ Value::Object(_)) => Ty::Record(Box::new(
                     self.ty(v, &format!("{ptr}/additionalProperties"))?,
                 )),
-                // `{type: object}` with nothing else: any object.
-                _ => Ty::Record(Box::new(Ty::Any)),
+                // No fields: `{}` only, or (additionalProperties absent
+                // or true) an empty struct that allows unknown fields.
+                Some(Value::Bool(false)) => Ty::Object(Object {
+                    fields: Vec::new(),
+                    allow_unknown: false,
+                }),
+                _ => Ty::Object(Object {
+                    fields: Vec::new(),
+                    allow_unknown: true,
+                }),
             });
         };
         let Value::Object(props) = props else {
