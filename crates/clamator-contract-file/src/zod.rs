@@ -137,6 +137,9 @@ fn object(o: &Object, tag: Option<(&str, &Value)>, depth: usize) -> String {
     }
     for f in &o.fields {
         let mut s = zod(&f.ty, depth + 1);
+        if let Some(d) = &f.description {
+            let _ = write!(s, ".describe({})", js_str(d));
+        }
         match (&f.default, f.required) {
             (Some(d), _) => {
                 let _ = write!(s, ".default({d})");

@@ -691,3 +691,104 @@ async fn rust_contract_python_server_rust_client() {
     client.close().await;
     server.stop(Duration::from_secs(5));
 }
+
+// ---------------------------------------------------------------- TypeScript exporter and Zod emitter
+
+/// `node .../export.mjs` after `tools/contract-export/setup.sh` (npm ci, once).
+fn exporter() -> Command {
+    static EXPORT: OnceLock<PathBuf> = OnceLock::new();
+    let script = EXPORT.get_or_init(|| {
+        let root = InteropDir::locate(None).unwrap().workspace_root().unwrap();
+        let mut setup = Command::new("bash");
+        setup.arg(root.join("tools/contract-export/setup.sh"));
+        let out = run_to_success(
+            &mut setup,
+            "tools/contract-export/setup.sh (npm ci)",
+            Duration::from_secs(300),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        PathBuf::from(out.lines().last().unwrap_or_default().trim())
+    });
+    let mut c = Command::new("node");
+    c.arg(script);
+    c
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("contracts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn ts_exporter_reproduces_the_checked_in_contract_file_and_family_hashes() {
+    let root = InteropDir::locate(None).unwrap().workspace_root().unwrap();
+    let fixtures = root.join("crates/clamator-contract-file/tests");
+    let out = scratch("export");
+    let mut cmd = exporter();
+    cmd.arg("--src")
+        .arg(fixtures.join("ts"))
+        .arg("--out")
+        .arg(out.join("inventory.json"))
+        .arg("--manifest")
+        .arg(out.join("manifest.json"));
+    run_to_success(&mut cmd, "the TypeScript exporter", RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for name in ["inventory.json", "manifest.json"] {
+        let fresh = std::fs::read_to_string(out.join(name)).unwrap();
+        let checked_in = std::fs::read_to_string(fixtures.join("contracts").join(name)).unwrap();
+        assert!(
+            fresh == checked_in,
+            "crates/clamator-contract-file/tests/contracts/{name} is not what the exporter writes from tests/ts: \
+             re-export with `node tools/contract-export/export.mjs --src crates/clamator-contract-file/tests/ts \
+             --out crates/clamator-contract-file/tests/contracts/inventory.json --manifest \
+             crates/clamator-contract-file/tests/contracts/manifest.json`"
+        );
+    }
+}
+
+#[test]
+fn zod_emitter_output_exports_back_to_the_same_schemas() {
+    use clamator_contract_file::schema;
+    let root = InteropDir::locate(None).unwrap().workspace_root().unwrap();
+    let ts = ContractFile::read(
+        &root.join("crates/clamator-contract-file/tests/contracts/inventory.json"),
+    )
+    .unwrap();
+    let arith =
+        export::file(&[(ArithContract::descriptor(), "rust:clamator_arith::Arith")]).unwrap();
+    let src = scratch("zod");
+    for (file, origin) in [(&ts, "inventory.json"), (&arith, "clamator_arith")] {
+        for (name, text) in clamator_contract_file::zod::generate_all(file, origin).unwrap() {
+            std::fs::write(src.join(name), text).unwrap();
+        }
+    }
+    let mut cmd = exporter();
+    cmd.arg("--src").arg(&src);
+    let text = run_to_success(
+        &mut cmd,
+        "the TypeScript exporter on generated Zod",
+        RUN_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let back = ContractFile::parse(&text, "re-exported").unwrap();
+    for original in [&ts.contracts[0], &arith.contracts[0]] {
+        let again = back.contract(&original.service).unwrap();
+        assert_eq!(again.methods.len(), original.methods.len());
+        for (a, b) in original.methods.iter().zip(&again.methods) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(a.is_notification, b.is_notification);
+            let pairs =
+                std::iter::once((&a.params, &b.params)).chain(a.result.iter().zip(b.result.iter()));
+            for (sa, sb) in pairs {
+                let (ta, tb) = (
+                    schema::parse(&sa.value().unwrap(), "original").unwrap(),
+                    schema::parse(&sb.value().unwrap(), "again").unwrap(),
+                );
+                assert_eq!(ta, tb, "{}.{}", original.service, a.name);
+            }
+        }
+    }
+}
