@@ -11,7 +11,7 @@
 //! repository) documents it, with [`CONTRACT_FILE_SCHEMA`] as its JSON Schema.
 //!
 //! # Layout
-//! - [`file`]: [`ContractFile`] and its parts; reading (with the hash
+//! - [`file`](mod@file): [`ContractFile`] and its parts; reading (with the hash
 //!   check), writing, the family's sort order.
 //! - [`hash`]: the family hash.
 //! - [`manifest`]: the family's `manifest.json`, and comparing one with a file.
