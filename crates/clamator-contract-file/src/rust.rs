@@ -290,7 +290,7 @@ impl Gen<'_> {
                     "#[serde(untagged)]".to_owned()
                 };
                 self.items.push(format!(
-                    "/// Told apart by `{tag}`.\n{model}\n#[derive(Debug, Clone, PartialEq)]\n{serde_attr}\npub enum {enum_name} {{\n{variants}}}\n",
+                    "// Told apart by `{tag}` (a doc comment would become the schema's description).\n{model}\n#[derive(Debug, Clone, PartialEq)]\n{serde_attr}\npub enum {enum_name} {{\n{variants}}}\n",
                     tag = u.tag,
                     model = self.model_attr(true),
                 ));
@@ -364,6 +364,7 @@ impl Gen<'_> {
     ) -> Result<String, UnsupportedSchema> {
         let ident = self.field_ident(&f.wire, used);
         let mut attrs: Vec<String> = Vec::new();
+        let mut extra: Vec<String> = Vec::new();
         if ident.trim_start_matches("r#") != f.wire {
             attrs.push(format!("rename = {:?}", f.wire));
         }
@@ -393,13 +394,19 @@ impl Gen<'_> {
                 );
                 format!("::core::option::Option<{}>", self.ty(inner, &hint)?)
             }
-            (None, true, t @ Ty::Nullable(_)) => {
+            (None, true, Ty::Nullable(inner)) => {
                 // Required but may be null: serde would read a missing
                 // Option as None; this keeps the key required.
                 attrs.push(format!(
                     "deserialize_with = \"{k}::protocol::literal::required_nullable\""
                 ));
-                self.ty(t, &hint)?
+                // schemars leaves every Option out of `required`; the
+                // schema keeps the null and the key stays required.
+                let inner = self.ty(inner, &hint)?;
+                extra.push(format!(
+                    "#[schemars(schema_with = \"{k}::protocol::literal::nullable_schema::<{inner}>\")]"
+                ));
+                format!("::core::option::Option<{inner}>")
             }
             (None, true, t) => self.ty(t, &hint)?,
         };
@@ -411,6 +418,9 @@ impl Gen<'_> {
         }
         if !attrs.is_empty() {
             let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
+        }
+        for e in &extra {
+            let _ = writeln!(out, "    {e}");
         }
         let _ = writeln!(out, "    pub {ident}: {ty},");
         Ok(out)

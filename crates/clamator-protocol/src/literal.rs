@@ -58,6 +58,15 @@ where
     Option::<T>::deserialize(d)
 }
 
+/// `#[schemars(schema_with = "...")]` for the same field: the schema of
+/// `Option<T>` (the value may be `null`) while the field stays listed in
+/// `required`, which schemars leaves out for every `Option` otherwise.
+pub fn nullable_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<Option<T>>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ pub mod inventory {
         pub sku: ::std::string::String,
         pub stock: u64,
         #[serde(deserialize_with = "::clamator::protocol::literal::required_nullable")]
+        #[schemars(schema_with = "::clamator::protocol::literal::nullable_schema::<::std::string::String>")]
         pub supplier: ::core::option::Option<::std::string::String>,
         pub tags: ::std::vec::Vec<::std::string::String>,
     }
@@ -115,7 +116,7 @@ pub mod inventory {
         pub reason: GetItemResultFalseReason,
     }
 
-    /// Told apart by `ok`.
+    // Told apart by `ok` (a doc comment would become the schema's description).
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, PartialEq)]
     #[serde(untagged)]
@@ -134,11 +135,12 @@ pub mod inventory {
     #[derive(Debug, Clone, PartialEq)]
     pub struct MoveParamsToTruck {
         #[serde(deserialize_with = "::clamator::protocol::literal::required_nullable")]
+        #[schemars(schema_with = "::clamator::protocol::literal::nullable_schema::<::std::string::String>")]
         pub eta: ::core::option::Option<::std::string::String>,
         pub plate: ::std::string::String,
     }
 
-    /// Told apart by `kind`.
+    // Told apart by `kind` (a doc comment would become the schema's description).
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, PartialEq)]
     #[serde(tag = "kind")]
