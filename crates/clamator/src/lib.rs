@@ -75,7 +75,7 @@ pub use clamator_protocol as protocol;
 pub use clamator_protocol::{
     BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
     DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
-    Service, TransportError, ValidationIssue, codes,
+    Service, StrictIntegers, TransportError, ValidationIssue, codes,
 };
 pub use schemars;
 pub use serde;
