@@ -299,3 +299,23 @@ fn generated_rust_exports_back_to_the_same_contract() {
         "{add}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn strict_integers_refuses_integral_floats() {
+    let bus = MemoryBus::new();
+    let handler = Handler(Arc::new(Store::default()));
+    let server = bus
+        .server()
+        .register(clamator::StrictIntegers(InventoryContract), handler)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let client = bus.client();
+    let mut p = add_item();
+    p["quantity"] = json!(10.0);
+    assert_eq!(call(&client, "addItem", p).await, Err(-32602));
+    assert!(call(&client, "addItem", add_item()).await.is_ok());
+    client.close().await;
+    server.stop().await;
+}

@@ -723,29 +723,37 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 #[test]
-fn ts_exporter_reproduces_the_checked_in_contract_file_and_family_hashes() {
+fn ts_exporter_reproduces_the_checked_in_contract_files_and_family_hashes() {
     let root = InteropDir::locate(None).unwrap().workspace_root().unwrap();
-    let fixtures = root.join("crates/clamator-contract-file/tests");
-    let out = scratch("export");
-    let mut cmd = exporter();
-    cmd.arg("--src")
-        .arg(fixtures.join("ts"))
-        .arg("--out")
-        .arg(out.join("inventory.json"))
-        .arg("--manifest")
-        .arg(out.join("manifest.json"));
-    run_to_success(&mut cmd, "the TypeScript exporter", RUN_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    for name in ["inventory.json", "manifest.json"] {
-        let fresh = std::fs::read_to_string(out.join(name)).unwrap();
-        let checked_in = std::fs::read_to_string(fixtures.join("contracts").join(name)).unwrap();
-        assert!(
-            fresh == checked_in,
-            "crates/clamator-contract-file/tests/contracts/{name} is not what the exporter writes from tests/ts: \
-             re-export with `node tools/contract-export/export.mjs --src crates/clamator-contract-file/tests/ts \
-             --out crates/clamator-contract-file/tests/contracts/inventory.json --manifest \
-             crates/clamator-contract-file/tests/contracts/manifest.json`"
-        );
+    // (TypeScript sources, checked-in contract file and manifest)
+    let cases = [
+        (
+            "crates/clamator-contract-file/tests/ts",
+            "crates/clamator-contract-file/tests/contracts",
+            "inventory.json",
+        ),
+        ("examples/contracts/ts", "examples/contracts", "orders.json"),
+    ];
+    for (i, (src, dir, file)) in cases.into_iter().enumerate() {
+        let out = scratch(&format!("export{i}"));
+        let mut cmd = exporter();
+        cmd.arg("--src")
+            .arg(root.join(src))
+            .arg("--out")
+            .arg(out.join(file))
+            .arg("--manifest")
+            .arg(out.join("manifest.json"));
+        run_to_success(&mut cmd, "the TypeScript exporter", RUN_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for name in [file, "manifest.json"] {
+            let fresh = std::fs::read_to_string(out.join(name)).unwrap();
+            let checked_in = std::fs::read_to_string(root.join(dir).join(name)).unwrap();
+            assert!(
+                fresh == checked_in,
+                "{dir}/{name} is not what the exporter writes from {src}: re-export with \
+                 `node tools/contract-export/export.mjs --src {src} --out {dir}/{file} --manifest {dir}/manifest.json`"
+            );
+        }
     }
 }
 
