@@ -376,7 +376,7 @@ impl Gen<'_> {
                 let expr = default_expr(t, default, &ty).ok_or_else(|| UnsupportedSchema {
                     location: owner.to_owned(),
                     pointer: format!(" /properties/{}/default", f.wire),
-                    what: format!("the default {default} is not supported (only scalars, enum values, null and [])"),
+                    what: format!("the default {default} is not supported (only scalars, enum values, null, [] and {{}})"),
                 })?;
                 let fname = format!("__default_{}_{}", snake(owner), snake(&f.wire));
                 self.items

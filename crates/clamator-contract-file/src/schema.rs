@@ -339,6 +339,16 @@ impl Parser<'_> {
                 other => (None, None, other.clone()),
             };
             let ty = self.ty(&stripped, &fptr)?;
+            if let Some(d) = &default
+                && !default_supported(&ty, d)
+            {
+                return Err(self.err(
+                    &format!("{fptr}/default"),
+                    format!(
+                        "the default {d} is not supported (only scalars, enum values, null, [] and {{}})"
+                    ),
+                ));
+            }
             fields.push(Field {
                 wire: key.clone(),
                 ty,
@@ -430,6 +440,23 @@ impl Parser<'_> {
     }
 }
 
+/// Whether every generator can write `value` as a default of a `ty` field.
+fn default_supported(ty: &Ty, value: &Value) -> bool {
+    match (ty, value) {
+        (Ty::Nullable(_), Value::Null) => true,
+        (Ty::Nullable(inner), v) => default_supported(inner, v),
+        (Ty::Bool, Value::Bool(_))
+        | (Ty::Number, Value::Number(_))
+        | (Ty::String, Value::String(_)) => true,
+        (Ty::Int { unsigned: true }, Value::Number(n)) => n.is_u64(),
+        (Ty::Int { unsigned: false }, Value::Number(n)) => n.is_i64(),
+        (Ty::Enum(values), Value::String(s)) => values.contains(s),
+        (Ty::Array(_), Value::Array(a)) => a.is_empty(),
+        (Ty::Record(_), Value::Object(o)) => o.is_empty(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +471,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.pointer, " /properties/name/minLength");
         assert!(err.to_string().contains("`minLength`"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_default_names_the_field() {
+        let err = parse(
+            &json!({"type": "object", "properties": {"d": {"type": "object", "properties": {}, "default": {"a": 1}}}}),
+            "svc.m params",
+        )
+        .unwrap_err();
+        assert_eq!(err.pointer, " /properties/d/default");
+        assert_eq!(err.location, "svc.m params");
     }
 
     #[test]
