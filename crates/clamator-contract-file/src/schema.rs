@@ -110,6 +110,20 @@ pub fn parse(schema: &Value, location: &str) -> Result<Ty, UnsupportedSchema> {
     Parser { location }.ty(schema, "")
 }
 
+/// Parses a params or result schema: like [`parse`], and it must be an
+/// object on the wire (an object, a discriminated union or a record).
+pub fn parse_message(schema: &Value, location: &str) -> Result<Ty, UnsupportedSchema> {
+    match parse(schema, location)? {
+        t @ (Ty::Object(_) | Ty::Union(_) | Ty::Record(_)) => Ok(t),
+        _ => Err(UnsupportedSchema {
+            location: location.to_owned(),
+            pointer: String::new(),
+            what: "params and results must be objects (z.object, z.discriminatedUnion or z.record)"
+                .to_owned(),
+        }),
+    }
+}
+
 struct Parser<'a> {
     location: &'a str,
 }

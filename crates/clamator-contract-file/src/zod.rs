@@ -27,10 +27,13 @@ pub fn generate(contract: &Contract, origin: &str) -> Result<String, ContractFil
     );
     for m in &contract.methods {
         let loc = |w: &str| format!("{}.{} {w}", contract.service, m.name);
-        let params = zod(&schema::parse(&m.params.value()?, &loc("params"))?, 2);
+        let params = zod(
+            &schema::parse_message(&m.params.value()?, &loc("params"))?,
+            2,
+        );
         match &m.result {
             Some(r) => {
-                let result = zod(&schema::parse(&r.value()?, &loc("result"))?, 2);
+                let result = zod(&schema::parse_message(&r.value()?, &loc("result"))?, 2);
                 let _ = writeln!(
                     out,
                     "  {}: defineMethod({{\n    params: {params},\n    result: {result},\n  }}),",

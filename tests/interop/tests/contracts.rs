@@ -800,3 +800,80 @@ fn zod_emitter_output_exports_back_to_the_same_schemas() {
         }
     }
 }
+
+#[test]
+fn unsupported_zod_features_are_refused_with_their_pointer() {
+    let root = InteropDir::locate(None).unwrap().workspace_root().unwrap();
+    let mut cmd = exporter();
+    cmd.arg("--src")
+        .arg(root.join("crates/clamator-contract-file/tests/ts-unsupported"));
+    let text = run_to_success(&mut cmd, "the TypeScript exporter", RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let file = ContractFile::parse(&text, "unsupported").unwrap();
+    // method -> (JSON pointer in its params, words of the reason)
+    let want = [
+        ("catchall", "/additionalProperties", ".catchall()"),
+        ("datetime", "/properties/s/format", "`format`"),
+        ("email", "/properties/s/format", "`format`"),
+        ("inter", "/properties/i/allOf", "`allOf`"),
+        ("minLen", "/properties/s/minLength", "`minLength`"),
+        ("nativeNum", "/properties/e/enum", "only enums of strings"),
+        ("nul", "/properties/n/type", "always null"),
+        (
+            "numLit",
+            "/properties/n/const",
+            "only string and boolean constants",
+        ),
+        ("objDefault", "/properties/d/default", "the default"),
+        ("objUnion", "/properties/u/anyOf", "z.discriminatedUnion"),
+        (
+            "positive",
+            "/properties/n/exclusiveMinimum",
+            "`exclusiveMinimum`",
+        ),
+        ("strParams", "", "must be objects"),
+        ("tuple", "/properties/t/items", "tuples"),
+        ("union", "/properties/u/type", "a union of types"),
+    ];
+    let contract = &file.contracts[0];
+    assert_eq!(contract.methods.len(), want.len());
+    for (method, pointer, reason) in want {
+        let one = ContractFile {
+            contracts: vec![clamator_contract_file::Contract {
+                methods: contract
+                    .methods
+                    .iter()
+                    .filter(|m| m.name == method)
+                    .cloned()
+                    .collect(),
+                ..contract.clone()
+            }],
+        };
+        for (what, err) in [
+            (
+                "rust",
+                clamator_contract_file::rust::generate(&one, "t", &Default::default()).err(),
+            ),
+            (
+                "python",
+                clamator_contract_file::python::generate_all(&one, "t").err(),
+            ),
+            (
+                "zod",
+                clamator_contract_file::zod::generate_all(&one, "t").err(),
+            ),
+        ] {
+            let msg = err
+                .unwrap_or_else(|| panic!("{what} accepted {method}"))
+                .to_string();
+            let at = format!(
+                "unsup.{method} params{}{pointer}:",
+                if pointer.is_empty() { "" } else { " " }
+            );
+            assert!(
+                msg.contains(&at) && msg.contains(reason),
+                "{what} {method}: {msg}"
+            );
+        }
+    }
+}
