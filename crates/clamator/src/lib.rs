@@ -69,6 +69,8 @@
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
+/// The Rust of a contract file, generated at compile time (see `docs/CONTRACTS.md`).
+pub use clamator_macros::include_contract;
 /// Makes a struct or enum a contract params / result type (serde + schemars derives).
 pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
