@@ -160,3 +160,22 @@ fn python_and_zod_write_one_module_per_service() {
     let ts = std::fs::read_to_string(dir.join("inventory.ts")).unwrap();
     assert!(ts.contains("z.discriminatedUnion(\"ok\""), "{ts}");
 }
+
+#[test]
+fn crate_option_names_a_renamed_dependency() {
+    let out = clamator()
+        .args(["codegen", "rust", "--crate", "::renamed", "--contract"])
+        .arg(fixtures().join("contracts/inventory.json"))
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("#[::renamed::contract(service = \"inventory\", crate = \"::renamed\")]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#[::renamed::model(crate = \"::renamed\")]"),
+        "{text}"
+    );
+    assert!(!text.contains("::clamator::"), "{text}");
+}

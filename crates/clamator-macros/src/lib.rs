@@ -100,7 +100,7 @@ pub fn model(args: TokenStream, input: TokenStream) -> TokenStream {
 /// hash that does not fit its schema, or an unsupported schema feature is a
 /// compile error saying which (with the JSON pointer). Generated code names
 /// the crate `::clamator`: a renamed dependency needs `clamator codegen rust
-/// --krate` or `build_script` instead.
+/// --crate` or `build_script` instead.
 #[proc_macro]
 pub fn include_contract(input: TokenStream) -> TokenStream {
     match include::expand(input.into()) {

@@ -37,7 +37,7 @@ enum Target {
         #[arg(long)]
         allow_unknown_fields: bool,
         /// The path of the clamator crate in generated code, for a renamed dependency.
-        #[arg(long, value_name = "PATH", default_value = "::clamator")]
+        #[arg(long = "crate", value_name = "PATH", default_value = "::clamator")]
         krate: String,
     },
     /// Python: one module per service in the family's layout (pydantic v2
