@@ -34,6 +34,10 @@ pub(crate) enum CliError {
     #[error("{0}")]
     Usage(String),
 
+    /// `codegen --check`: generated output is stale, or hashes disagree; exit 1.
+    #[error("{0}")]
+    Stale(String),
+
     /// A command that needs the key prefix got none.
     #[error(
         "`clamator {command}` needs the key prefix your services use: pass --key-prefix PREFIX \
@@ -152,7 +156,7 @@ impl CliError {
     /// The process exit code for this error.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Rpc { .. } => EXIT_RPC,
+            CliError::Rpc { .. } | CliError::Stale(_) => EXIT_RPC,
             CliError::Usage(_) | CliError::MissingPrefix { .. } | CliError::NotFound(_) => {
                 EXIT_USAGE
             }

@@ -3,13 +3,15 @@
 //! Call and notify services, inspect the Redis streams of an application
 //! (services, pending entries, reply streams, dead letters), clean up reply
 //! streams left by crashed clients, requeue dead letters, watch requests go
-//! by, watch every service live (`top`), and run a self-contained demo.
+//! by, watch every service live (`top`), run a self-contained demo, and
+//! generate Rust, Python or Zod from a contract file (`codegen`).
 //!
 //! # Exit codes
 //! 0 success; 1 the call was answered with an RPC error; 2 usage error (bad
 //! arguments, bad JSON, missing key prefix, unknown service); 3 transport
 //! failure (Redis unreachable, no reply in time); 130 when Ctrl-C interrupts
-//! `call` or `demo` (Ctrl-C is the normal end of `tail`: 0).
+//! `call` or `demo` (Ctrl-C is the normal end of `tail`: 0). `codegen --check`
+//! exits 1 when generated output is stale or a manifest disagrees.
 //!
 //! # Layout
 //! - `global`: the options every command takes ([`global::Global`]).
@@ -76,6 +78,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Print the Redis ACL (`ACL SETUSER ...`) a server, client or operator needs under the prefix.
     Acl(cmd::acl::AclArgs),
+    /// Generate Rust, Python or TypeScript/Zod from a contract file, or check checked-in output.
+    Codegen(cmd::codegen::CodegenArgs),
 }
 
 async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
@@ -91,6 +95,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Top(args) => cmd::top::run(global, args).await,
         Command::Demo(args) => cmd::demo::run(global, args).await,
         Command::Acl(args) => cmd::acl::run(global, args),
+        Command::Codegen(args) => cmd::codegen::run(args),
     }
 }
 

@@ -9,11 +9,13 @@
 //! - `generate`: one function per emitted item (trait, contract, service adapter, client).
 //! - `data_type`: `#[clamator::model]`, the derives of a params or result type.
 //! - `crate_path`: the `crate = "..."` argument both attributes take.
+//! - `include`: `include_contract!`, Rust from a contract file at compile time.
 #![deny(missing_docs)]
 
 mod crate_path;
 mod data_type;
 mod generate;
+mod include;
 mod model;
 
 use proc_macro::TokenStream;
@@ -77,6 +79,31 @@ pub fn contract(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn model(args: TokenStream, input: TokenStream) -> TokenStream {
     match data_type::expand(args.into(), input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
+/// The Rust of a contract file (docs/CONTRACTS.md), generated at compile time:
+/// what `clamator codegen rust` writes, i.e. one module per service with the
+/// `#[clamator::model]` types, the `#[clamator::contract]` trait (its
+/// `XContract` and `XClient<T>`), `SERVICE` and the `hashes` constants.
+///
+/// ```ignore
+/// clamator::include_contract!("contracts/orders.json");
+/// use orders::{Orders, OrdersClient, OrdersContract, PlaceParams};
+/// ```
+///
+/// The path is relative to the crate's `Cargo.toml`; the crate is rebuilt when
+/// the file changes. `include_contract!("x.json", allow_unknown_fields)`
+/// accepts unknown fields in every type. A file that cannot be read, a stored
+/// hash that does not fit its schema, or an unsupported schema feature is a
+/// compile error saying which (with the JSON pointer). Generated code names
+/// the crate `::clamator`: a renamed dependency needs `clamator codegen rust
+/// --crate` or `build_script` instead.
+#[proc_macro]
+pub fn include_contract(input: TokenStream) -> TokenStream {
+    match include::expand(input.into()) {
         Ok(tokens) => tokens.into(),
         Err(err) => err.into_compile_error().into(),
     }

@@ -265,6 +265,12 @@ impl Dispatcher {
             id,
         } = req;
         let started = self.services.get(&service).and_then(|svc| {
+            let mut params = params;
+            if svc.lenient_integers()
+                && let Some(m) = svc.descriptor().method(&method)
+            {
+                crate::integers::normalize(&m.params_schema, &mut params);
+            }
             let call = AssertUnwindSafe(|| svc.call(&method, params));
             match std::panic::catch_unwind(call) {
                 Ok(fut) => fut.map(|f| AssertUnwindSafe(f).catch_unwind().boxed()),

@@ -9,6 +9,8 @@
 //! - [`envelope`]: parsing and building JSON-RPC envelopes; [`Id`].
 //! - [`error`]: [`RpcError`] (the wire error), [`ProtocolError`], [`TransportError`], [`Error`].
 //! - [`validation`]: strict decoding with `{loc, msg, type}` problem reports.
+//! - [`integers`]: integral floats (`10.0`) accepted where a schema says integer.
+//! - [`literal`]: boolean literal types and required-nullable fields for generated contracts.
 //! - [`contract`]: [`ContractDescriptor`] and the [`Contract`] trait typed contracts implement.
 //! - [`service`]: the type-erased [`Service`] the dispatcher runs, and handler helpers.
 //! - [`dispatch`]: [`Dispatcher`], the server core every transport feeds, and
@@ -24,6 +26,8 @@ pub mod deadline;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
+pub mod integers;
+pub mod literal;
 pub mod names;
 pub mod service;
 pub mod trace_context;
@@ -34,5 +38,6 @@ pub use contract::{Contract, ContractDescriptor, MethodDescriptor};
 pub use dispatch::{Dispatcher, DispatcherBuilder, HandlerLimit, Incoming, Poison, RegisterError};
 pub use envelope::{BigIntId, Envelope, Id, Request, Response};
 pub use error::{BoxError, Error, ProtocolError, RpcError, TransportError, codes};
+pub use integers::StrictIntegers;
 pub use service::{HandlerFuture, Service};
 pub use validation::ValidationIssue;

@@ -27,6 +27,14 @@ pub trait Service: Send + Sync + 'static {
     /// Decoding params happens here or in the future; either may report
     /// -32602 through the returned error.
     fn call(&self, method: &str, params: Value) -> Option<HandlerFuture>;
+
+    /// Whether the dispatcher turns integral floats (`10.0`) into integers
+    /// where the params schema says integer, before [`Service::call`]
+    /// (see [`crate::integers`]). `true` unless the contract was registered
+    /// as [`crate::integers::StrictIntegers`].
+    fn lenient_integers(&self) -> bool {
+        true
+    }
 }
 
 /// Runs a request-response handler: decodes params strictly (-32602 on

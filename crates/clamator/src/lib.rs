@@ -72,13 +72,15 @@
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
+/// The Rust of a contract file, generated at compile time (see `docs/CONTRACTS.md`).
+pub use clamator_macros::include_contract;
 /// Makes a struct or enum a contract params / result type (serde + schemars derives).
 pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
 pub use clamator_protocol::{
     BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
     DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
-    Service, TransportError, ValidationIssue, codes,
+    Service, StrictIntegers, TransportError, ValidationIssue, codes,
 };
 pub use schemars;
 pub use serde;
