@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clamator_over_redis::Conn;
 use clamator_over_redis::{ConfigError, ConnectOptions, TlsHandshakeError};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{
-    AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value,
-};
+use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError, Value};
 
 use crate::error::CliError;
 
@@ -20,52 +18,11 @@ pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys SCAN is asked for per round trip.
 const SCAN_COUNT: usize = 1_000;
 
-/// A connection to one Redis, or to a Redis Cluster (commands routed by key).
-#[derive(Clone)]
-enum Link {
-    /// One node.
-    Single(MultiplexedConnection),
-    /// A cluster.
-    #[cfg(feature = "cluster")]
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl ConnectionLike for Link {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Link::Single(c) => c.req_packed_command(cmd),
-            #[cfg(feature = "cluster")]
-            Link::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Link::Single(c) => c.req_packed_commands(cmd, offset, count),
-            #[cfg(feature = "cluster")]
-            Link::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Link::Single(c) => c.get_db(),
-            #[cfg(feature = "cluster")]
-            Link::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
 /// A connection to Redis and the URL it came from (for error messages).
 #[derive(Clone)]
 pub(crate) struct Redis {
     /// The connection; cheap to clone, commands are pipelined on it.
-    conn: Link,
+    conn: Conn,
     /// Where it goes.
     url: String,
 }
@@ -242,7 +199,7 @@ impl Redis {
             Ok(Ok(conn)) => conn,
         };
         Redis {
-            conn: Link::Single(conn),
+            conn: Conn::Single(conn),
             url: url.to_owned(),
         }
         .checked()
@@ -281,7 +238,7 @@ impl Redis {
             Ok(Ok(conn)) => conn,
         };
         Redis {
-            conn: Link::Cluster(conn),
+            conn: Conn::Cluster(conn),
             url: url.to_owned(),
         }
         .checked()
@@ -393,18 +350,14 @@ impl Redis {
 
     /// Whether this is a cluster connection.
     pub(crate) fn is_cluster(&self) -> bool {
-        match self.conn {
-            Link::Single(_) => false,
-            #[cfg(feature = "cluster")]
-            Link::Cluster(_) => true,
-        }
+        self.conn.is_cluster()
     }
 
     /// Every stream whose key starts with `prefix` (matched literally),
     /// sorted; on a cluster, of every primary.
     pub(crate) async fn scan_streams(&mut self, prefix: &str) -> Result<Vec<String>, CliError> {
         #[cfg(feature = "cluster")]
-        if let Link::Cluster(conn) = &self.conn {
+        if let Conn::Cluster(conn) = &self.conn {
             let mut conn = conn.clone();
             let mut keys = Vec::new();
             for (host, port) in self.primaries().await? {
@@ -564,26 +517,7 @@ fn command_name(cmd: &Cmd) -> String {
 /// The URL with its password (if any) replaced by `***`, for messages; each
 /// of a comma-separated list of URLs (cluster seeds).
 pub(crate) fn redact(url: &str) -> String {
-    if url.contains(',') {
-        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
-    }
-    redact_one(url)
-}
-
-fn redact_one(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***{host}{path}"),
-        None => url.to_owned(),
-    }
+    clamator_over_redis::options::redact_url(url)
 }
 
 /// `s` with the glob characters of SCAN MATCH (`* ? [ ] \`) escaped.

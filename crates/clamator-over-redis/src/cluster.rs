@@ -30,7 +30,7 @@
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 
-use crate::options::{ConfigError, ConnectOptions};
+use crate::options::{ConfigError, ConnectOptions, redact_url as redact};
 
 /// Seeds of a cluster and the client built from them.
 #[derive(Clone)]
@@ -187,23 +187,6 @@ fn build(
     builder
         .build()
         .map_err(|e| ConfigError::InvalidCluster(e.to_string()))
-}
-
-/// The URL with its password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{host}{path}"),
-        None => url.to_owned(),
-    }
 }
 
 impl ConnectOptions {

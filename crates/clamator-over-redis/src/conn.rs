@@ -223,14 +223,16 @@ impl ConnError {
     }
 }
 
-/// An open connection: to one node, or to a Redis Cluster (a redis-rs
-/// cluster connection: one multiplexed connection per node, commands routed
-/// by key, `MOVED`/`ASK` and failovers followed).
+/// An open connection: to one Redis, or to a Redis Cluster (a redis-rs
+/// cluster connection: one multiplexed connection per node, each command
+/// routed by its key, `MOVED`/`ASK` and failovers followed). Both run any
+/// [`redis::Cmd`] (it implements [`ConnectionLike`]), so tools that inspect
+/// clamator's keys directly (the `clamator` CLI, tests) work on either.
 #[derive(Clone)]
-pub(crate) enum Conn {
-    /// One node.
+pub enum Conn {
+    /// One Redis.
     Single(MultiplexedConnection),
-    /// A cluster.
+    /// A Redis Cluster.
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
 }
@@ -277,6 +279,15 @@ impl ConnectionLike for Conn {
 }
 
 impl Conn {
+    /// Whether this is a cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        match self {
+            Conn::Single(_) => false,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => true,
+        }
+    }
+
     /// Runs `cmd` on the primary that owns `key`'s slot (a cluster), or on
     /// the one node. For commands that name no key but must reach a given
     /// node: `CLIENT ID`, `CLIENT UNBLOCK`.

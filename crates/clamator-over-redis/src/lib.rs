@@ -100,6 +100,7 @@ mod trim;
 mod worker;
 
 pub use client::RedisRpcClient;
+pub use conn::Conn;
 pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions};
 pub use server::{RedisRpcServer, RedisServerBuilder};
 pub use stream_id::StreamId;

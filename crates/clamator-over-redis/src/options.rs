@@ -310,6 +310,32 @@ impl ConnectOptions {
     }
 }
 
+/// `url` with its password (if any) replaced by `***`, for messages; each
+/// URL of a comma-separated list (cluster seeds) alike. Never fails: text
+/// that is not a URL comes back as it is.
+pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{host}{path}"),
+        None => url.to_owned(),
+    }
+}
+
 /// Whether `url` names a Sentinel deployment (`redis+sentinel://`, `rediss+sentinel://`).
 fn is_sentinel_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();

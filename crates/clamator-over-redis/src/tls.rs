@@ -446,6 +446,7 @@ impl TlsOptions {
     }
 
     /// Whether certificates are not checked at all.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn accepts_invalid_certs(&self) -> bool {
         self.accept_invalid_certs
     }

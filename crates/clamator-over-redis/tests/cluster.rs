@@ -239,6 +239,80 @@ fn ran_twice(arith: &TestArith) -> usize {
     seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum()
 }
 
+/// A server, a client and 4 callers on a cluster, for a disruption test.
+struct Disruption {
+    ctx: TestContext,
+    arith: TestArith,
+    server: clamator_over_redis::RedisRpcServer,
+    client: Arc<RedisRpcClient>,
+    /// Ends the traffic.
+    stop: Arc<AtomicBool>,
+    /// Set once the disruption is over: later calls count as `answered_after`.
+    after: Arc<AtomicBool>,
+    load: tokio::task::JoinHandle<Report>,
+}
+
+impl Disruption {
+    /// Starts everything and waits until 50 calls were handled.
+    async fn start(cluster: &ClusterSetup, options: ServerOptions) -> Disruption {
+        let ctx = TestContext::on_cluster(cluster);
+        let arith = TestArith::new();
+        let server = ctx.server(options, &arith).await;
+        let client = Arc::new(
+            ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
+                .await,
+        );
+        let (stop, after) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let load = tokio::spawn(traffic(
+            Arc::clone(&client),
+            4,
+            Arc::clone(&stop),
+            Arc::clone(&after),
+        ));
+        arith
+            .until("some calls handled", |a| a.handled().len() >= 50)
+            .await;
+        Disruption {
+            ctx,
+            arith,
+            server,
+            client,
+            stop,
+            after,
+            load,
+        }
+    }
+
+    /// Marks the disruption over, waits for `n` more handled calls, ends
+    /// the traffic and returns what it saw.
+    async fn finish_after(&mut self, n: usize) -> Report {
+        self.after.store(true, Ordering::Relaxed);
+        let before = self.arith.handled().len();
+        self.arith
+            .until("calls handled after the disruption", |a| {
+                a.handled().len() >= before + n
+            })
+            .await;
+        self.stop.store(true, Ordering::Relaxed);
+        within(&mut self.load).await.unwrap()
+    }
+
+    /// Checks a last call, then closes the client and stops the server.
+    async fn close(self) {
+        within(
+            self.client
+                .call("arith", "add", json!({"a": -1, "b": 1}), None),
+        )
+        .await
+        .unwrap();
+        Arc::into_inner(self.client).unwrap().close().await;
+        self.server.stop().await;
+    }
+}
+
 /// How long a call may wait for its reply in the disruption tests.
 const DISRUPTION_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -247,27 +321,9 @@ async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
     let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 1))
         .await
         .unwrap();
-    let ctx = TestContext::on_cluster(&cluster);
-    let arith = TestArith::new();
     let options = ServerOptions::default().consumer_claim_idle(Duration::from_secs(2));
-    let server = ctx.server(options, &arith).await;
-    let client = Arc::new(
-        ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
-            .await,
-    );
-    let (stop, after) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let load = tokio::spawn(traffic(
-        Arc::clone(&client),
-        4,
-        Arc::clone(&stop),
-        Arc::clone(&after),
-    ));
-    arith
-        .until("some calls handled", |a| a.handled().len() >= 50)
-        .await;
+    let d = Disruption::start(&cluster, options).await;
+    let ctx = &d.ctx;
 
     let stream = ctx.stream();
     let slot = cluster.slot_of(&stream);
@@ -279,15 +335,9 @@ async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
     })
     .expect("a replica takes over within 30 s");
     let failover = killed_at.elapsed();
-    after.store(true, Ordering::Relaxed);
-    let before = arith.handled().len();
-    arith
-        .until("calls handled after the failover", |a| {
-            a.handled().len() >= before + 50
-        })
-        .await;
-    stop.store(true, Ordering::Relaxed);
-    let report = within(load).await.unwrap();
+    let mut d = d;
+    let report = d.finish_after(50).await;
+    let arith = &d.arith;
     println!(
         "failover report: primary {old} killed, replica {new_primary} took over in {} ms; \
          {} calls answered ({} after the takeover), {} failed before Redis took them, {} timed \
@@ -298,7 +348,7 @@ async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
         report.not_sent,
         report.timed_out,
         DISRUPTION_CALL_TIMEOUT.as_secs(),
-        ran_twice(&arith),
+        ran_twice(arith),
         report.longest.as_millis(),
     );
     // (Calls counted as handled may still be on their way back: fewer than 50.)
@@ -307,11 +357,7 @@ async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
         report.longest < DISRUPTION_CALL_TIMEOUT + Duration::from_secs(3),
         "a call outlived its timeout: {report:?}"
     );
-    within(client.call("arith", "add", json!({"a": -1, "b": 1}), None))
-        .await
-        .unwrap();
-    Arc::into_inner(client).unwrap().close().await;
-    server.stop().await;
+    d.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,26 +365,8 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
     let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 0))
         .await
         .unwrap();
-    let ctx = TestContext::on_cluster(&cluster);
-    let arith = TestArith::new();
-    let server = ctx.server(ServerOptions::default(), &arith).await;
-    let client = Arc::new(
-        ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
-            .await,
-    );
-    let (stop, after) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let load = tokio::spawn(traffic(
-        Arc::clone(&client),
-        4,
-        Arc::clone(&stop),
-        Arc::clone(&after),
-    ));
-    arith
-        .until("some calls handled", |a| a.handled().len() >= 50)
-        .await;
+    let d = Disruption::start(&cluster, ServerOptions::default()).await;
+    let (ctx, arith, client) = (&d.ctx, &d.arith, &d.client);
     let mut moves = Vec::new();
     for key in [ctx.stream(), client.reply_stream().to_owned()] {
         let slot = cluster.slot_of(&key);
@@ -354,15 +382,9 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
             })
             .await;
     }
-    after.store(true, Ordering::Relaxed);
-    let before = arith.handled().len();
-    arith
-        .until("calls handled after both moves", |a| {
-            a.handled().len() >= before + 30
-        })
-        .await;
-    stop.store(true, Ordering::Relaxed);
-    let report = within(load).await.unwrap();
+    let mut d = d;
+    let report = d.finish_after(30).await;
+    let (ctx, arith) = (&d.ctx, &d.arith);
     println!(
         "resharding report: moved {}; {} calls answered ({} after both moves), {} failed \
          before Redis took them, {} timed out, {} handler runs were second runs; longest call \
@@ -372,7 +394,7 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
         report.answered_after,
         report.not_sent,
         report.timed_out,
-        ran_twice(&arith),
+        ran_twice(arith),
         report.longest.as_millis(),
     );
     // Redis loses nothing when a slot moves: every call that was sent is answered.
@@ -380,8 +402,7 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
     assert!(report.answered_after >= 10, "{report:?}");
     let raw = ctx.raw().await;
     nothing_pending(&raw, &ctx.stream(), "every entry acked").await;
-    Arc::into_inner(client).unwrap().close().await;
-    server.stop().await;
+    d.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,55 +188,9 @@ pub fn is_cluster_binary() -> bool {
         .unwrap_or(false)
 }
 
-/// A raw test connection: to one server, or to a cluster (commands routed by
-/// key, as the transport's are).
-#[derive(Clone)]
-pub enum RawConn {
-    /// One server.
-    Single(MultiplexedConnection),
-    /// A cluster.
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl std::fmt::Debug for RawConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RawConn::Single(_) => "RawConn::Single",
-            RawConn::Cluster(_) => "RawConn::Cluster",
-        })
-    }
-}
-
-impl ConnectionLike for RawConn {
-    fn req_packed_command<'a>(
-        &'a mut self,
-        cmd: &'a redis::Cmd,
-    ) -> redis::RedisFuture<'a, redis::Value> {
-        match self {
-            RawConn::Single(c) => c.req_packed_command(cmd),
-            RawConn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
-        match self {
-            RawConn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            RawConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            RawConn::Single(c) => c.get_db(),
-            RawConn::Cluster(c) => c.get_db(),
-        }
-    }
-}
+/// A raw test connection: to one server, or to a cluster (commands routed
+/// by key, as the transport's are).
+pub type RawConn = clamator_over_redis::Conn;
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
