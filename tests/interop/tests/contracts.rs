@@ -107,6 +107,26 @@ fn py(mode: &str, ctx: Option<&TestContext>) -> Command {
 }
 
 /// One JSON line per step: `{"step", "result"}` -> `(step, result)`.
+/// The Python driver in `mode`, as a server, once it printed READY.
+async fn python_server(mode: &str, label: &'static str, ctx: &TestContext) -> ReadyChild {
+    let mut cmd = py(mode, Some(ctx));
+    tokio::task::spawn_blocking(move || {
+        ReadyChild::spawn(&mut cmd, label, StdinMode::HeldOpen, READY_TIMEOUT)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The Python driver in `mode`, as a client, run to its successful end: its stdout.
+async fn python_client(mode: &str, label: &'static str, ctx: &TestContext) -> String {
+    let mut cmd = py(mode, Some(ctx));
+    tokio::task::spawn_blocking(move || run_to_success(&mut cmd, label, RUN_TIMEOUT))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn steps(stdout: &str) -> Vec<(String, Value)> {
     stdout
         .lines()
@@ -199,13 +219,7 @@ async fn ts_contract_rust_server_python_client() {
         .start()
         .await
         .unwrap();
-    let mut cmd = py("call-inventory", Some(&ctx));
-    let out = tokio::task::spawn_blocking(move || {
-        run_to_success(&mut cmd, "Python inventory client", RUN_TIMEOUT)
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = python_client("call-inventory", "Python inventory client", &ctx).await;
     server.stop().await;
     assert_eq!(steps(&out), expected_inventory_steps());
 }
@@ -303,18 +317,7 @@ async fn rust_inventory_steps(client: &RedisRpcClient) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ts_contract_python_server_rust_client() {
     let ctx = TestContext::new();
-    let mut cmd = py("serve-inventory", Some(&ctx));
-    let mut server = tokio::task::spawn_blocking(move || {
-        ReadyChild::spawn(
-            &mut cmd,
-            "Python inventory server",
-            StdinMode::HeldOpen,
-            READY_TIMEOUT,
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut server = python_server("serve-inventory", "Python inventory server", &ctx).await;
     let client = RedisRpcClient::connect_with(ctx.conn(), ClientOptions::default())
         .await
         .unwrap();
@@ -609,13 +612,7 @@ async fn rust_contract_rust_server_python_client() {
         .start()
         .await
         .unwrap();
-    let mut cmd = py("call-arith", Some(&ctx));
-    let out = tokio::task::spawn_blocking(move || {
-        run_to_success(&mut cmd, "Python arith client", RUN_TIMEOUT)
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = python_client("call-arith", "Python arith client", &ctx).await;
     server.stop().await;
     assert_eq!(
         steps(&out),
@@ -634,18 +631,12 @@ async fn rust_contract_rust_server_python_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_contract_python_server_rust_client() {
     let ctx = TestContext::new();
-    let mut cmd = py("serve-arith", Some(&ctx));
-    let mut server = tokio::task::spawn_blocking(move || {
-        ReadyChild::spawn(
-            &mut cmd,
-            "Python arith server (generated module)",
-            StdinMode::HeldOpen,
-            READY_TIMEOUT,
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut server = python_server(
+        "serve-arith",
+        "Python arith server (generated module)",
+        &ctx,
+    )
+    .await;
     let client = RedisRpcClient::connect_with(ctx.conn(), ClientOptions::default())
         .await
         .unwrap();
