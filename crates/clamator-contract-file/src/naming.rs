@@ -136,6 +136,19 @@ pub(crate) fn py_ident(name: &str) -> String {
     }
 }
 
+/// `want`, or `want2`, `want3`, ... if taken: a type name not in `names`,
+/// which now holds it.
+pub(crate) fn fresh(names: &mut std::collections::BTreeSet<String>, want: &str) -> String {
+    let mut name = want.to_owned();
+    let mut n = 2;
+    while names.contains(&name) {
+        name = format!("{want}{n}");
+        n += 1;
+    }
+    names.insert(name.clone());
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

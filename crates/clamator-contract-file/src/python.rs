@@ -177,14 +177,7 @@ fn py_literal(v: &Value) -> String {
 
 impl Gen {
     fn fresh(&mut self, want: &str) -> String {
-        let mut name = want.to_owned();
-        let mut n = 2;
-        while self.names.contains(&name) {
-            name = format!("{want}{n}");
-            n += 1;
-        }
-        self.names.insert(name.clone());
-        name
+        crate::naming::fresh(&mut self.names, want)
     }
 
     fn top(&mut self, t: &Ty, name: &str, loc: &str) -> Result<String, UnsupportedSchema> {

@@ -188,14 +188,7 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
 
 impl Gen<'_> {
     fn fresh(&mut self, want: &str) -> String {
-        let mut name = want.to_owned();
-        let mut n = 2;
-        while self.names.contains(&name) {
-            name = format!("{want}{n}");
-            n += 1;
-        }
-        self.names.insert(name.clone());
-        name
+        crate::naming::fresh(&mut self.names, want)
     }
 
     /// A params or result type: a named type (struct or enum), or an alias.
