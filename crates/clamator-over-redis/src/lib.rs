@@ -62,6 +62,10 @@
 //!   the `tls` feature) and [`TlsHandshakeError`], what a failed handshake says.
 //! - `sentinel` (feature `sentinel`): `SentinelOptions` and `redis+sentinel://`
 //!   URLs; the connection layer asks the sentinels for the primary at every connect.
+//! - `cluster` (feature `cluster`): Redis Cluster, `ConnectOptions::cluster`
+//!   and comma-separated seed URLs; what changes on a cluster.
+//! - [`Conn`]: an open connection to one Redis or a cluster, for tools that
+//!   read clamator's keys directly.
 //! - [`client`]: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
 //! - [`metrics`]: the metrics recorded with the `metrics` feature, and their names.
