@@ -280,7 +280,7 @@ impl ConnectOptions {
         self
     }
 
-    /// Whether these options name a Redis Cluster ([`ConnectOptions::cluster`],
+    /// Whether these options name a Redis Cluster (`ConnectOptions::cluster` with feature `cluster`,
     /// or several comma-separated URLs).
     pub fn is_cluster(&self) -> bool {
         #[cfg(feature = "cluster")]
