@@ -11,6 +11,9 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "setup-venv: python3 is missing; install it (Debian: apt-get install python3 python3-venv)" >&2
   exit 1
 fi
+# One setup at a time (test binaries and threads may ask at once).
+exec 9>"$here/.venv.lock"
+flock 9
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

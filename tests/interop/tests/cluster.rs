@@ -17,12 +17,19 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The venv's python and the drivers' directory, set up once per process
+/// (the tests run in parallel and would otherwise race to create the venv).
 fn python() -> (std::path::PathBuf, std::path::PathBuf) {
-    let interop = InteropDir::locate(None).unwrap();
-    let python = interop
-        .setup_venv()
-        .unwrap_or_else(|e| panic!("{e}: the Python peer is required, nothing is skipped"));
-    (python, interop.py_dir())
+    static PEER: std::sync::OnceLock<(std::path::PathBuf, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    PEER.get_or_init(|| {
+        let interop = InteropDir::locate(None).unwrap();
+        let python = interop
+            .setup_venv()
+            .unwrap_or_else(|e| panic!("{e}: the Python peer is required, nothing is skipped"));
+        (python, interop.py_dir())
+    })
+    .clone()
 }
 
 /// A Python `arith` server on the cluster under `prefix`, with `--trace-calls`.
