@@ -361,11 +361,10 @@ impl Redis {
             let mut conn = conn.clone();
             let mut keys = Vec::new();
             for (host, port) in self.primaries().await? {
-                let mut node = self.clone();
                 let mut cursor = 0;
                 loop {
-                    let (next, batch) = node
-                        .scan_page(&mut conn, Some((&host, port)), prefix, cursor)
+                    let (next, batch) = self
+                        .scan_page(&mut conn, (&host, port), prefix, cursor)
                         .await?;
                     keys.extend(batch);
                     if next == 0 {
@@ -382,14 +381,7 @@ impl Redis {
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .arg("TYPE")
-                .arg("stream");
+            let cmd = scan_command(cursor, &pattern);
             let (next, batch): (u64, Vec<String>) = self
                 .query(&cmd, &format!("listing keys (SCAN MATCH {pattern})"))
                 .await?;
@@ -439,33 +431,20 @@ impl Redis {
     /// cluster primary).
     #[cfg(feature = "cluster")]
     async fn scan_page(
-        &mut self,
+        &self,
         conn: &mut redis::cluster_async::ClusterConnection,
-        at: Option<(&str, u16)>,
+        (host, port): (&str, u16),
         prefix: &str,
         cursor: u64,
     ) -> Result<(u64, Vec<String>), CliError> {
         use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
         let pattern = format!("{}*", glob_escape(prefix));
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .arg("TYPE")
-            .arg("stream");
-        let route = match at {
-            Some((host, port)) => SingleNodeRoutingInfo::ByAddress {
-                host: host.to_owned(),
-                port,
-            },
-            None => SingleNodeRoutingInfo::Random,
+        let cmd = scan_command(cursor, &pattern);
+        let route = SingleNodeRoutingInfo::ByAddress {
+            host: host.to_owned(),
+            port,
         };
-        let doing = format!(
-            "listing keys (SCAN MATCH {pattern}) on {}",
-            at.map_or_else(String::new, |(h, p)| format!("{h}:{p}"))
-        );
+        let doing = format!("listing keys (SCAN MATCH {pattern}) on {host}:{port}");
         let value = match tokio::time::timeout(
             COMMAND_TIMEOUT,
             conn.route_command(cmd, RoutingInfo::SingleNode(route)),
@@ -501,6 +480,19 @@ impl Redis {
             .await?;
         Ok(reply.ids.into_iter().next().map(|e| e.id))
     }
+}
+
+/// `SCAN <cursor> MATCH <pattern> COUNT <n> TYPE stream`.
+fn scan_command(cursor: u64, pattern: &str) -> Cmd {
+    let mut cmd = redis::cmd("SCAN");
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT)
+        .arg("TYPE")
+        .arg("stream");
+    cmd
 }
 
 /// The command's name, for messages.

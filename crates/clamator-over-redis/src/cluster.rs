@@ -223,15 +223,8 @@ impl ConnectOptions {
         from: &'static str,
     ) -> Result<ConnectOptions, ConfigError> {
         let target = ClusterTarget::parse(seeds, from)?;
-        let first =
-            target.infos.first().cloned().ok_or_else(|| {
-                ConfigError::InvalidCluster(format!("no seed node URL in {from}"))
-            })?;
-        let client = redis::Client::open(first).map_err(|source| ConfigError::InvalidUrl {
-            from,
-            url: target.seeds.first().cloned().unwrap_or_default(),
-            source,
-        })?;
+        // `redis_client()` of cluster options: the first seed's client.
+        let client = target.first.clone();
         let mut options = ConnectOptions::from_parts(key_prefix, client)?;
         options.cluster = Some(target);
         Ok(options)

@@ -308,28 +308,10 @@ impl ClusterSetup {
     /// The port of the primary that serves `slot`, as the live nodes see it
     /// (`CLUSTER SLOTS` of the first node that answers), if any.
     pub fn primary_of_slot(&self, slot: u16) -> Option<u16> {
-        for &port in &self.ports {
-            let Ok(Resp::Array(Some(ranges))) = command(port, &["CLUSTER", "SLOTS"]) else {
-                continue;
-            };
-            for range in ranges {
-                let Resp::Array(Some(items)) = range else {
-                    continue;
-                };
-                let (Some(Resp::Int(from)), Some(Resp::Int(to)), Some(Resp::Array(Some(node)))) =
-                    (items.first(), items.get(1), items.get(2))
-                else {
-                    continue;
-                };
-                if (*from..=*to).contains(&i64::from(slot))
-                    && let Some(Resp::Int(p)) = node.get(1)
-                {
-                    return u16::try_from(*p).ok();
-                }
-            }
-            return None;
-        }
-        None
+        self.ports
+            .iter()
+            .find_map(|&port| slot_map(port))
+            .and_then(|ranges| owner(&ranges, slot))
     }
 
     /// The port of the primary that holds `key`.
@@ -377,14 +359,14 @@ impl ClusterSetup {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             for &port in self.ports.iter().filter(|&&p| p != old) {
-                let Ok(Resp::Array(Some(_))) = command(port, &["CLUSTER", "SLOTS"]) else {
+                let Some(ranges) = slot_map(port) else {
                     continue;
                 };
                 let info = self.info(port, "CLUSTER", &["INFO"]);
                 if info.get("cluster_state").map(String::as_str) != Some("ok") {
                     continue;
                 }
-                if let Some(p) = self.primary_of_slot_on(port, slot)
+                if let Some(p) = owner(&ranges, slot)
                     && p != old
                 {
                     return Some(p);
@@ -393,28 +375,6 @@ impl ClusterSetup {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
-    }
-
-    fn primary_of_slot_on(&self, node: u16, slot: u16) -> Option<u16> {
-        let Ok(Resp::Array(Some(ranges))) = command(node, &["CLUSTER", "SLOTS"]) else {
-            return None;
-        };
-        ranges.into_iter().find_map(|range| {
-            let Resp::Array(Some(items)) = range else {
-                return None;
-            };
-            match (items.first(), items.get(1), items.get(2)) {
-                (Some(Resp::Int(from)), Some(Resp::Int(to)), Some(Resp::Array(Some(node))))
-                    if (*from..=*to).contains(&i64::from(slot)) =>
-                {
-                    match node.get(1) {
-                        Some(Resp::Int(p)) => u16::try_from(*p).ok(),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            }
-        })
     }
 
     fn node_id(port: u16) -> String {
@@ -486,6 +446,35 @@ impl Drop for ClusterSetup {
             let _ = child.wait();
         }
     }
+}
+
+/// The slot ranges node `port` knows (`CLUSTER SLOTS`), if it answers.
+fn slot_map(port: u16) -> Option<Vec<Resp>> {
+    match command(port, &["CLUSTER", "SLOTS"]) {
+        Ok(Resp::Array(Some(ranges))) => Some(ranges),
+        _ => None,
+    }
+}
+
+/// The port of the primary that serves `slot` in a `CLUSTER SLOTS` reply:
+/// ranges of `[from, to, [host, port, id], replicas...]`.
+fn owner(ranges: &[Resp], slot: u16) -> Option<u16> {
+    ranges.iter().find_map(|range| {
+        let Resp::Array(Some(items)) = range else {
+            return None;
+        };
+        match (items.first(), items.get(1), items.get(2)) {
+            (Some(Resp::Int(from)), Some(Resp::Int(to)), Some(Resp::Array(Some(node))))
+                if (*from..=*to).contains(&i64::from(slot)) =>
+            {
+                match node.get(1) {
+                    Some(Resp::Int(p)) => u16::try_from(*p).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The 3-primary cluster shared by every test of this test binary, started
