@@ -57,6 +57,10 @@ pub enum TlsFailure {
     WrongName,
     /// The server refused this client's certificate, or wanted one and got none.
     ClientCertRejected,
+    /// The server's certificate is unusable for another reason (a CA
+    /// certificate presented as the server's own, a certificate not meant
+    /// for servers, a bad encoding, a revoked one, ...).
+    BadCertificate,
     /// The port does not speak TLS (a `rediss://` URL for a plain port).
     NotTls,
     /// The port closes plaintext connections unanswered, as a TLS port does
@@ -88,6 +92,12 @@ impl TlsFailure {
                  yes): give a client certificate and key signed by a CA the server trusts \
                  (TlsOptions::client_cert_pem_files; --tls-cert and --tls-key or \
                  CLAMATOR_TLS_CERT and CLAMATOR_TLS_KEY)"
+            }
+            TlsFailure::BadCertificate => {
+                "the server's certificate cannot be used to verify it (see the detail: e.g. \
+                 a CA certificate configured as the server's own tls-cert-file, or one not \
+                 issued for servers): give Redis a server certificate signed by a CA, and \
+                 that CA to this client (--tls-ca or CLAMATOR_TLS_CA)"
             }
             TlsFailure::NotTls => {
                 "the server does not speak TLS on this port: use redis:// for a plain port, or \
@@ -282,7 +292,11 @@ fn tls_failure(error: &RedisError) -> Option<(TlsFailure, String)> {
     if has("InvalidContentType") || has("corrupt message") || has("wrong version number") {
         return Some((TlsFailure::NotTls, text));
     }
-    if has("invalid peer certificate") || has("received fatal alert") || has("tls handshake eof") {
+    // Every verdict on a certificate is permanent: retrying cannot change it.
+    if has("invalid peer certificate") {
+        return Some((TlsFailure::BadCertificate, text));
+    }
+    if has("received fatal alert") || has("tls handshake eof") {
         return Some((TlsFailure::Other, text));
     }
     if error.kind() == redis::ErrorKind::Parse {
@@ -350,6 +364,12 @@ fn classify_rustls(error: &rustls::Error) -> TlsFailure {
         ) => TlsFailure::ClientCertRejected,
         E::InvalidMessage(_) | E::PeerIncompatible(_) | E::PeerSentOversizedRecord => {
             TlsFailure::NotTls
+        }
+        // Any other verdict on the server's certificate (CaUsedAsEndEntity,
+        // a wrong key usage, a bad encoding, revocation, ...) is as permanent
+        // as the ones above: a retry gets the same certificate.
+        E::InvalidCertificate(_) | E::NoCertificatesPresented | E::InvalidCertRevocationList(_) => {
+            TlsFailure::BadCertificate
         }
         _ => TlsFailure::Other,
     }

@@ -323,6 +323,63 @@ async fn a_wrong_ca_fails_clearly_and_is_not_retried_by_start() {
     );
 }
 
+/// The shared server that presents a self-signed CA certificate as its own.
+fn self_signed_ca_server() -> &'static TlsRedisServer {
+    static SERVER: OnceLock<TlsRedisServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        TlsRedisServer::start(
+            pki(),
+            TlsServerConfig {
+                cert: ServerCert::SelfSignedCa,
+                ..TlsServerConfig::default()
+            },
+        )
+    })
+}
+
+/// Every verdict on the server's certificate is permanent, whatever rustls
+/// calls it (here `CaUsedAsEndEntity`, with or without that CA trusted): a
+/// client's connect and a server's `start()` fail at once with the TLS
+/// explanation instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_presented_as_the_servers_own_is_not_retried() {
+    let url = self_signed_ca_server().tls_url();
+    let trusting_it = TlsOptions::new()
+        .ca_pem_file(pki().self_signed_ca())
+        .unwrap();
+    for (what, conn) in [
+        ("system roots", ConnectOptions::new(prefix(), &url).unwrap()),
+        ("its own CA trusted", conn(&url, trusting_it)),
+    ] {
+        let (error, took) = connect_fails(conn.clone()).await;
+        let (kind, message) = tls_failure(&error);
+        println!("self-signed CA as server certificate, {what} ({took:?}): {message}");
+        assert!(
+            matches!(kind, TlsFailure::BadCertificate | TlsFailure::UnknownIssuer),
+            "{what}: {kind:?}: {message}"
+        );
+        assert!(message.contains("certificate"), "{message}");
+
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            WAIT,
+            RedisRpcServer::builder(conn)
+                .register_service(Arith::new("w1"))
+                .unwrap()
+                .start(),
+        )
+        .await
+        .expect("start() must fail at once, not retry a certificate error forever");
+        let error = outcome.expect_err("start fails");
+        tls_failure(&error);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_server_certificate_fails_clearly() {
     let (error, took) = connect_fails(conn(&expired_server().tls_url(), trust_test_ca())).await;

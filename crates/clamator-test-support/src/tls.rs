@@ -68,6 +68,20 @@ impl TestPki {
             pki.write(&format!("{name}.pem"), &cert);
             pki.write(&format!("{name}.key"), &key);
         }
+        // A CA certificate that names the server and signs itself.
+        let key = KeyPair::generate().expect("generate a key");
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("self-signed CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "clamator self-signed CA as server");
+        params.not_before = now - day;
+        params.not_after = now + 30 * day;
+        let cert = params.self_signed(&key).expect("self-sign");
+        pki.write("self-signed-ca.pem", &cert.pem());
+        pki.write("self-signed-ca.key", &key.serialize_pem());
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
         params
             .distinguished_name
@@ -100,6 +114,11 @@ impl TestPki {
         self.dir.join("other-ca.pem")
     }
 
+    /// The self-signed CA certificate a [`ServerCert::SelfSignedCa`] server presents.
+    pub fn self_signed_ca(&self) -> PathBuf {
+        self.dir.join("self-signed-ca.pem")
+    }
+
     /// The client certificate (signed by [`ca`](Self::ca)).
     pub fn client_cert(&self) -> PathBuf {
         self.dir.join("client.pem")
@@ -114,6 +133,7 @@ impl TestPki {
         let name = match cert {
             ServerCert::Valid => "server",
             ServerCert::Expired => "expired",
+            ServerCert::SelfSignedCa => "self-signed-ca",
         };
         (
             self.dir.join(format!("{name}.pem")),
@@ -172,6 +192,10 @@ pub enum ServerCert {
     Valid,
     /// Expired yesterday.
     Expired,
+    /// A self-signed CA certificate (for `127.0.0.1` and `localhost`)
+    /// presented as the server's own: what `tls-cert-file` pointing at a CA
+    /// looks like (rustls: `CaUsedAsEndEntity`).
+    SelfSignedCa,
 }
 
 /// How a [`TlsRedisServer`] runs.
