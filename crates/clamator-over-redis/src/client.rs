@@ -316,78 +316,81 @@ impl RedisRpcClient {
     }
 
     /// Registers the call, XADDs it and waits for its response, in the
-    /// call's client span (`clamator.call`, see `trace`).
-    async fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> Result<Response, Error> {
-        let span = trace::client_span(
-            &call.service,
-            &call.method,
-            &keys::command_stream(&self.conn.key_prefix, &call.service),
-            Some(&call.key),
-        );
-        let outcome = self
-            .send_in_span(call, timeout, &span)
-            .instrument(span.clone())
-            .await;
-        trace::record_call_outcome(&span, &outcome);
-        outcome
-    }
-
-    /// [`send`](Self::send) inside `span`.
-    async fn send_in_span(
-        &self,
-        call: OutgoingCall,
-        timeout: Option<Duration>,
-        span: &tracing::Span,
-    ) -> Result<Response, Error> {
+    /// call's client span (`clamator.call`, see `trace`), counted by the
+    /// metrics (feature `metrics`).
+    ///
+    /// What it holds while waiting is what a call in flight costs the
+    /// client (BENCHMARKS.md): the send is boxed and freed once Redis took
+    /// the request.
+    fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> CallFuture<'_> {
         let timeout = timeout.unwrap_or(self.options.default_timeout);
         let deadline = Instant::now() + timeout;
-        let OutgoingCall {
-            service,
-            key,
-            envelope,
-            ..
-        } = call;
-        let context = trace::outgoing(span);
-        let mut waiting = self.pending.register(key);
-        // Boxed, and the envelope moved into it: the XADD's state is freed once
-        // sent instead of living in this future for the whole wait (this
-        // halves the client's memory per call in flight; BENCHMARKS.md).
-        Box::pin(self.send_request(&service, envelope, deadline, timeout, &context)).await?;
-        match tokio::time::timeout_at(deadline, waiting.reply()).await {
-            Err(_) => Err(TransportError::Timeout { timeout }.into()),
-            Ok(None) => Err(TransportError::Stopped.into()),
-            Ok(Some(response)) => Ok(response),
+        let (metrics, span, waiting, sending) = self.prepare(call, deadline, timeout);
+        CallFuture {
+            sending: Some(sending),
+            waiting,
+            sleep: tokio::time::sleep_until(deadline),
+            timeout,
+            span,
+            metrics: Some(metrics),
         }
     }
 
-    /// XADDs a request envelope with this client's `reply-to`, within the
-    /// call's deadline.
+    /// Starts the call's metrics and span, registers it, and returns the
+    /// boxed send of its request.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        call: OutgoingCall,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> (
+        crate::metrics::ClientCall,
+        tracing::Span,
+        clamator_protocol::client::PendingCall,
+        BoxFuture<'_, Result<(), Error>>,
+    ) {
+        let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
+        let stream = keys::command_stream(&self.conn.key_prefix, &call.service);
+        let span = trace::client_span(&call.service, &call.method, &stream, Some(&call.key));
+        let waiting = self.pending.register(call.key);
+        let sending = Box::pin(
+            self.send_request(stream, call.envelope, deadline, timeout, span.clone())
+                .instrument(span.clone()),
+        );
+        (metrics, span, waiting, sending)
+    }
+
+    /// XADDs a request envelope with this client's `reply-to` to `stream`,
+    /// within the call's deadline (a command queued behind others waits as
+    /// long as Redis keeps answering; see `SharedConn`).
     async fn send_request(
         &self,
-        service: &str,
+        stream: String,
         envelope: String,
         deadline: Instant,
         timeout: Duration,
-        context: &trace::Outgoing,
+        span: tracing::Span,
     ) -> Result<(), Error> {
+        let context = trace::outgoing(&span);
         let xadd = commands::add_request(
-            &keys::command_stream(&self.conn.key_prefix, service),
+            &stream,
             &envelope,
             Some(commands::ReplyTo {
                 stream: &self.reply_stream,
                 timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
                 nomkstream: self.options.reply_stream_ttl.is_some(),
             }),
-            Some(context.fields()),
+            context.as_ref().map(trace::Outgoing::fields),
         );
         drop(envelope);
-        let limit = self
-            .conn
-            .command_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        match self.shared.query::<redis::Value>(&xadd, limit).await {
+        match self
+            .shared
+            .query_until::<redis::Value>(&xadd, self.conn.command_timeout, Some(deadline))
+            .await
+        {
             Ok(id) => {
-                trace::record_message_id(&tracing::Span::current(), &id);
+                trace::record_message_id(&span, &id);
                 Ok(())
             }
             Err(_) if Instant::now() >= deadline => Err(TransportError::Timeout { timeout }.into()),
@@ -398,6 +401,8 @@ impl RedisRpcClient {
     /// XADDs a notification envelope (no `reply-to`), in its client span
     /// (`clamator.notify`).
     async fn send_note(&self, notification: OutgoingNotification) -> Result<(), Error> {
+        let metrics =
+            crate::metrics::ClientNote::start(&notification.service, &notification.method);
         let stream = keys::command_stream(&self.conn.key_prefix, &notification.service);
         let span = trace::client_span(&notification.service, &notification.method, &stream, None);
         let context = trace::outgoing(&span);
@@ -405,7 +410,7 @@ impl RedisRpcClient {
             &stream,
             &notification.envelope,
             None,
-            Some(context.fields()),
+            context.as_ref().map(trace::Outgoing::fields),
         );
         let outcome = self
             .shared
@@ -417,8 +422,72 @@ impl RedisRpcClient {
         if let Err(error) = &outcome {
             trace::record_error(&span, error);
         }
+        metrics.finish(&outcome);
         outcome
     }
+}
+
+pin_project_lite::pin_project! {
+    /// One call: sends its request (boxed, freed once Redis took it), then
+    /// waits for the reply until the deadline. Written by hand rather than
+    /// as an `async fn`, which would keep copies of its state: this is what
+    /// every call in flight costs the client (BENCHMARKS.md).
+    struct CallFuture<'a> {
+        sending: Option<BoxFuture<'a, Result<(), Error>>>,
+        waiting: clamator_protocol::client::PendingCall,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        timeout: Duration,
+        span: tracing::Span,
+        metrics: Option<crate::metrics::ClientCall>,
+    }
+}
+
+impl std::future::Future for CallFuture<'_> {
+    type Output = Result<Response, Error>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.project();
+        if let Some(sending) = this.sending.as_mut() {
+            match sending.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => *this.sending = None,
+                Poll::Ready(Err(e)) => {
+                    *this.sending = None;
+                    return Poll::Ready(finish(this.span, this.metrics, Err(e)));
+                }
+            }
+        }
+        let outcome = match this.waiting.poll_reply(cx) {
+            Poll::Ready(Some(response)) => Ok(response),
+            Poll::Ready(None) => Err(TransportError::Stopped.into()),
+            Poll::Pending => match this.sleep.poll(cx) {
+                Poll::Ready(()) => Err(TransportError::Timeout {
+                    timeout: *this.timeout,
+                }
+                .into()),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        Poll::Ready(finish(this.span, this.metrics, outcome))
+    }
+}
+
+/// Records how a call ended on its span and in the metrics.
+fn finish(
+    span: &tracing::Span,
+    metrics: &mut Option<crate::metrics::ClientCall>,
+    outcome: Result<Response, Error>,
+) -> Result<Response, Error> {
+    trace::record_call_outcome(span, &outcome);
+    if let Some(metrics) = metrics.take() {
+        metrics.finish(&outcome);
+    }
+    outcome
 }
 
 impl ClientTransport for RedisRpcClient {
@@ -427,17 +496,14 @@ impl ClientTransport for RedisRpcClient {
         call: OutgoingCall,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Response, Error>> {
-        let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
-        Box::pin(metrics.wrap(self.send(call, timeout)))
+        Box::pin(self.send(call, timeout))
     }
 
     fn send_notification(
         &self,
         notification: OutgoingNotification,
     ) -> BoxFuture<'_, Result<(), Error>> {
-        let metrics =
-            crate::metrics::ClientNote::start(&notification.service, &notification.method);
-        Box::pin(metrics.wrap(self.send_note(notification)))
+        Box::pin(self.send_note(notification))
     }
 }
 

@@ -101,9 +101,14 @@ where
     P: Serialize + ?Sized,
     R: DeserializeOwned,
 {
-    let call = prepare_call(service, method, params)?;
-    let key = call.key.clone();
-    let response = transport.send_call(call, timeout).await?;
+    // The prepared call is moved into the transport's (boxed) future before
+    // the await, in a scope of its own, so this future does not keep a
+    // slot for it while the call waits (what a waiting call costs).
+    let (key, sending) = {
+        let call = prepare_call(service, method, params)?;
+        (call.key.clone(), transport.send_call(call, timeout))
+    };
+    let response = sending.await?;
     decode_response(service, method, &key, response)
 }
 
@@ -132,8 +137,9 @@ pub struct OutgoingCall {
     pub method: String,
     /// The id it carries.
     pub id: Id,
-    /// The key its reply is matched by ([`Id::key`]).
-    pub key: String,
+    /// The key its reply is matched by ([`Id::key`]); shared (not copied)
+    /// by the table of pending calls and the caller.
+    pub key: Arc<str>,
     /// The request envelope as JSON text.
     pub envelope: String,
 }
@@ -172,7 +178,7 @@ pub fn prepare_call<P: Serialize + ?Sized>(
     Ok(OutgoingCall {
         service: service.to_owned(),
         method: method.to_owned(),
-        key: id.key(),
+        key: id.key().into(),
         id,
         envelope,
     })
@@ -233,30 +239,47 @@ pub fn decode_response<R: DeserializeOwned>(
 #[derive(Debug, Default, Clone)]
 pub struct PendingCalls {
     /// Senders by id key; shared with every [`PendingCall`] guard.
-    inner: Arc<Mutex<HashMap<String, oneshot::Sender<Response>>>>,
+    // Boxed responses: a waiting call's channel then holds a pointer, not a
+    // 96-byte `Response` slot (what each call in flight costs).
+    inner: Arc<Mutex<Waiters>>,
 }
+
+/// The senders of waiting calls, by id key.
+type Waiters = HashMap<Arc<str>, oneshot::Sender<Box<Response>>>;
 
 /// One registered call: await [`PendingCall::reply`]. Dropping it unregisters the call.
 #[derive(Debug)]
 pub struct PendingCall {
-    key: String,
-    rx: Option<oneshot::Receiver<Response>>,
+    key: Arc<str>,
+    rx: Option<oneshot::Receiver<Box<Response>>>,
     table: PendingCalls,
 }
 
 impl PendingCall {
     /// Waits for the reply; `None` when the table was closed ([`PendingCalls::fail_all`]).
     pub async fn reply(&mut self) -> Option<Response> {
+        std::future::poll_fn(|cx| self.poll_reply(cx)).await
+    }
+
+    /// Polls for the reply, for transports with hand-written futures:
+    /// `Ready(None)` when the table was closed ([`PendingCalls::fail_all`]).
+    pub fn poll_reply(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Response>> {
+        use std::future::Future;
         match self.rx.as_mut() {
-            Some(rx) => rx.await.ok(),
-            None => None,
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.ok().map(|response| *response)),
+            None => std::task::Poll::Ready(None),
         }
     }
 }
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.key);
+        self.table.lock().remove(&*self.key);
     }
 }
 
@@ -266,15 +289,15 @@ impl PendingCalls {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, oneshot::Sender<Response>>> {
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a call awaiting the reply with this id key.
-    pub fn register(&self, key: String) -> PendingCall {
+    pub fn register(&self, key: Arc<str>) -> PendingCall {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(key.clone(), tx);
+        self.lock().insert(Arc::clone(&key), tx);
         PendingCall {
             key,
             rx: Some(rx),
@@ -288,8 +311,8 @@ impl PendingCalls {
         let Some(key) = response.id().map(Id::key) else {
             return false;
         };
-        match self.lock().remove(&key) {
-            Some(tx) => tx.send(response).is_ok(),
+        match self.lock().remove(key.as_str()) {
+            Some(tx) => tx.send(Box::new(response)).is_ok(),
             None => false,
         }
     }
@@ -321,7 +344,7 @@ mod tests {
         assert!(prepare_call("arith", "slow-add", &json!({})).is_err());
         assert!(prepare_notification("arith", "", &json!({})).is_err());
         let c = prepare_call("arith", "add", &json!({"a": 1})).unwrap();
-        assert_eq!(c.key, c.id.key());
+        assert_eq!(*c.key, *c.id.key());
         assert!(c.envelope.contains("\"arith.add\""));
     }
 

@@ -200,6 +200,22 @@ pub enum TransportError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The broker is reachable but refuses the command for now: out of
+    /// memory (Redis at `maxmemory` with `noeviction`), loading its data,
+    /// busy, or lacking replicas. Nothing was sent; trying again later may
+    /// succeed. The message names the command and what to check.
+    #[error("{doing} was refused for now: {message}; {hint}")]
+    Unavailable {
+        /// What was being done (names the command).
+        doing: String,
+        /// What the broker said.
+        message: String,
+        /// What to check.
+        hint: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// No server hosts the service on this transport (in-memory transport).
     #[error("no server for service {service:?} on this transport: register and start one first")]
     NoServer {
