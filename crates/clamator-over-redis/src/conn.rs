@@ -52,6 +52,9 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::options::ConnectOptions;
 
+/// How late a blocking read's answer may be, after its BLOCK time, before its
+/// connection is taken for dead ([`BlockingConn::query`]).
+pub(crate) const BLOCK_MARGIN: Duration = Duration::from_millis(500);
 /// The longest the shared connection refuses commands after a failed connect.
 const SHARED_RETRY_MAX: Duration = Duration::from_secs(1);
 /// With Sentinel, the longest a blocking loop waits between two reconnects:
@@ -110,7 +113,9 @@ impl ConnError {
     /// Whether trying again later may succeed: the connection failed or timed
     /// out, Redis is loading its data set or not yet able to serve, or the
     /// node is no longer the primary (a failover: `READONLY`, `UNBLOCKED`,
-    /// `MASTERDOWN`), or no sentinel names a primary yet.
+    /// `MASTERDOWN`), Redis is out of memory under `maxmemory` (`OOM`, until
+    /// memory is freed) or lacks the replicas `min-replicas-to-write` asks
+    /// for (`NOREPLICAS`), or no sentinel names a primary yet.
     /// Refusals (a wrong password, a forbidden command, a key of the wrong
     /// type) are not: retrying would only hide them.
     pub(crate) fn is_transient(&self) -> bool {
@@ -121,8 +126,16 @@ impl ConnError {
                     || e.is_connection_refusal()
                     || e.is_timeout()
                     || matches!(
-                        e.code(),
-                        Some("LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "BUSY")
+                        redis_code(e).as_deref(),
+                        Some(
+                            "LOADING"
+                                | "MASTERDOWN"
+                                | "TRYAGAIN"
+                                | "CLUSTERDOWN"
+                                | "BUSY"
+                                | "OOM"
+                                | "NOREPLICAS"
+                        )
                     )
                     || is_wrong_node(e)
             }
@@ -158,13 +171,29 @@ impl ConnError {
     }
 }
 
+/// The error code Redis answered with (`OOM`, `READONLY`, ...), also when
+/// the error is a pipeline's (redis-rs then gives no code of its own: the
+/// first failed command's is taken).
+pub(crate) fn redis_code(e: &RedisError) -> Option<std::borrow::Cow<'_, str>> {
+    if let Some(code) = e.code() {
+        return Some(std::borrow::Cow::Borrowed(code));
+    }
+    let errors = e.clone().into_server_errors()?;
+    errors
+        .first()
+        .map(|(_, s)| std::borrow::Cow::Owned(s.code().to_owned()))
+}
+
 /// The node is no longer (or not) the primary: writes and `XREADGROUP` there
 /// fail with `READONLY`, a read parked there when it was demoted ends with
 /// `UNBLOCKED`, and a replica whose primary is unreachable answers
 /// `MASTERDOWN`. Also `UNBLOCKED` when a parked read's stream was deleted;
 /// a reconnect is harmless then.
 fn is_wrong_node(e: &RedisError) -> bool {
-    matches!(e.code(), Some("READONLY" | "UNBLOCKED" | "MASTERDOWN"))
+    matches!(
+        redis_code(e).as_deref(),
+        Some("READONLY" | "UNBLOCKED" | "MASTERDOWN")
+    )
 }
 
 /// Errors a retry cannot fix: bad credentials, a forbidden command, a
@@ -173,7 +202,10 @@ fn is_refusal(e: &RedisError) -> bool {
     matches!(
         e.kind(),
         redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
-    ) || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+    ) || matches!(
+        redis_code(e).as_deref(),
+        Some("WRONGPASS" | "NOAUTH" | "NOPERM")
+    )
 }
 
 impl ConnError {
@@ -189,7 +221,7 @@ impl ConnError {
                  a wrong password is not retried",
             );
         }
-        match e.code()? {
+        match redis_code(e)?.as_ref() {
             "NOPERM" => Some(
                 "grant the ACL user this command or key (README, \"Production Redis\": \
                  the minimal ACL per role)",
@@ -207,10 +239,45 @@ impl ConnError {
         }
     }
 
-    /// As a transport error, saying what was being done: a refusal
-    /// ([`TransportError::Refused`], with what to change) or a lost
+    /// What to check when Redis refuses a command for now (it may pass),
+    /// by its error code; `None` for anything else.
+    fn for_now_hint(&self) -> Option<&'static str> {
+        let ConnError::Redis(e) = self else {
+            return None;
+        };
+        match redis_code(e)?.as_ref() {
+            "OOM" => Some(
+                "Redis is full (used_memory above maxmemory, policy noeviction): free memory, \
+                 raise maxmemory, or let the backlog drain; the request was not sent",
+            ),
+            "LOADING" => Some("Redis is loading its data set after a restart; try again shortly"),
+            "BUSY" => Some("Redis is busy running a script or function; try again shortly"),
+            "NOREPLICAS" => Some(
+                "Redis has fewer replicas than min-replicas-to-write asks for; check its replicas",
+            ),
+            "MASTERDOWN" => {
+                Some("this replica lost its primary (a failover in progress?); try again shortly")
+            }
+            "TRYAGAIN" | "CLUSTERDOWN" => {
+                Some("the cluster is moving slots or failing over; try again shortly")
+            }
+            _ => None,
+        }
+    }
+
+    /// As a transport error, saying what was being done: a refusal for now
+    /// ([`TransportError::Unavailable`]: Redis is full, loading, ...), a
+    /// refusal ([`TransportError::Refused`], with what to change) or a lost
     /// connection.
     pub(crate) fn into_transport(self, doing: &str) -> TransportError {
+        if let Some(hint) = self.for_now_hint() {
+            return TransportError::Unavailable {
+                doing: doing.to_owned(),
+                message: self.to_string(),
+                hint,
+                source: Some(Box::new(self)),
+            };
+        }
         match self.refusal_hint() {
             Some(hint) => TransportError::Refused {
                 doing: doing.to_owned(),
@@ -569,17 +636,36 @@ enum Slot {
 
 /// One multiplexed connection shared by all tasks of a server or client, for
 /// every command that must not wait behind a blocking read.
+///
+/// A command takes the current connection under a short `std` lock (no
+/// await, no connect on that path); only when there is none does it open
+/// one, one task at a time.
+///
+/// A command's time limit measures Redis's silence, not the local queue:
+/// a command queued behind a burst on the multiplexed connection (10,000
+/// XADDs sent at once) waits as long as answers keep coming, and fails with
+/// [`ConnError::TimedOut`] only when nothing at all was answered on the
+/// connection for the whole limit (a dead or half-open connection, a frozen
+/// Redis). A caller's own deadline ([`SharedConn::query_until`]) still ends
+/// the wait.
 #[derive(Debug)]
 pub(crate) struct SharedConn {
     /// Opens the connection, again after each failure.
     connector: Connector,
-    /// The connection or the reason there is none; a lock so one task connects
-    /// while the others wait for it.
-    slot: tokio::sync::Mutex<Slot>,
+    /// The connection or the reason there is none.
+    slot: std::sync::Mutex<Slot>,
+    /// Held while a connection is being opened, so one task connects while
+    /// the others wait for it.
+    connecting: tokio::sync::Mutex<()>,
     /// Spaces connect attempts while Redis is unreachable.
     backoff: std::sync::Mutex<Backoff>,
     /// Counts connections opened, to tag [`Slot::Up`].
     generations: std::sync::atomic::AtomicU64,
+    /// When Redis last answered a command on this connection, in µs since
+    /// `epoch` (0: never).
+    last_answer_us: std::sync::atomic::AtomicU64,
+    /// The origin of `last_answer_us`.
+    epoch: Instant,
     /// Run on every new connection before any other command (a client
     /// re-creates its reply stream there: Redis may have restarted empty).
     on_connect: Option<Pipeline>,
@@ -590,12 +676,15 @@ impl SharedConn {
     pub(crate) fn new(connector: Connector) -> Self {
         SharedConn {
             connector,
-            slot: tokio::sync::Mutex::new(Slot::Down {
+            slot: std::sync::Mutex::new(Slot::Down {
                 retry_at: None,
                 last_error: String::new(),
             }),
+            connecting: tokio::sync::Mutex::new(()),
             backoff: std::sync::Mutex::new(Backoff::new(crate::backoff::INITIAL, SHARED_RETRY_MAX)),
             generations: std::sync::atomic::AtomicU64::new(0),
+            last_answer_us: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
             on_connect: None,
         }
     }
@@ -618,24 +707,48 @@ impl SharedConn {
         self.backoff.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current connection, if up; otherwise why not (`Ok(None)`: try
+    /// to connect now).
+    fn current(&self) -> Result<Option<(u64, Conn)>, ConnError> {
+        match &*self.slot() {
+            Slot::Up { generation, conn } => Ok(Some((*generation, conn.clone()))),
+            Slot::Down {
+                retry_at: Some(at),
+                last_error,
+            } => {
+                let now = Instant::now();
+                if *at > now {
+                    Err(ConnError::Unreachable {
+                        last_error: last_error.clone(),
+                        retry_in: *at - now,
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+            Slot::Down { retry_at: None, .. } => Ok(None),
+        }
+    }
+
     /// The current connection, opening one if needed.
     async fn get(&self) -> Result<(u64, Conn), ConnError> {
-        let mut slot = self.slot.lock().await;
-        if let Slot::Up { generation, conn } = &*slot {
-            return Ok((*generation, conn.clone()));
+        if let Some(up) = self.current()? {
+            return Ok(up);
         }
-        if let Slot::Down {
-            retry_at: Some(at),
-            last_error,
-        } = &*slot
-        {
-            let now = Instant::now();
-            if *at > now {
-                return Err(ConnError::Unreachable {
-                    last_error: last_error.clone(),
-                    retry_in: *at - now,
-                });
-            }
+        // Boxed: the connect path (TLS, Sentinel, cluster) is a large
+        // future, and every command's future would otherwise carry it.
+        Box::pin(self.connect()).await
+    }
+
+    /// Opens a connection unless another task just did.
+    async fn connect(&self) -> Result<(u64, Conn), ConnError> {
+        let _connecting = self.connecting.lock().await;
+        if let Some(up) = self.current()? {
+            return Ok(up);
         }
         let opened = match self.connector.open().await {
             Ok((mut conn, _)) => match &self.on_connect {
@@ -654,7 +767,7 @@ impl SharedConn {
                 if generation > 1 {
                     crate::metrics::reconnect("shared");
                 }
-                *slot = Slot::Up {
+                *self.slot() = Slot::Up {
                     generation,
                     conn: conn.clone(),
                 };
@@ -664,7 +777,7 @@ impl SharedConn {
                 let delay = self.backoff().next_delay();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
                     "cannot connect to Redis");
-                *slot = Slot::Down {
+                *self.slot() = Slot::Down {
                     retry_at: Some(Instant::now() + delay),
                     last_error: e.to_string(),
                 };
@@ -674,8 +787,8 @@ impl SharedConn {
     }
 
     /// Drops connection `generation` after it failed (unless already replaced).
-    async fn invalidate(&self, generation: u64, error: &ConnError) {
-        let mut slot = self.slot.lock().await;
+    fn invalidate(&self, generation: u64, error: &ConnError) {
+        let mut slot = self.slot();
         if matches!(&*slot, Slot::Up { generation: g, .. } if *g == generation) {
             tracing::warn!(%error, "shared Redis connection failed; reconnecting on next use");
             *slot = Slot::Down {
@@ -685,49 +798,76 @@ impl SharedConn {
         }
     }
 
-    /// Runs `run` on the connection within `limit` overall; on a dropped
-    /// connection, once more on a fresh one if time is left.
-    async fn with_conn<T, F, Fut>(&self, limit: Duration, run: F) -> Result<T, ConnError>
+    /// Notes that Redis answered a command now.
+    fn answered(&self) {
+        let us = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_answer_us.fetch_max(us.max(1), Ordering::Relaxed);
+    }
+
+    /// When Redis last answered on this connection, or `since` if later.
+    fn silent_since(&self, since: Instant) -> Instant {
+        match self.last_answer_us.load(Ordering::Relaxed) {
+            0 => since,
+            us => (self.epoch + Duration::from_micros(us)).max(since),
+        }
+    }
+
+    /// Runs `run` on the connection until it is answered, Redis has been
+    /// silent for `limit`, or `deadline` passes; on a dropped connection,
+    /// once more on a fresh one if time is left.
+    async fn with_conn<T, F, Fut>(
+        &self,
+        limit: Duration,
+        deadline: Option<Instant>,
+        run: F,
+    ) -> Result<T, ConnError>
     where
         F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let deadline = Instant::now() + limit;
+        let started = Instant::now();
         let mut retried = false;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
             // The generation the attempt runs on (0: none yet), for the timeout case.
             let used = std::sync::atomic::AtomicU64::new(0);
             let attempt = async {
                 let (generation, conn) = self.get().await.map_err(|e| (None, e))?;
                 used.store(generation, Ordering::Relaxed);
-                run(conn)
-                    .await
-                    .map_err(|e| (Some(generation), ConnError::from(e)))
-            };
-            let (generation, error) = match tokio::time::timeout(remaining, attempt).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(failure)) => failure,
-                Err(_) => {
-                    let error = ConnError::TimedOut(limit);
-                    // Silence for a whole command timeout suggests a half-open
-                    // connection: replace it. A caller's shorter budget running
-                    // out says nothing about the connection (the multiplexer
-                    // discards the late reply), and replacing it then would
-                    // churn connections under load.
-                    let g = used.load(Ordering::Relaxed);
-                    if g != 0 && limit >= self.command_timeout() {
-                        self.invalidate(g, &error).await;
+                let result = run(conn).await;
+                match &result {
+                    Ok(_) => self.answered(),
+                    Err(e) if e.kind() != redis::ErrorKind::Io && !e.is_timeout() => {
+                        self.answered();
                     }
-                    return Err(error);
+                    Err(_) => {}
                 }
+                result.map_err(|e| (Some(generation), ConnError::from(e)))
             };
+            let (generation, error) =
+                match self.until_silent(attempt, started, limit, deadline).await {
+                    Ok(Ok(v)) => return Ok(v),
+                    Ok(Err(failure)) => failure,
+                    Err(silent) => {
+                        let error = ConnError::TimedOut(limit);
+                        // Silence for a whole command timeout suggests a half-open
+                        // connection: replace it. A caller's deadline running out
+                        // says nothing about the connection.
+                        // Nor does a caller's shorter limit (an unblock's 1 s).
+                        let g = used.load(Ordering::Relaxed);
+                        if silent && g != 0 && limit >= self.command_timeout() {
+                            self.invalidate(g, &error);
+                        }
+                        return Err(error);
+                    }
+                };
             if let Some(g) = generation
                 && error.breaks_connection()
             {
-                self.invalidate(g, &error).await;
+                self.invalidate(g, &error);
             }
-            if !retried && error.is_dropped_connection() && Instant::now() < deadline {
+            let time_left =
+                deadline.is_none_or(|d| Instant::now() < d) && Instant::now() < started + limit;
+            if !retried && error.is_dropped_connection() && time_left {
                 retried = true;
                 continue;
             }
@@ -735,16 +875,57 @@ impl SharedConn {
         }
     }
 
-    /// Runs one command within `limit`.
+    /// Awaits `attempt` until Redis has been silent on this connection for
+    /// `limit` since `started` (`Err(true)`), or `deadline` passes
+    /// (`Err(false)`).
+    async fn until_silent<T>(
+        &self,
+        attempt: impl std::future::Future<Output = T>,
+        started: Instant,
+        limit: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<T, bool> {
+        let mut attempt = std::pin::pin!(attempt);
+        let mut check_at = started + limit;
+        loop {
+            let wake = deadline.map_or(check_at, |d| d.min(check_at));
+            match tokio::time::timeout_at(wake, &mut attempt).await {
+                Ok(v) => return Ok(v),
+                Err(_) => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return Err(false);
+                    }
+                    let quiet_from = self.silent_since(started);
+                    if now >= quiet_from + limit {
+                        return Err(true);
+                    }
+                    check_at = quiet_from + limit;
+                }
+            }
+        }
+    }
+
+    /// Runs one command; fails when Redis is silent for `limit`.
     pub(crate) async fn query<T: FromRedisValue>(
         &self,
         cmd: &Cmd,
         limit: Duration,
     ) -> Result<T, ConnError> {
-        self.with_conn(
-            limit,
-            |mut conn| async move { cmd.query_async(&mut conn).await },
-        )
+        self.query_until(cmd, limit, None).await
+    }
+
+    /// Runs one command; fails when Redis is silent for `limit` or when
+    /// `deadline` (the caller's) passes, whichever comes first.
+    pub(crate) async fn query_until<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        limit: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<T, ConnError> {
+        self.with_conn(limit, deadline, |mut conn| async move {
+            cmd.query_async(&mut conn).await
+        })
         .await
     }
 
@@ -755,7 +936,7 @@ impl SharedConn {
         pipe: &Pipeline,
         limit: Duration,
     ) -> Result<T, ConnError> {
-        self.with_conn(limit, |mut conn| async move {
+        self.with_conn(limit, None, |mut conn| async move {
             pipe.query_async(&mut conn).await
         })
         .await
@@ -769,67 +950,56 @@ impl SharedConn {
         key: &str,
         limit: Duration,
     ) -> Result<T, ConnError> {
-        self.with_conn(limit, |mut conn| async move {
+        self.with_conn(limit, None, |mut conn| async move {
             conn.query_on_primary_of(cmd, key).await
         })
         .await
     }
 
-    /// Runs every command of `writes`, then `ack` once all of them were
-    /// answered, within `limit`: one result per write, then the ack's. A
-    /// result is `Err` where Redis refused that command; the whole call fails
-    /// when the connection did (nothing is known to be acked then).
+    /// Runs every command of `cmds` within `limit`, each answered on its
+    /// own: one answer per command, in order. Nothing is ordered between
+    /// them (callers send together only what may land in any order).
     ///
     /// When every command lives in one slot (always, on one node), one
-    /// pipeline. On a cluster, where a pipeline may not cross slots, the
-    /// writes go as commands of their own, concurrently, and the ack after
-    /// them; a write that failed for a transient reason (a failover, a slot
-    /// moving) fails the call before the ack is sent, so its entry stays
-    /// pending and is run again rather than acked unanswered.
-    pub(crate) async fn writes_then_ack(
-        &self,
-        writes: Vec<Cmd>,
-        ack: Cmd,
-        limit: Duration,
-    ) -> Result<Vec<redis::RedisResult<Value>>, ConnError> {
-        if !self.connector.is_cluster() || one_slot(writes.iter().chain([&ack])) {
+    /// pipeline; a failure of the whole round trip (no answer, a lost
+    /// connection) is every command's answer. On a cluster, where a pipeline
+    /// may not cross slots, the commands go as commands of their own,
+    /// concurrently, each routed by its key.
+    pub(crate) async fn each(&self, cmds: Vec<Cmd>, limit: Duration) -> Vec<Answer> {
+        if cmds.is_empty() {
+            return Vec::new();
+        }
+        if !self.connector.is_cluster() || one_slot(cmds.iter()) {
+            let n = cmds.len();
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
-            for write in writes {
-                pipe.add_command(write);
+            for cmd in cmds {
+                pipe.add_command(cmd);
             }
-            pipe.add_command(ack);
-            return self.query_pipeline(&pipe, limit).await;
+            return match self
+                .query_pipeline::<Vec<redis::RedisResult<Value>>>(&pipe, limit)
+                .await
+            {
+                Ok(results) => results
+                    .into_iter()
+                    .map(|r| r.map_err(|e| Arc::new(ConnError::Redis(e))))
+                    .collect(),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    (0..n).map(|_| Err(Arc::clone(&e))).collect()
+                }
+            };
         }
-        let deadline = Instant::now() + limit;
-        let answers =
-            futures::future::join_all(writes.iter().map(|w| self.query::<Value>(w, limit))).await;
-        let mut results = Vec::with_capacity(answers.len() + 1);
-        for answer in answers {
-            results.push(refusal_or_failure(answer)?);
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(ConnError::TimedOut(limit));
-        }
-        results.push(refusal_or_failure(
-            self.query::<Value>(&ack, remaining).await,
-        )?);
-        Ok(results)
+        futures::future::join_all(
+            cmds.iter()
+                .map(|c| async { self.query::<Value>(c, limit).await.map_err(Arc::new) }),
+        )
+        .await
     }
 }
 
-/// A command's outcome as a pipeline result: Redis's refusal inline, any
-/// other failure (the connection, a transient cluster state) as the error.
-fn refusal_or_failure(
-    answer: Result<Value, ConnError>,
-) -> Result<redis::RedisResult<Value>, ConnError> {
-    match answer {
-        Ok(v) => Ok(Ok(v)),
-        Err(ConnError::Redis(e)) if !ConnError::Redis(e.clone()).is_transient() => Ok(Err(e)),
-        Err(e) => Err(e),
-    }
-}
+/// One command's answer from [`SharedConn::each`].
+pub(crate) type Answer = Result<Value, Arc<ConnError>>;
 
 /// Whether every command hashes to one cluster slot: each command's key is
 /// its first argument (`XADD <key> ...`, `XACK <key> ...`).
@@ -1007,6 +1177,11 @@ impl BlockingConn {
         }
     }
 
+    /// The bound on one non-blocking command.
+    pub(crate) fn command_timeout(&self) -> Duration {
+        self.connector.command_timeout()
+    }
+
     /// The handle `stop()` uses to end a parked read.
     pub(crate) fn unblocker(&self) -> Unblocker {
         self.unblocker.clone()
@@ -1111,7 +1286,9 @@ impl BlockingConn {
     }
 
     /// Runs a blocking command that blocks up to `block`; bounded by `block`
-    /// plus the command timeout. A failure that breaks the connection drops it
+    /// plus [`BLOCK_MARGIN`] (or the command timeout, if shorter). A command
+    /// that does not block passes the command timeout as `block`. A failure
+    /// that breaks the connection drops it
     /// (check [`BlockingConn::is_connected`]); a success resets the backoff.
     pub(crate) async fn query<T: FromRedisValue>(
         &mut self,
@@ -1125,7 +1302,11 @@ impl BlockingConn {
                 retry_in: Duration::ZERO,
             });
         };
-        let limit = block + self.connector.command_timeout();
+        // A blocking read is answered by its BLOCK timeout at the latest:
+        // an answer late by more than the margin means the connection is
+        // dead (reset by a proxy, a NAT that forgot it: nothing arrives,
+        // not even an error), and it is replaced within about a second.
+        let limit = block + BLOCK_MARGIN.min(self.connector.command_timeout());
         let result = bounded(limit, cmd.query_async(conn)).await;
         match &result {
             Ok(_) => self.backoff.reset(),

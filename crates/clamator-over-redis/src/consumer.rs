@@ -38,8 +38,11 @@ impl ConsumerLoop {
             if self.shutdown.is_cancelled() {
                 break;
             }
-            if !self.conn.is_connected() && !self.conn.reconnect("consumer", &self.shutdown).await {
-                break;
+            if !self.conn.is_connected() {
+                if !self.conn.reconnect("consumer", &self.shutdown).await {
+                    break;
+                }
+                self.recover().await;
             }
             // Wait for one free slot, then take what else is free (up to 16).
             let first = tokio::select! {
@@ -104,4 +107,69 @@ impl ConsumerLoop {
         }
         tracing::debug!(service = %w.service, "consumer loop stopped");
     }
+
+    /// After a reconnect: starts the entries pending with this consumer that
+    /// no handler runs here. A read parked on the lost connection may have
+    /// been handed entries Redis could not deliver (the connection was
+    /// already dead); they are this consumer's, so no other worker would
+    /// take them before `consumer_claim_idle`. Reads this consumer's
+    /// history (`XREADGROUP ... STREAMS <stream> <id>`), a page at a time.
+    async fn recover(&mut self) {
+        let w = Arc::clone(&self.worker);
+        let limit = self.conn.command_timeout();
+        let mut after = "0".to_owned();
+        let mut started = 0;
+        for _ in 0..RECOVER_PAGES {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(&w.group)
+                .arg(&w.consumer)
+                .arg("COUNT")
+                .arg(MAX_COUNT)
+                .arg("STREAMS")
+                .arg(&w.stream)
+                .arg(&after);
+            let entries = match self.conn.query::<redis::Value>(&cmd, limit).await {
+                Ok(reply) => match parse_read(reply) {
+                    Ok(entries) => entries,
+                    Err(error) => {
+                        tracing::warn!(service = %w.service, %error, "unreadable XREADGROUP reply");
+                        break;
+                    }
+                },
+                // NOGROUP (Redis restarted empty: nothing of ours is
+                // pending) or a failure: the reclaim loop covers the rest.
+                Err(error) => {
+                    tracing::debug!(service = %w.service, %error,
+                        "reading this consumer's pending entries after a reconnect failed");
+                    break;
+                }
+            };
+            let Some(last) = entries.last() else { break };
+            after.clone_from(&last.id);
+            for entry in entries {
+                if w.is_in_flight(&entry.id) {
+                    continue;
+                }
+                let permit = tokio::select! {
+                    () = self.shutdown.cancelled() => return,
+                    permit = w.slots.clone().acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                };
+                if w.spawn(entry, permit) {
+                    started += 1;
+                }
+            }
+        }
+        if started > 0 {
+            tracing::info!(service = %w.service, entries = started,
+                "started entries delivered to this consumer on a connection that was lost");
+        }
+    }
 }
+
+/// The most pages of [`MAX_COUNT`] entries a recovery reads; what is left is
+/// reclaimed after `consumer_claim_idle` as usual.
+const RECOVER_PAGES: usize = 64;

@@ -11,17 +11,18 @@
 //! acknowledged. The reclaim loop claims an entry with `XCLAIM` before
 //! dead-lettering it, so of several workers only one acts on it.
 //!
-//! Two round trips: first the dead letters are written; only the entries whose
-//! dead letter is stored are then answered and acknowledged (pipelined). A
-//! failure in between leaves the entry pending: a later pass moves it again
-//! (a duplicate dead letter is possible, a lost one is not).
+//! Three round trips: first the dead letters are written; the entries whose
+//! dead letter is stored are then answered; those whose answer is written
+//! (or can never be) are acknowledged. A failure in between leaves the entry
+//! pending: a later pass moves it again (a duplicate dead letter is
+//! possible, a lost one or a lost answer is not).
 
 use clamator_protocol::envelope::build_error;
 use clamator_protocol::{Envelope, RpcError};
 use redis::{RedisResult, Value};
 
 use crate::entry::RawEntry;
-use crate::finish::{Reply, reply_command};
+use crate::finish::{Reply, ReplyOutcome, reply_command};
 use crate::keys;
 use crate::options::DEAD_LETTER_MAXLEN;
 use crate::worker::ServiceWorker;
@@ -143,17 +144,16 @@ impl ServiceWorker {
                 return;
             }
         };
-        let mut writes = Vec::new();
-        let mut acked = Vec::new();
-        let mut replied = Vec::new();
+        let mut settled = Vec::new();
+        let mut replies = Vec::new();
         for (d, result) in dead.iter().zip(stored) {
             let dead_letter_id = match result {
                 Ok(id) => id,
                 Err(error) => {
                     tracing::warn!(service = %self.service, entry_id = %d.entry.id, %error,
                         dead_stream = %self.dead_stream,
-                        "writing a dead letter failed (is the dead-letter key a stream?); the \
-                         entry stays pending and is retried");
+                        "writing a dead letter failed (Redis full, or the dead-letter key not \
+                         a stream?); the entry stays pending and is retried");
                     continue;
                 }
             };
@@ -169,43 +169,44 @@ impl ServiceWorker {
                 dead_stream = %self.dead_stream, %dead_letter_id,
                 "entry delivered max_deliveries times without being acknowledged (its handler \
                  probably crashes or hangs the worker); moved to the dead-letter stream");
-            if let Some(reply) =
-                error_reply(&d.entry, self.key_prefix(), d.deliveries, &self.dead_stream)
-            {
-                writes.push(reply_command(&reply, self.reply_maxlen));
-                replied.push(d.entry.id.as_str());
+            match error_reply(&d.entry, self.key_prefix(), d.deliveries, &self.dead_stream) {
+                Some(reply) => replies.push((d.entry.id.as_str(), reply)),
+                None => settled.push(d.entry.id.as_str()),
             }
-            acked.push(d.entry.id.as_str());
         }
-        if acked.is_empty() {
+        // Each error reply before its ack: one Redis refused for now (out of
+        // memory, a failover) leaves its entry pending, dead-lettered again
+        // by a later pass (a duplicate dead letter, never a lost answer).
+        let writes = replies
+            .iter()
+            .map(|(_, reply)| reply_command(reply, self.reply_maxlen))
+            .collect();
+        let answers = self.shared.each(writes, limit).await;
+        for ((entry_id, reply), answer) in replies.iter().zip(&answers) {
+            match ReplyOutcome::of(answer) {
+                ReplyOutcome::Written | ReplyOutcome::Gone => {}
+                ReplyOutcome::Refused(error) => tracing::warn!(service = %self.service,
+                    %entry_id, reply_to = %reply.to, %error,
+                    "Redis refused the error reply of a dead-lettered request for good; its \
+                     caller will time out"),
+                ReplyOutcome::Again(error) => {
+                    tracing::warn!(service = %self.service, %entry_id, %error,
+                        "writing the error reply of a dead-lettered request failed for now; \
+                         the entry stays pending and is dead-lettered and answered again later");
+                    continue;
+                }
+            }
+            settled.push(entry_id);
+        }
+        if settled.is_empty() {
             return;
         }
         let mut ack = redis::cmd("XACK");
-        ack.arg(&self.stream).arg(&self.group);
-        for id in &acked {
-            ack.arg(*id);
-        }
-        let results: Vec<RedisResult<Value>> =
-            match self.shared.writes_then_ack(writes, ack, limit).await {
-                Ok(results) => results,
-                Err(error) => {
-                    tracing::warn!(service = %self.service, %error, entries = acked.len(),
-                        "answering and acknowledging dead-lettered entries failed; they stay \
-                         pending and will be dead-lettered again");
-                    return;
-                }
-            };
-        // One result per reply, then the XACK's.
-        for (i, result) in results.iter().enumerate() {
-            let Err(error) = result else { continue };
-            match replied.get(i) {
-                Some(entry_id) => tracing::warn!(service = %self.service, %entry_id, %error,
-                    "writing the error reply of a dead-lettered request failed; its caller \
-                     will time out"),
-                None => tracing::warn!(service = %self.service, %error, entries = acked.len(),
-                    "acknowledging dead-lettered entries failed; they stay pending and will be \
-                     dead-lettered again"),
-            }
+        ack.arg(&self.stream).arg(&self.group).arg(&settled);
+        if let Err(error) = self.shared.query::<Value>(&ack, limit).await {
+            tracing::warn!(service = %self.service, %error, entries = settled.len(),
+                "acknowledging dead-lettered entries failed; they stay pending and will be \
+                 dead-lettered again");
         }
     }
 }

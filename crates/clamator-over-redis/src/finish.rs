@@ -1,26 +1,50 @@
-//! Writing replies and acks, coalesced: the entries of one service whose
-//! handlers finish together are answered and acknowledged in one pipeline,
-//! `XADD <reply-to> ...` per reply and one `XACK <stream> <group> <id> <id> ...`.
+//! Writing replies and acks, coalesced and in that order: an entry is
+//! acknowledged only once its reply is written (or cannot ever be).
 //!
-//! Handlers hand their outcome to this loop and wait until it is written, so
-//! a handler's slot, its in-flight mark and `stop()`'s drain all still end
-//! after the ack. There is no timer: the loop writes whatever has finished
-//! when it gets to run, so a lone call is written at once (a batch of one)
-//! and batches grow only when handlers finish faster than Redis answers.
+//! Handlers hand their outcome to this loop and wait until the reply is
+//! settled, so a handler's slot and its in-flight mark (whose lease the lease
+//! loop renews) last until then. There is no timer on the happy path: the
+//! loop writes whatever has finished when it gets to run, so a lone call is
+//! written at once and batches grow only when handlers finish faster than
+//! Redis answers.
+//!
+//! One round trip carries the `XACK` of every entry settled before it (in one
+//! command) and the `XADD` of every reply that finished since. When nothing
+//! else comes within 2 ms, the acks of the replies written go on their own.
 //! Under load this takes the server from two commands per call (reply, ack)
 //! towards one (BENCHMARKS.md).
+//!
+//! A reply Redis refuses *for now* (out of memory under `maxmemory`, a
+//! replica after a failover, loading, busy, a cluster slot moving, no answer)
+//! is kept and written again with backoff; its entry stays pending, its
+//! handler does not run again (its lease is still renewed), and it is acked
+//! once the reply is written, or once its caller's deadline has passed
+//! (logged, counted in `clamator_server_replies_abandoned_total`). Only a
+//! permanent refusal (the key is not a stream, an ACL forbids it) is acked
+//! unanswered, with a warning.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use redis::{RedisResult, Value};
+use redis::Value;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::commands;
-use crate::conn::SharedConn;
+use crate::conn::{Answer, SharedConn};
+use crate::worker::InFlight;
 
-/// The most entries one pipeline answers.
+/// The most replies one round trip writes.
 const MAX_BATCH: usize = 128;
+/// The first and the longest wait before writing refused replies again.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+/// How long the acks of written replies wait for a round trip to ride on
+/// before they go on their own: sequential calls then cost one round trip
+/// each, as a pipelined reply and ack did.
+const ACK_LINGER: Duration = Duration::from_millis(2);
 
 /// A reply to write: where, what, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +63,47 @@ pub(crate) fn reply_command(reply: &Reply, maxlen: usize) -> redis::Cmd {
     commands::reply(&reply.to, &reply.text, reply.nomkstream, maxlen)
 }
 
+/// What became of one reply's `XADD`.
+#[derive(Debug)]
+pub(crate) enum ReplyOutcome {
+    /// Redis stored it.
+    Written,
+    /// The reply stream is gone (`NOMKSTREAM`): its client stopped or expired.
+    Gone,
+    /// Refused for now, or no answer: write it again later.
+    Again(String),
+    /// Refused for good (`WRONGTYPE`, `NOPERM`, ...): it can never be written.
+    Refused(String),
+}
+
+impl ReplyOutcome {
+    /// Reads one `XADD`'s answer.
+    pub(crate) fn of(answer: &Answer) -> ReplyOutcome {
+        match answer {
+            Ok(Value::Nil) => ReplyOutcome::Gone,
+            Ok(_) => ReplyOutcome::Written,
+            Err(e) if e.is_transient() => ReplyOutcome::Again(e.to_string()),
+            Err(e) => ReplyOutcome::Refused(e.to_string()),
+        }
+    }
+}
+
 /// A handled entry: its reply, if any, then its ack.
 #[derive(Debug)]
 pub(crate) struct Done {
-    /// The command-stream entry id to acknowledge.
-    pub(crate) entry_id: String,
+    /// The entry's in-flight mark (its id): dropped once the entry is acked,
+    /// so its lease is renewed and it is not started again here until then.
+    pub(crate) in_flight: InFlight,
     /// The reply, when there is one.
     pub(crate) reply: Option<Reply>,
-    /// Signalled once the pipeline carrying this entry was answered (or failed).
+    /// When the caller stops waiting (its `timeout-ms`), if it said: a reply
+    /// Redis keeps refusing is given up then.
+    pub(crate) give_up_at: Option<Instant>,
+    /// Whether Redis refused it before (only such a reply is given up: the
+    /// first attempt is made whatever the time, as it costs one `XADD`).
+    pub(crate) refused: bool,
+    /// Signalled once the reply is settled (written, or never to be), or
+    /// dropped when the loop ends first (the entry then stays pending).
     pub(crate) written: oneshot::Sender<()>,
 }
 
@@ -67,18 +124,48 @@ pub(crate) struct FinishLoop {
     pub(crate) shared: Arc<SharedConn>,
 }
 
+/// What the loop holds between round trips.
+#[derive(Debug, Default)]
+struct State {
+    /// Entries whose replies are settled, to acknowledge in the next round trip.
+    acks: Vec<InFlight>,
+    /// Replies Redis refused for now, to write again at `retry_at`.
+    retry: Vec<Done>,
+    /// When to write `retry` (and unsent `acks`) again.
+    retry_at: Option<Instant>,
+    /// When `acks` go on their own if no round trip carries them before.
+    ack_at: Option<Instant>,
+}
+
 impl FinishLoop {
     /// Runs until `close` fires (the runner's stop, once no handler runs
-    /// any more) and what was queued is written, or until every sender is gone.
+    /// any more) and what was queued is written, or until every sender is
+    /// gone. Replies still refused then are dropped unacked: their entries
+    /// stay pending and another worker (or a reclaim) runs them again.
     pub(crate) async fn run(mut self, close: CancellationToken) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut state = State::default();
+        let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
         let mut closing = false;
         loop {
-            let next = if closing {
-                self.rx.recv().await
+            let mut batch = Vec::new();
+            if closing {
+                match self.rx.recv().await {
+                    Some(done) => batch.push(done),
+                    None => break,
+                }
             } else {
+                let retry_at = state.retry_at;
+                let ack_at = state.ack_at;
                 tokio::select! {
-                    next = self.rx.recv() => next,
+                    next = self.rx.recv() => match next {
+                        Some(done) => batch.push(done),
+                        None => break,
+                    },
+                    () = sleep_until(retry_at) => {
+                        state.retry_at = None;
+                        batch.append(&mut state.retry);
+                    }
+                    () = sleep_until(ack_at) => {}
                     () = close.cancelled() => {
                         // No new sends; what is queued is still received.
                         self.rx.close();
@@ -86,74 +173,149 @@ impl FinishLoop {
                         continue;
                     }
                 }
-            };
-            let Some(first) = next else { break };
-            batch.push(first);
+            }
             while batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {
                     Ok(done) => batch.push(done),
                     Err(_) => break,
                 }
             }
-            self.write(&batch).await;
-            for done in batch.drain(..) {
-                let _ = done.written.send(());
+            state.ack_at = None;
+            self.round(&mut state, batch).await;
+            if !state.acks.is_empty() && state.retry_at.is_none() {
+                state.ack_at = Some(Instant::now() + ACK_LINGER);
             }
+            if state.retry.is_empty() && state.retry_at.is_none() {
+                backoff.reset();
+            } else if !state.retry.is_empty() && state.retry_at.is_none() {
+                state.retry_at = Some(Instant::now() + backoff.next_delay());
+            }
+        }
+        // Closing: the acks of settled entries still go; refused replies stay
+        // pending (their handlers were abandoned or ended).
+        if !state.acks.is_empty() {
+            self.round(&mut state, Vec::new()).await;
+        }
+        if !state.retry.is_empty() || !state.acks.is_empty() {
+            tracing::warn!(service = %self.service, replies = state.retry.len(),
+                acks = state.acks.len(),
+                "stopping with replies or acks Redis refused; their entries stay pending and \
+                 are run again by another worker");
         }
     }
 
-    /// Every reply, then one XACK of every id: one pipeline (on a cluster,
-    /// where the replies live in other slots, the replies and then the ack;
-    /// [`SharedConn::writes_then_ack`]). Each command's outcome is reported
-    /// for what it is: a reply Redis refused (the key is not a stream, an ACL
-    /// forbids it) is lost and logged with its entry, while the ack still
-    /// goes through; a failed ack leaves the entries pending, and another
-    /// worker (or our reclaim loop) runs them again.
-    async fn write(&self, batch: &[Done]) {
-        let replied: Vec<(&Done, &Reply)> = batch
-            .iter()
-            .filter_map(|d| d.reply.as_ref().map(|r| (d, r)))
-            .collect();
-        let writes = replied
-            .iter()
-            .map(|(_, reply)| reply_command(reply, self.reply_maxlen))
-            .collect();
-        let mut ack = redis::cmd("XACK");
-        ack.arg(&self.stream).arg(&self.group);
+    /// One round trip: the `XACK` of `state.acks`, then an `XADD` per reply of
+    /// `batch`; settles what it can and keeps the rest in `state`.
+    async fn round(&self, state: &mut State, batch: Vec<Done>) {
+        let now = Instant::now();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut settled = Vec::new();
         for done in batch {
-            ack.arg(&done.entry_id);
+            match &done.reply {
+                None => settled.push(done),
+                Some(_) if done.refused && done.give_up_at.is_some_and(|at| at <= now) => {
+                    self.give_up(&done);
+                    settled.push(done);
+                }
+                Some(_) => replies.push(done),
+            }
         }
-        let results: Vec<RedisResult<Value>> = match self
+        // Entries without a reply are acked in this round trip already.
+        let mut acked: Vec<InFlight> = std::mem::take(&mut state.acks);
+        let mut signals = Vec::with_capacity(settled.len() + replies.len());
+        for done in settled {
+            acked.push(done.in_flight);
+            signals.push(done.written);
+        }
+        let mut cmds = Vec::with_capacity(replies.len() + 1);
+        if !acked.is_empty() {
+            let mut ack = redis::cmd("XACK");
+            ack.arg(&self.stream).arg(&self.group);
+            for mark in &acked {
+                ack.arg(&mark.id);
+            }
+            cmds.push(ack);
+        }
+        for done in &replies {
+            if let Some(reply) = &done.reply {
+                cmds.push(reply_command(reply, self.reply_maxlen));
+            }
+        }
+        let mut answers = self
             .shared
-            .writes_then_ack(writes, ack, self.shared.command_timeout())
+            .each(cmds, self.shared.command_timeout())
             .await
-        {
-            Ok(results) => results,
-            Err(error) => {
-                let first = batch.first().map(|d| d.entry_id.as_str()).unwrap_or("");
-                tracing::warn!(service = %self.service, entries = batch.len(), first_entry_id = %first,
-                    %error, "writing replies and acks failed (no answer from Redis, or a \
-                     cluster failover or slot move); the entries stay pending and are \
-                     reclaimed later");
-                return;
-            }
-        };
-        let mut results = results.into_iter();
-        for (done, reply) in &replied {
-            match results.next() {
+            .into_iter();
+        if !acked.is_empty() {
+            match answers.next() {
+                Some(Ok(_)) | None => {}
+                Some(Err(error)) if error.is_transient() => {
+                    tracing::warn!(service = %self.service, entries = acked.len(), %error,
+                        "acknowledging answered entries failed for now; retrying (their \
+                         replies are written)");
+                    state.acks.append(&mut acked);
+                    state.retry_at.get_or_insert(now + RETRY_FIRST);
+                }
                 Some(Err(error)) => tracing::warn!(service = %self.service,
-                    entry_id = %done.entry_id, reply_to = %reply.to, %error,
-                    "Redis refused the reply; its caller will time out (the entry is acked)"),
-                Some(Ok(Value::Nil)) => tracing::debug!(service = %self.service,
-                    entry_id = %done.entry_id, reply_to = %reply.to,
-                    "reply stream is gone (its client stopped or expired); reply dropped"),
-                _ => {}
+                    entries = acked.len(), %error,
+                    "Redis refused to acknowledge answered entries; they stay pending and \
+                     are reclaimed later"),
             }
         }
-        if let Some(Err(error)) = results.next() {
-            tracing::warn!(service = %self.service, entries = batch.len(), %error,
-                "acknowledging handled entries failed; they stay pending and are reclaimed \
-                 later (their replies were written)");
+        // Acked (or left pending for good): their in-flight marks go.
+        drop(acked);
+        let mut again = 0;
+        let mut first_reason = None;
+        for (done, answer) in replies.into_iter().zip(answers) {
+            let to = done.reply.as_ref().map_or("", |r| r.to.as_str());
+            let entry_id = &done.in_flight.id;
+            match ReplyOutcome::of(&answer) {
+                ReplyOutcome::Written => {}
+                ReplyOutcome::Gone => tracing::debug!(service = %self.service,
+                    %entry_id, reply_to = %to,
+                    "reply stream is gone (its client stopped or expired); reply dropped"),
+                ReplyOutcome::Refused(error) => tracing::warn!(service = %self.service,
+                    %entry_id, reply_to = %to, %error,
+                    "Redis refused the reply for good; its caller will time out (the entry \
+                     is acked)"),
+                ReplyOutcome::Again(reason) => {
+                    again += 1;
+                    first_reason.get_or_insert(reason);
+                    let mut done = done;
+                    done.refused = true;
+                    state.retry.push(done);
+                    continue;
+                }
+            }
+            state.acks.push(done.in_flight);
+            signals.push(done.written);
         }
+        if let Some(reason) = first_reason {
+            crate::metrics::replies_retried(&self.service, again);
+            tracing::warn!(service = %self.service, replies = again, error = %reason,
+                "Redis refused replies for now; keeping them and writing them again with \
+                 backoff (their entries stay pending, their handlers do not run again)");
+        }
+        for written in signals {
+            let _ = written.send(());
+        }
+    }
+
+    /// Logs and counts a reply given up: its caller's deadline passed while
+    /// Redis kept refusing it.
+    fn give_up(&self, done: &Done) {
+        crate::metrics::reply_abandoned(&self.service);
+        tracing::warn!(service = %self.service, entry_id = %done.in_flight.id,
+            reply_to = %done.reply.as_ref().map_or("", |r| r.to.as_str()),
+            "Redis refused the reply until its caller's deadline passed; the reply is \
+             dropped and the entry acked (its caller has timed out)");
+    }
+}
+
+/// Sleeps until `at`; forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

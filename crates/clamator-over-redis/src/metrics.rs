@@ -24,6 +24,8 @@
 //! | `clamator.server.reclaimed` | counter | `rpc.service` | entries taken over from another consumer and run here |
 //! | `clamator.server.dead_letters` | counter | `rpc.service` | entries moved to the dead-letter stream |
 //! | `clamator.server.expired_skipped` | counter | `rpc.service` | requests acked unrun because their caller's timeout had passed |
+//! | `clamator.server.replies_retried` | counter | `rpc.service` | reply writes Redis refused for now (out of memory, a replica, loading, no answer) and that were kept to be written again |
+//! | `clamator.server.replies_abandoned` | counter | `rpc.service` | replies given up because Redis kept refusing them until their caller's deadline passed (their entries acked) |
 //! | `clamator.server.poison` | counter | `rpc.service`, `kind` | entries dropped unrun (`not-json`, `bad-reply-to`, `no-envelope`, ...) |
 //! | `clamator.server.group.lag` | gauge | `rpc.service` | entries of the command stream the service's group has not been handed yet (`XINFO GROUPS` lag; not set when Redis cannot tell) |
 //! | `clamator.server.group.pending` | gauge | `rpc.service` | entries delivered to the group and not yet acknowledged, by any worker |
@@ -92,6 +94,8 @@ mod on {
     const SERVER_DEAD: &str = "clamator.server.dead_letters";
     const SERVER_EXPIRED: &str = "clamator.server.expired_skipped";
     const SERVER_POISON: &str = "clamator.server.poison";
+    const SERVER_RETRIED: &str = "clamator.server.replies_retried";
+    const SERVER_ABANDONED: &str = "clamator.server.replies_abandoned";
     const GROUP_LAG: &str = "clamator.server.group.lag";
     const GROUP_PENDING: &str = "clamator.server.group.pending";
     const GROUP_READ: &str = "clamator.server.group.entries_read";
@@ -145,6 +149,14 @@ mod on {
                 "Requests acknowledged unrun because their caller had given up"
             );
             describe_counter!(SERVER_POISON, "Entries dropped unrun, by kind");
+            describe_counter!(
+                SERVER_RETRIED,
+                "Reply writes Redis refused for now, kept to be written again"
+            );
+            describe_counter!(
+                SERVER_ABANDONED,
+                "Replies Redis refused until their caller's deadline passed"
+            );
             describe_gauge!(
                 GROUP_LAG,
                 "Command-stream entries not yet handed to the service's consumer group"
@@ -186,17 +198,8 @@ mod on {
             call
         }
 
-        /// Awaits the call and records its outcome.
-        pub(crate) async fn wrap<F>(self, call: F) -> F::Output
-        where
-            F: Future<Output = Result<Response, Error>> + Send,
-        {
-            let result = call.await;
-            self.finish(&result);
-            result
-        }
-
-        fn finish(&self, result: &Result<Response, Error>) {
+        /// Records the call's outcome (the in-flight gauge goes down on drop).
+        pub(crate) fn finish(self, result: &Result<Response, Error>) {
             let outcome = match result {
                 Ok(Response::Success { .. }) => "ok",
                 Ok(Response::Error { .. }) => "rpc_error",
@@ -239,12 +242,8 @@ mod on {
             }
         }
 
-        /// Awaits the send and counts it by outcome.
-        pub(crate) async fn wrap<F>(self, send: F) -> F::Output
-        where
-            F: Future<Output = Result<(), Error>> + Send,
-        {
-            let result = send.await;
+        /// Counts the notification by outcome.
+        pub(crate) fn finish(self, result: &Result<(), Error>) {
             let outcome = if result.is_ok() {
                 "ok"
             } else {
@@ -253,7 +252,6 @@ mod on {
             counter!(CLIENT_NOTIFICATIONS, SERVICE => self.service, METHOD => self.method,
                 OUTCOME => outcome)
             .increment(1);
-            result
         }
     }
 
@@ -394,6 +392,18 @@ mod on {
     pub(crate) fn reconnect(role: &str) {
         counter!(RECONNECTS, "role" => role.to_owned()).increment(1);
     }
+
+    /// `n` replies of `service` were refused for now and kept to write again.
+    pub(crate) fn replies_retried(service: &str, n: usize) {
+        describe();
+        counter!(SERVER_RETRIED, SERVICE => service.to_owned()).increment(n as u64);
+    }
+
+    /// A reply of `service` was given up at its caller's deadline.
+    pub(crate) fn reply_abandoned(service: &str) {
+        describe();
+        counter!(SERVER_ABANDONED, SERVICE => service.to_owned()).increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -401,8 +411,8 @@ mod off {
     //! The same API, empty: call sites need no `cfg`.
     use std::future::Future;
 
-    use clamator_protocol::Dispatcher;
     use clamator_protocol::envelope::Request;
+    use clamator_protocol::{Dispatcher, Error, Response};
     use redis::streams::StreamInfoGroupsReply;
 
     /// Nothing.
@@ -416,9 +426,7 @@ mod off {
         }
 
         #[inline(always)]
-        pub(crate) fn wrap<F: Future>(self, call: F) -> F {
-            call
-        }
+        pub(crate) fn finish(self, _result: &Result<Response, Error>) {}
     }
 
     /// Nothing.
@@ -432,9 +440,7 @@ mod off {
         }
 
         #[inline(always)]
-        pub(crate) fn wrap<F: Future>(self, send: F) -> F {
-            send
-        }
+        pub(crate) fn finish(self, _result: &Result<(), Error>) {}
     }
 
     /// Nothing.
@@ -487,6 +493,12 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn reconnect(_role: &str) {}
+
+    #[inline(always)]
+    pub(crate) fn replies_retried(_service: &str, _n: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn reply_abandoned(_service: &str) {}
 }
 
 #[cfg(test)]

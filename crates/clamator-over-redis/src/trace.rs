@@ -60,24 +60,28 @@ pub(crate) fn client_span(
     stream: &str,
     request_id: Option<&str>,
 ) -> Span {
-    let otel_name = format!("{service}/{method}");
     let span = match request_id {
         Some(_) => tracing::info_span!("clamator.call",
-            otel.name = %otel_name, otel.kind = "client", otel.status_code = Empty,
+            otel.name = Empty, otel.kind = "client", otel.status_code = Empty,
             rpc.system = "jsonrpc", rpc.service = %service, rpc.method = %method,
             rpc.jsonrpc.version = "2.0", rpc.jsonrpc.request_id = Empty,
             rpc.jsonrpc.error_code = Empty, error.type = Empty,
             messaging.system = MESSAGING_SYSTEM, messaging.destination.name = %stream,
             messaging.message.id = Empty, trace_id = Empty, span_id = Empty),
         None => tracing::info_span!("clamator.notify",
-            otel.name = %otel_name, otel.kind = "client", otel.status_code = Empty,
+            otel.name = Empty, otel.kind = "client", otel.status_code = Empty,
             rpc.system = "jsonrpc", rpc.service = %service, rpc.method = %method,
             rpc.jsonrpc.version = "2.0", error.type = Empty,
             messaging.system = MESSAGING_SYSTEM, messaging.destination.name = %stream,
             messaging.message.id = Empty, trace_id = Empty, span_id = Empty),
     };
-    if let Some(id) = request_id {
-        span.record("rpc.jsonrpc.request_id", id);
+    // Formatted only for a span something records: the call path of a
+    // process without a subscriber allocates nothing for tracing.
+    if !span.is_disabled() {
+        span.record("otel.name", format!("{service}/{method}"));
+        if let Some(id) = request_id {
+            span.record("rpc.jsonrpc.request_id", id);
+        }
     }
     span
 }
@@ -85,24 +89,33 @@ pub(crate) fn client_span(
 /// The trace context to send with a request made in `span`: the span's
 /// OpenTelemetry context when it has a valid one (feature `opentelemetry`),
 /// otherwise a new span id in the trace of the handler this runs in, or a
-/// new trace. Records `trace_id` and `span_id` on `span`.
-pub(crate) fn outgoing(span: &Span) -> Outgoing {
+/// new trace when `span` is recorded. Records `trace_id` and `span_id` on
+/// `span`. `None` (no `traceparent` sent) when there is no trace at all:
+/// no handler's trace to continue and nothing records the client span (no
+/// subscriber, or its level filtered out), so no trace id would ever be
+/// seen on this side.
+pub(crate) fn outgoing(span: &Span) -> Option<Outgoing> {
     #[cfg(feature = "opentelemetry")]
     if let Some((out, parent)) = otel::inject(span) {
         record_ids(span, &parent);
-        return out;
+        return Some(out);
     }
-    let parent = HANDLING
-        .try_with(TraceParent::new_child)
-        .unwrap_or_else(|_| TraceParent::new_root());
+    let parent = match HANDLING.try_with(TraceParent::new_child) {
+        Ok(parent) => parent,
+        Err(_) if span.is_disabled() => return None,
+        Err(_) => TraceParent::new_root(),
+    };
     record_ids(span, &parent);
-    Outgoing {
+    Some(Outgoing {
         traceparent: parent.to_string(),
         tracestate: None,
-    }
+    })
 }
 
 fn record_ids(span: &Span, tp: &TraceParent) {
+    if span.is_disabled() {
+        return;
+    }
     span.record("trace_id", tp.trace_id_hex());
     span.record("span_id", tp.span_id_hex());
 }
@@ -140,6 +153,7 @@ pub(crate) fn record_error(span: &Span, error: &Error) {
         Error::Transport(TransportError::Stopped) => "stopped",
         Error::Transport(TransportError::ConnectionLost { .. }) => "connection_lost",
         Error::Transport(TransportError::Refused { .. }) => "refused",
+        Error::Transport(TransportError::Unavailable { .. }) => "unavailable",
         Error::Transport(TransportError::NoServer { .. }) => "no_server",
         Error::Transport(TransportError::Config(_)) => "config",
         _ => "other",

@@ -83,10 +83,14 @@ pub(crate) struct ServiceWorker {
     done: mpsc::UnboundedSender<Done>,
 }
 
-/// Removes an entry id from the in-flight set when its handler ends.
-struct InFlight {
+/// Removes an entry id from the in-flight set when dropped: by the finish
+/// loop once the entry is acked (or left pending at stop), so the reclaim
+/// loop never starts it again here and its lease is renewed until then.
+#[derive(Debug)]
+pub(crate) struct InFlight {
     worker: Arc<ServiceWorker>,
-    id: String,
+    /// The entry id.
+    pub(crate) id: String,
 }
 
 impl Drop for InFlight {
@@ -250,14 +254,13 @@ impl ServiceWorker {
         // told its name (entering starts an OpenTelemetry span).
         self.handlers.spawn(async move {
             let _permit = permit;
-            let _guard = guard;
             tokio::select! {
                 () = worker.abandon.cancelled() => {
                     trace.event(&span, || tracing::debug!(service = %worker.service,
                         entry_id = %guard_id,
                         "handler abandoned at shutdown; the entry stays pending for reclaim"));
                 }
-                () = worker.handle(entry, &span, &trace) => {}
+                () = worker.handle(entry, &span, &trace, guard) => {}
             }
         });
         true
@@ -394,7 +397,13 @@ impl ServiceWorker {
     ///
     /// Events go to the entry's server span `span`, which is entered for the
     /// dispatch and the write once the request's method is recorded.
-    async fn handle(&self, entry: Entry, span: &Span, trace: &trace::ServerTrace) {
+    async fn handle(
+        &self,
+        entry: Entry,
+        span: &Span,
+        trace: &trace::ServerTrace,
+        in_flight: InFlight,
+    ) {
         // Replies go only to this prefix's reply streams: a `reply-to` naming
         // anything else (a command stream, a dead-letter stream, a key of
         // another application) would let one request write to, and trim,
@@ -415,7 +424,9 @@ impl ServiceWorker {
                             ),
                         );
                     });
-                    self.finish(&entry.id, None).instrument(span.clone()).await;
+                    self.finish(None, None, in_flight)
+                        .instrument(span.clone())
+                        .await;
                     return;
                 }
             },
@@ -424,9 +435,12 @@ impl ServiceWorker {
             trace.event(span, || tracing::debug!(service = %self.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it"));
             self.metrics.expired();
-            self.finish(&entry.id, None).instrument(span.clone()).await;
+            self.finish(None, None, in_flight)
+                .instrument(span.clone())
+                .await;
             return;
         }
+        let give_up_at = self.caller_deadline(&entry);
         let Some(envelope) = entry.envelope else {
             trace.event(span, || {
                 self.poison_log.report(
@@ -435,7 +449,9 @@ impl ServiceWorker {
                     &"entry without an envelope field",
                 );
             });
-            self.finish(&entry.id, None).instrument(span.clone()).await;
+            self.finish(None, None, in_flight)
+                .instrument(span.clone())
+                .await;
             return;
         };
         let reply = match read_incoming(&envelope) {
@@ -497,7 +513,9 @@ impl ServiceWorker {
             }),
             _ => None,
         };
-        self.finish(&entry.id, reply).instrument(span.clone()).await;
+        self.finish(give_up_at, reply, in_flight)
+            .instrument(span.clone())
+            .await;
     }
 
     /// Whether the entry carries its caller's timeout (`timeout-ms`, sent by
@@ -510,6 +528,18 @@ impl ServiceWorker {
         let redis_now =
             local_now_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed));
         self.skip_expired && deadline::caller_gave_up(sent, timeout, redis_now)
+    }
+
+    /// When the entry's caller stops waiting, on this host's clock: its
+    /// `timeout-ms` (Rust callers) after the entry was added (Redis's clock).
+    fn caller_deadline(&self, entry: &Entry) -> Option<tokio::time::Instant> {
+        let (Some(sent), Some(timeout)) = (entry.added_ms(), entry.timeout_ms) else {
+            return None;
+        };
+        let redis_now =
+            local_now_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed));
+        let left = sent.saturating_add(timeout).saturating_sub(redis_now);
+        Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
     }
 
     /// Sets whether requests whose caller gave up are skipped.
@@ -543,12 +573,19 @@ impl ServiceWorker {
     /// which writes them with those of other entries that finished together,
     /// and waits until they are written (or failed: then the entry stays
     /// pending and is reclaimed later).
-    async fn finish(&self, entry_id: &str, reply: Option<Reply>) {
+    async fn finish(
+        &self,
+        give_up_at: Option<tokio::time::Instant>,
+        reply: Option<Reply>,
+        in_flight: InFlight,
+    ) {
         let (written, done) = oneshot::channel();
         let queued = self.done.send(Done {
-            entry_id: entry_id.to_owned(),
+            give_up_at,
+            refused: false,
             reply,
             written,
+            in_flight,
         });
         if queued.is_ok() {
             let _ = done.await;

@@ -18,6 +18,10 @@
 //!   one a test owns to kill nodes and move slots).
 //! - [`tls`]: throwaway TLS `redis-server`s with certificates made at run
 //!   time (a CA, server, client and expired certificates).
+//! - `faults` (feature `redis`): fault scenarios run on one Redis and on a
+//!   cluster (Redis out of memory while handlers run).
+//! - `proxy` (feature `redis`): `TcpProxy`, a loopback TCP proxy that resets,
+//!   forgets or holds the connections through it.
 //! - `conformance` (feature `conformance`): the WIRE.md §4 table, run
 //!   against any transport that can carry request text.
 #![deny(missing_docs)]
@@ -30,6 +34,10 @@ pub mod cluster;
 pub mod conformance;
 #[cfg(feature = "redis")]
 pub mod context;
+#[cfg(feature = "redis")]
+pub mod faults;
+#[cfg(feature = "redis")]
+pub mod proxy;
 pub mod sentinel;
 pub mod server;
 pub mod shared;

@@ -1,0 +1,220 @@
+//! The guarantees under faults that broke them once, each with what it
+//! promises:
+//! - Redis out of memory while handlers run: every reply Redis refused is
+//!   kept and written once memory is freed; every call answered exactly
+//!   once, no handler run twice, nothing left pending;
+//! - a call made while Redis is full fails at once, saying Redis is full;
+//! - a connection reset (RST both ways) or forgotten by a proxy (RST to
+//!   Redis, silence to the worker): the worker notices within about a
+//!   second and serves again (every call answered);
+//! - a connection held by a proxy (bytes delayed, no RST): calls are
+//!   answered by the other worker, nothing lost;
+//! - a burst of 10,000 XADDs queued on one connection is no lost connection:
+//!   a command's time limit measures Redis's silence, not the local queue.
+//!
+//! (On a Redis Cluster: `cluster.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamator_over_redis::{ConnectOptions, RedisRpcClient, ServerOptions};
+use clamator_test_support::context::*;
+use clamator_test_support::faults;
+use clamator_test_support::proxy::TcpProxy;
+use clamator_test_support::{TestArith, TestContext};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_refused_while_redis_is_full_are_written_once_it_is_freed() {
+    let ctx = TestContext::own_server();
+    let nodes = [ctx.url().to_owned()];
+    faults::out_of_memory_while_handlers_run(&ctx, &nodes, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_while_redis_is_full_fails_at_once_saying_so() {
+    let ctx = TestContext::own_server();
+    let nodes = [ctx.url().to_owned()];
+    faults::a_call_while_redis_is_full_fails_at_once_saying_so(&ctx, &nodes).await;
+}
+
+/// The port of a `redis://127.0.0.1:<port>` URL.
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("a URL with a port")
+}
+
+/// How long after `break_it` a worker behind `proxy` (the only worker)
+/// answers calls again: calls are made one after the other, each with a
+/// short timeout, until one is answered.
+async fn serves_again_after(ctx: &TestContext, break_it: impl FnOnce(&TcpProxy)) -> Duration {
+    let proxy = TcpProxy::start(port_of(ctx.url()));
+    let arith = TestArith::new();
+    // The default command timeout (5 s): what bounds the stall now is the
+    // blocking read's own bound (BLOCK + 500 ms), not the command timeout.
+    let behind = ConnectOptions::new(ctx.prefix(), &proxy.url()).unwrap();
+    let server = ctx
+        .server_on(behind, ServerOptions::default(), &arith)
+        .await;
+    let client = ctx.client().await;
+    within(client.call("arith", "add", json!({"a": 0, "b": 0}), None))
+        .await
+        .unwrap();
+    // The worker is idle, its read parked on the connection through the proxy.
+    let raw = ctx.raw().await;
+    eventually("the worker's read is parked", || {
+        let mut raw = raw.clone();
+        async move {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            list.lines()
+                .any(|l| l.contains("cmd=xreadgroup") && l.contains("flags=b"))
+        }
+    })
+    .await;
+    break_it(&proxy);
+    let broken = Instant::now();
+    let mut i = 1;
+    let answered = loop {
+        let r = client
+            .call(
+                "arith",
+                "add",
+                json!({"a": i, "b": 0}),
+                Some(Duration::from_millis(400)),
+            )
+            .await;
+        if r.is_ok() {
+            break broken.elapsed();
+        }
+        assert!(broken.elapsed() < WAIT, "the worker never served again");
+        i += 1;
+    };
+    // Every request made meanwhile is handled or, its caller gone, skipped:
+    // none is left stranded with a read parked on the dead connection.
+    nothing_pending(&raw, &ctx.stream(), "after the break").await;
+    println!("{i} call(s) until one was answered");
+    within(client.close()).await;
+    within(server.stop()).await;
+    answered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_reset_by_a_proxy_is_noticed_at_once() {
+    let ctx = TestContext::own_server();
+    let took = serves_again_after(&ctx, TcpProxy::reset).await;
+    println!("reset (RST both ways): served again after {took:?}");
+    assert!(took < Duration::from_secs(3), "served again after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_a_proxy_forgot_is_noticed_within_about_a_second() {
+    let ctx = TestContext::own_server();
+    let took = serves_again_after(&ctx, TcpProxy::forget).await;
+    // Was 6.2 s (BLOCK + the command timeout): the parked read never hears
+    // of the reset; its bound (BLOCK 1 s + 500 ms) notices it now.
+    println!("forgotten (RST to Redis, silence to the worker): served again after {took:?}");
+    assert!(took < Duration::from_secs(3), "served again after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_held_by_a_proxy_loses_nothing() {
+    let ctx = TestContext::new();
+    let proxy = TcpProxy::start(port_of(ctx.url()));
+    let arith = TestArith::new();
+    let options = ServerOptions::default().consumer_claim_idle(Duration::from_millis(1_000));
+    let behind = ConnectOptions::new(ctx.prefix(), &proxy.url())
+        .unwrap()
+        .command_timeout(COMMAND_TIMEOUT);
+    let held = ctx.server_on(behind, options.clone(), &arith).await;
+    let direct = ctx.server(options, &arith).await;
+    let client = Arc::new(ctx.client().await);
+    within(client.call("arith", "add", json!({"a": -1, "b": 0}), None))
+        .await
+        .unwrap();
+    proxy.hold();
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let client = Arc::clone(&client);
+            tokio::spawn(async move {
+                client
+                    .call("arith", "add", json!({"a": i, "b": 1}), None)
+                    .await
+            })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let r = within(call).await.unwrap();
+        assert_eq!(r.unwrap(), json!({"sum": i as f64 + 1.0}), "call {i}");
+    }
+    proxy.release();
+    let raw = ctx.raw().await;
+    nothing_pending(&raw, &ctx.stream(), "after the hold").await;
+    let handled = arith.handled();
+    let twice = (0..20)
+        .filter(|i| handled.iter().filter(|a| **a == *i as f64).count() > 1)
+        .count();
+    // At-least-once: a request delivered to the held worker is reclaimed by
+    // the other one; a second run is possible, not seen here so far.
+    println!("held proxy: 20 of 20 answered, {twice} handled twice");
+    match Arc::try_unwrap(client) {
+        Ok(client) => within(client.close()).await,
+        Err(_) => panic!("the client is still shared"),
+    }
+    within(direct.stop()).await;
+    within(held.stop()).await;
+}
+
+/// 10,000 calls sent at once queue their XADDs on one connection; a debug
+/// build drains them in more than the 2 s command timeout. Each command's
+/// limit measures how long Redis was silent, not how long it queued: every
+/// call is answered (this failed with "no answer from Redis within 2000 ms"
+/// on a fresh machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_commands_is_not_silence() {
+    let ctx = TestContext::new();
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = RedisRpcClient::connect_with(
+        ctx.conn().command_timeout(Duration::from_millis(300)),
+        TestContext::client_options(),
+    )
+    .await
+    .unwrap();
+    let calls = (0..10_000).map(|i| {
+        let client = &client;
+        async move {
+            client
+                .call(
+                    "arith",
+                    "add",
+                    json!({"a": i, "b": 1}),
+                    Some(Duration::from_secs(60)),
+                )
+                .await
+        }
+    });
+    let started = Instant::now();
+    let results = tokio::time::timeout(Duration::from_secs(90), futures::future::join_all(calls))
+        .await
+        .expect("10,000 calls did not finish");
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(
+            r.unwrap_or_else(|e| panic!("call {i}: {e}")),
+            json!({"sum": i as f64 + 1.0})
+        );
+    }
+    println!(
+        "10,000 calls with a 300 ms command timeout took {:?}",
+        started.elapsed()
+    );
+    client.close().await;
+    server.stop().await;
+}
