@@ -104,7 +104,7 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
 
-    /// Measured calls per row, after the warm-up [default: 2000; 300 with --smoke].
+    /// Measured calls per row, after the warm-up [default: 2000].
     #[arg(long, value_name = "N")]
     calls: Option<usize>,
 
@@ -118,7 +118,7 @@ struct BenchArgs {
     warmup_ms: Option<u64>,
 
     /// Concurrency levels (calls kept in flight), comma-separated
-    /// [default: 1,16,64,256; 1,16 with --smoke].
+    /// [default: 1,16,64,256; 1,16,64 with --smoke].
     #[arg(long, value_name = "C,..", value_delimiter = ',')]
     concurrency: Vec<usize>,
 
@@ -128,7 +128,7 @@ struct BenchArgs {
     pairs: Vec<Pair>,
 
     /// Calls held in flight to measure client memory per call; 0 skips it
-    /// [default: 10000; 1000 with --smoke].
+    /// [default: 10000].
     #[arg(long, value_name = "N")]
     in_flight: Option<usize>,
 
@@ -136,7 +136,8 @@ struct BenchArgs {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
 
-    /// A short run for CI: a few hundred calls, concurrency 1 and 16, raw and rust-rust.
+    /// A short run for CI: 2,000 calls a row, concurrency 1, 16 and 64, raw and rust-rust, and
+    /// the memory probe with 10,000 calls held.
     #[arg(long)]
     smoke: bool,
 
@@ -185,12 +186,12 @@ struct Plan {
 impl Plan {
     fn from_args(args: &BenchArgs) -> Result<Plan, String> {
         let smoke = args.smoke;
-        let calls = args.calls.unwrap_or(if smoke { 300 } else { 2_000 });
+        let calls = args.calls.unwrap_or(2_000);
         let warmup = args.warmup.unwrap_or(if smoke { 50 } else { 200 });
         let mut concurrency = if !args.concurrency.is_empty() {
             args.concurrency.clone()
         } else if smoke {
-            vec![1, 16]
+            vec![1, 16, 64]
         } else {
             vec![1, 16, 64, 256]
         };
@@ -227,7 +228,7 @@ impl Plan {
             concurrency,
             pairs,
             pairs_explicit,
-            in_flight: args.in_flight.unwrap_or(if smoke { 1_000 } else { 10_000 }),
+            in_flight: args.in_flight.unwrap_or(10_000),
             timeout: Duration::from_millis(args.timeout_ms),
         })
     }
@@ -683,9 +684,10 @@ mod tests {
     #[test]
     fn smoke_is_short_and_rust_only_but_flags_win() {
         let p = plan(&["--smoke"]).unwrap();
-        assert_eq!((p.calls, p.warmup), (300, 50));
+        assert_eq!((p.calls, p.warmup), (2_000, 50));
         assert_eq!(p.min_warmup, Duration::ZERO);
-        assert_eq!(p.concurrency, vec![1, 16]);
+        assert_eq!(p.concurrency, vec![1, 16, 64]);
+        assert_eq!(p.in_flight, 10_000);
         assert_eq!(p.pairs, vec![Pair::Raw, Pair::RustRust]);
         let p = plan(&["--smoke", "--calls", "10", "--pairs", "rust-rust"]).unwrap();
         assert_eq!(p.calls, 10);

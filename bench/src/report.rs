@@ -20,7 +20,12 @@ use super::stats::Measurement;
 use crate::table::Table;
 
 /// Rust->Rust sequential p50 must be within this factor of the floor's.
-pub(crate) const P50_FACTOR_MAX: f64 = 1.3;
+pub(crate) const P50_FACTOR_MAX: f64 = 1.15;
+/// Rust->Rust best throughput must be at least this share of the floor's best.
+pub(crate) const FLOOR_THROUGHPUT_MIN: f64 = 0.95;
+/// Rust->Rust CPU per call (client + server + Redis) at 64 in flight must be
+/// at most this multiple of the floor's.
+pub(crate) const FLOOR_CPU_MAX: f64 = 1.0;
 /// Rust->Rust best throughput must be at least this multiple of the peer's best.
 pub(crate) const THROUGHPUT_FACTOR_MIN: f64 = 20.0;
 
@@ -196,6 +201,18 @@ impl Report {
             (Some(r), Some(p)) if p > 0.0 => Some(r / p),
             _ => None,
         };
+        let vs_floor = match (self.best(Pair::RustRust), self.best(Pair::Raw)) {
+            (Some(r), Some(f)) if f > 0.0 => Some(r / f),
+            _ => None,
+        };
+        let cpu = |pair| {
+            let c = self.find(pair, 64)?.cpu.as_ref()?;
+            Some(c.client_us_per_call? + c.server_us_per_call? + c.redis_us_per_call?)
+        };
+        let cpu_vs_floor = match (cpu(Pair::RustRust), cpu(Pair::Raw)) {
+            (Some(r), Some(f)) if f > 0.0 => Some(r / f),
+            _ => None,
+        };
         let errors = self.total_errors();
         vec![
             Target {
@@ -203,6 +220,18 @@ impl Report {
                 value: p50,
                 limit: format!("<= {P50_FACTOR_MAX}"),
                 met: p50.map(|v| v <= P50_FACTOR_MAX),
+            },
+            Target {
+                name: "rust-rust best calls/s / raw floor best".to_owned(),
+                value: vs_floor,
+                limit: format!(">= {FLOOR_THROUGHPUT_MIN}"),
+                met: vs_floor.map(|v| v >= FLOOR_THROUGHPUT_MIN),
+            },
+            Target {
+                name: "rust-rust CPU/call at 64 / raw floor's".to_owned(),
+                value: cpu_vs_floor,
+                limit: format!("<= {FLOOR_CPU_MAX}"),
+                met: cpu_vs_floor.map(|v| v <= FLOOR_CPU_MAX),
             },
             Target {
                 name: "rust-rust best calls/s / py-py best calls/s".to_owned(),
@@ -428,16 +457,19 @@ mod tests {
         r.row(Pair::RustRust, 64, m(900.0, 50_000.0));
         r.row(Pair::PyPy, 64, m(30_000.0, 2_000.0));
         let t = r.targets();
-        assert_eq!(t[0].met, Some(true), "{t:?}");
+        assert_eq!(t[0].met, Some(false), "{t:?}");
         assert!((t[0].value.unwrap() - 1.2).abs() < 1e-9);
-        assert_eq!(t[1].met, Some(true));
-        assert!((t[1].value.unwrap() - 25.0).abs() < 1e-9);
-        assert_eq!(t[2].met, Some(true));
+        assert_eq!(t[1].met, Some(true), "{t:?}");
+        assert!((t[1].value.unwrap() - 50.0 / 9.0).abs() < 1e-9);
+        assert_eq!(t[2].met, None, "no CPU measured: {t:?}");
+        assert_eq!(t[3].met, Some(true));
+        assert!((t[3].value.unwrap() - 25.0).abs() < 1e-9);
+        assert_eq!(t[4].met, Some(true));
 
         let mut failing = m(200.0, 100.0);
         failing.errors = 3;
         r.row(Pair::RustRust, 16, failing);
-        assert_eq!(r.targets()[2].met, Some(false));
+        assert_eq!(r.targets()[4].met, Some(false));
         let text = r.render(&r.targets(), 1.0, Some(0.5));
         assert!(text.contains("rust-rust"), "{text}");
         assert!(text.contains("MISSED"), "{text}");
@@ -449,7 +481,7 @@ mod tests {
         r.row(Pair::RustRust, 1, m(120.0, 8_000.0));
         r.skip(Pair::PyPy, "no python".to_owned());
         let t = r.targets();
-        assert_eq!((t[0].met, t[1].met), (None, None));
+        assert_eq!((t[0].met, t[1].met, t[3].met), (None, None, None));
         assert!(
             r.render(&t, 1.0, None)
                 .contains("py-py: skipped: no python")

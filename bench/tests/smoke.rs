@@ -1,7 +1,10 @@
 //! The smoke run of `clamator-bench` that CI makes so the benchmark cannot
-//! rot: a few hundred calls of the raw floor and of Rust->Rust against a
+//! rot: 2,000 calls a row of the raw floor and of Rust->Rust against a
 //! throwaway redis-server, as JSON lines. It checks that the benchmark runs
-//! and its output is well formed, not how fast anything is.
+//! and its output is well formed, not how fast anything is, and holds the
+//! two guard rails that are nearly deterministic: Redis commands per call at
+//! 64 in flight (at most 2.3) and client memory per call in flight (at most
+//! 1.6 KB), so a change cannot erode them unseen.
 //!
 //! The Rust server is the `clamator-bench` binary itself (`--serve
 //! rust-arith`), so nothing else has to be built first.
@@ -15,6 +18,10 @@ use serde_json::Value;
 
 /// The whole smoke run must end within this (a debug build on 2 busy cores).
 const BOUND: Duration = Duration::from_secs(180);
+/// Guard rail: Redis commands per Rust->Rust call at 64 in flight.
+const MAX_COMMANDS_PER_CALL: f64 = 2.3;
+/// Guard rail: client memory per call in flight (10,000 held), in bytes.
+const MAX_BYTES_PER_CALL: f64 = 1_600.0;
 
 /// Runs `clamator-bench <args>`, killing it past `BOUND`; returns (exit code, stdout, stderr).
 fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
@@ -78,7 +85,7 @@ fn smoke_run_prints_well_formed_rows_without_errors() {
 
     let rows: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "row").collect();
     for pair in ["raw", "rust-rust"] {
-        for concurrency in [1, 16] {
+        for concurrency in [1, 16, 64] {
             let row = rows
                 .iter()
                 .find(|r| r["pair"] == pair && r["concurrency"] == concurrency)
@@ -113,6 +120,26 @@ fn smoke_run_prints_well_formed_rows_without_errors() {
         .unwrap_or_else(|| panic!("no Rust memory line: {stdout}"));
     assert!(memory.get("error").is_none(), "{memory}");
     assert_eq!(memory["held"], memory["in_flight"], "{memory}");
+
+    // Guard rails (BENCHMARKS.md): what every call costs Redis and the client.
+    let at_64 = rows
+        .iter()
+        .find(|r| r["pair"] == "rust-rust" && r["concurrency"] == 64)
+        .expect("the rust-rust row at 64");
+    let commands = at_64["redis"]["commands_per_call"].as_f64().unwrap();
+    println!(
+        "guard rails: {commands:.3} Redis commands per call at 64 in flight (at most {MAX_COMMANDS_PER_CALL}), {} bytes per call in flight (at most {MAX_BYTES_PER_CALL})",
+        memory["bytes_per_call"]
+    );
+    assert!(
+        commands <= MAX_COMMANDS_PER_CALL,
+        "Redis commands per call at 64 in flight: {commands:.3} > {MAX_COMMANDS_PER_CALL}: {at_64}"
+    );
+    let bytes = memory["bytes_per_call"].as_f64().unwrap();
+    assert!(
+        bytes <= MAX_BYTES_PER_CALL,
+        "client memory per call in flight: {bytes} B > {MAX_BYTES_PER_CALL} B: {memory}"
+    );
 
     let errors = lines
         .iter()

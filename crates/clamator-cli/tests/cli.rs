@@ -420,6 +420,8 @@ fn services_and_pending_show_the_pool() {
         .assert()
         .success();
     f.cli().args(["call", "arith.whoami"]).assert().success();
+    // Answered calls are acked a moment after their replies.
+    settled_group_state(&mut f.conn(), &f.cmds("arith"));
     let stuck_id = strand_entry(&f, "stuck", "stuck:dead");
 
     let out = f.cli().args(["services", "--json"]).output().unwrap();
@@ -646,6 +648,19 @@ fn gc_deletes_only_idle_reply_streams() {
 }
 
 /// Everything about the arith group that a read-only tail must not change.
+/// [`group_state`] once nothing is pending: a server acks what it answered
+/// a moment after the reply (acks are gathered for up to 2 ms).
+fn settled_group_state(conn: &mut redis::Connection, stream: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = group_state(conn, stream);
+        if state[0]["pending"] == 0 || Instant::now() >= deadline {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn group_state(conn: &mut redis::Connection, stream: &str) -> Value {
     let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
         .arg("GROUPS")
@@ -691,7 +706,7 @@ fn tail_shows_requests_and_replies_and_changes_nothing() {
         .code(1);
     let mut conn = f.conn();
     let stream = f.cmds("arith");
-    let before = group_state(&mut conn, &stream);
+    let before = settled_group_state(&mut conn, &stream);
 
     // From the start: the two requests already there.
     let out = f
@@ -821,8 +836,10 @@ fn tail_shows_requests_and_replies_and_changes_nothing() {
     assert_eq!(div_reply["error"]["code"], -32000);
 
     // The live calls moved the group on; nothing else did. Compare against a
-    // fresh snapshot taken after them, and check the tails added no consumer.
-    let after = group_state(&mut conn, &stream);
+    // fresh snapshot taken after the server acked them (the tail can print
+    // the last entry before the server has handled it), and check the tails
+    // added no consumer.
+    let after = settled_group_state(&mut conn, &stream);
     assert_eq!(
         before[0]["consumers"], after[0]["consumers"],
         "no new consumer"

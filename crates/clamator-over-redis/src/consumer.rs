@@ -13,11 +13,15 @@ use crate::worker::ServiceWorker;
 
 /// How long one read blocks: short, so a stop that could not unblock it stays prompt.
 pub(crate) const BLOCK: Duration = Duration::from_millis(1_000);
-/// The most entries one read fetches (the peer's COUNT).
-pub(crate) const MAX_COUNT: usize = 16;
+/// The most entries one read fetches (the peer's COUNT is 16). A read never
+/// fetches more than the free handler slots, so every entry it takes starts
+/// at once: none waits here that another worker could have run. Reading up
+/// to 64 at once makes a busy worker's reads fewer (BENCHMARKS.md, Redis
+/// commands per call).
+pub(crate) const MAX_COUNT: usize = 64;
 
 /// Reads `XREADGROUP GROUP <service> <consumer> COUNT n BLOCK 1000 STREAMS <stream> >`
-/// until shutdown, with n = min(16, free handler slots).
+/// until shutdown, with n = min(64, free handler slots).
 #[derive(Debug)]
 pub(crate) struct ConsumerLoop {
     /// The service read for.
@@ -44,7 +48,7 @@ impl ConsumerLoop {
                 }
                 self.recover().await;
             }
-            // Wait for one free slot, then take what else is free (up to 16).
+            // Wait for one free slot, then take what else is free (up to 64).
             let first = tokio::select! {
                 () = self.shutdown.cancelled() => break,
                 permit = w.slots.clone().acquire_owned() => match permit {

@@ -8,9 +8,11 @@
 //! written at once and batches grow only when handlers finish faster than
 //! Redis answers.
 //!
-//! One round trip carries the `XACK` of every entry settled before it (in one
-//! command) and the `XADD` of every reply that finished since. When nothing
-//! else comes within 2 ms, the acks of the replies written go on their own.
+//! Settled entries (reply written, or none to write) are acked together:
+//! their `XACK` rides on a round trip of replies once the oldest has waited
+//! 2 ms (or 128 wait), and goes on its own when no round trip comes. So a
+//! round trip is the `XADD` of every reply that finished since the last one,
+//! sometimes with one `XACK`.
 //! Under load this takes the server from two commands per call (reply, ack)
 //! towards one (BENCHMARKS.md).
 //!
@@ -41,10 +43,14 @@ const MAX_BATCH: usize = 128;
 /// The first and the longest wait before writing refused replies again.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
-/// How long the acks of written replies wait for a round trip to ride on
-/// before they go on their own: sequential calls then cost one round trip
-/// each, as a pipelined reply and ack did.
+/// How long settled entries may wait to be acked: their acks are gathered
+/// into one `XACK` that rides on a round trip made anyway, or goes on its
+/// own once the oldest has waited this long (or [`ACK_BATCH`] are waiting).
+/// An entry stays pending (and its lease renewed) that much longer; Redis
+/// sees one `XACK` per 2 ms instead of one per batch of replies.
 const ACK_LINGER: Duration = Duration::from_millis(2);
+/// The most acks gathered before they go at once.
+const ACK_BATCH: usize = 128;
 
 /// A reply to write: where, what, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +139,8 @@ struct State {
     retry: Vec<Done>,
     /// When to write `retry` (and unsent `acks`) again.
     retry_at: Option<Instant>,
-    /// When `acks` go on their own if no round trip carries them before.
+    /// When the oldest of `acks` has waited long enough: they go with the
+    /// next round trip, or on their own then.
     ack_at: Option<Instant>,
 }
 
@@ -180,11 +187,7 @@ impl FinishLoop {
                     Err(_) => break,
                 }
             }
-            state.ack_at = None;
-            self.round(&mut state, batch).await;
-            if !state.acks.is_empty() && state.retry_at.is_none() {
-                state.ack_at = Some(Instant::now() + ACK_LINGER);
-            }
+            self.round(&mut state, batch, false).await;
             if state.retry.is_empty() && state.retry_at.is_none() {
                 backoff.reset();
             } else if !state.retry.is_empty() && state.retry_at.is_none() {
@@ -194,7 +197,7 @@ impl FinishLoop {
         // Closing: the acks of settled entries still go; refused replies stay
         // pending (their handlers were abandoned or ended).
         if !state.acks.is_empty() {
-            self.round(&mut state, Vec::new()).await;
+            self.round(&mut state, Vec::new(), true).await;
         }
         if !state.retry.is_empty() || !state.acks.is_empty() {
             tracing::warn!(service = %self.service, replies = state.retry.len(),
@@ -204,9 +207,10 @@ impl FinishLoop {
         }
     }
 
-    /// One round trip: the `XACK` of `state.acks`, then an `XADD` per reply of
-    /// `batch`; settles what it can and keeps the rest in `state`.
-    async fn round(&self, state: &mut State, batch: Vec<Done>) {
+    /// One round trip: the `XACK` of `state.acks` when due (or `flush`),
+    /// and an `XADD` per reply of `batch`; settles what it can and keeps the
+    /// rest in `state`.
+    async fn round(&self, state: &mut State, batch: Vec<Done>, flush: bool) {
         let now = Instant::now();
         let mut replies = Vec::with_capacity(batch.len());
         let mut settled = Vec::new();
@@ -220,13 +224,20 @@ impl FinishLoop {
                 Some(_) => replies.push(done),
             }
         }
-        // Entries without a reply are acked in this round trip already.
-        let mut acked: Vec<InFlight> = std::mem::take(&mut state.acks);
+        // Entries without a reply are settled at once.
         let mut signals = Vec::with_capacity(settled.len() + replies.len());
         for done in settled {
-            acked.push(done.in_flight);
+            state.acks.push(done.in_flight);
             signals.push(done.written);
         }
+        let due =
+            flush || state.acks.len() >= ACK_BATCH || state.ack_at.is_some_and(|at| at <= now);
+        let mut acked: Vec<InFlight> = if due {
+            state.ack_at = None;
+            std::mem::take(&mut state.acks)
+        } else {
+            Vec::new()
+        };
         let mut cmds = Vec::with_capacity(replies.len() + 1);
         if !acked.is_empty() {
             let mut ack = redis::cmd("XACK");
@@ -254,7 +265,7 @@ impl FinishLoop {
                         "acknowledging answered entries failed for now; retrying (their \
                          replies are written)");
                     state.acks.append(&mut acked);
-                    state.retry_at.get_or_insert(now + RETRY_FIRST);
+                    state.ack_at = Some(now + RETRY_FIRST);
                 }
                 Some(Err(error)) => tracing::warn!(service = %self.service,
                     entries = acked.len(), %error,
@@ -295,6 +306,9 @@ impl FinishLoop {
             tracing::warn!(service = %self.service, replies = again, error = %reason,
                 "Redis refused replies for now; keeping them and writing them again with \
                  backoff (their entries stay pending, their handlers do not run again)");
+        }
+        if !state.acks.is_empty() && state.ack_at.is_none() {
+            state.ack_at = Some(now + ACK_LINGER);
         }
         for written in signals {
             let _ = written.send(());

@@ -113,7 +113,14 @@ async fn survives_a_redis_restart_mid_traffic() {
     .await;
     stop.store(true, Ordering::SeqCst);
     within(traffic).await.unwrap();
-    assert!(failed_before > 0 || failed.load(Ordering::SeqCst) > 0);
+    // The calls made while Redis was down failed (asserted above); the
+    // background traffic may see no failure at all: a call whose XADD met
+    // the dead connection is sent once more on a fresh one, and Redis
+    // restarts within tens of milliseconds here.
+    println!(
+        "background calls failed: {failed_before} while Redis was down, {} in all",
+        failed.load(Ordering::SeqCst)
+    );
 
     let mut raw = ctx.raw().await;
     let groups: Vec<redis::Value> = redis::cmd("XINFO")
