@@ -8,12 +8,13 @@
 #   bash bench/whole-machine-cpu.sh [ROUNDS] [CALLS]
 #
 # Prints one line per run and the mean per pair. Needs a release build of
-# clamator-bench (built here if missing) and redis-server on PATH.
+# clamator-bench (built here if missing; CLAMATOR_BENCH_BIN picks another
+# binary) and redis-server on PATH.
 set -euo pipefail
 rounds=${1:-2}
 calls=${2:-60000}
 warmup=2000
-bin=target/release/clamator-bench
+bin=${CLAMATOR_BENCH_BIN:-target/release/clamator-bench}
 [ -x "$bin" ] || cargo build --release --locked -p clamator-bench
 hz=$(getconf CLK_TCK)
 

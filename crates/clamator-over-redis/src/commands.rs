@@ -39,8 +39,18 @@ pub fn add_request(
     reply: Option<ReplyTo<'_>>,
     trace: Option<TraceFields<'_>>,
 ) -> redis::Cmd {
-    let mut xadd = redis::cmd("XADD");
-    xadd.arg(stream)
+    // Sized up front: the arguments are known, so the command's buffers
+    // are allocated once instead of grown argument by argument.
+    let data = 64
+        + stream.len()
+        + envelope.len()
+        + reply.map_or(0, |r| r.stream.len() + 48)
+        + trace.map_or(0, |t| {
+            t.traceparent.len() + t.tracestate.map_or(0, str::len) + 32
+        });
+    let mut xadd = redis::Cmd::with_capacity(16, data);
+    xadd.arg("XADD")
+        .arg(stream)
         .arg("*")
         .arg(keys::FIELD_TYPE)
         .arg(keys::TYPE_RPC)
@@ -67,8 +77,8 @@ pub fn add_request(
 /// `XADD <to> [NOMKSTREAM] MAXLEN ~ <maxlen> * type rpc envelope <text>`:
 /// the one place a reply is written (replies of handlers and of dead letters).
 pub(crate) fn reply(to: &str, text: &str, nomkstream: bool, maxlen: usize) -> redis::Cmd {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(to);
+    let mut cmd = redis::Cmd::with_capacity(12, 64 + to.len() + text.len());
+    cmd.arg("XADD").arg(to);
     if nomkstream {
         cmd.arg("NOMKSTREAM");
     }

@@ -178,7 +178,10 @@ pub fn prepare_call<P: Serialize + ?Sized>(
     Ok(OutgoingCall {
         service: service.to_owned(),
         method: method.to_owned(),
-        key: id.key().into(),
+        key: match &id {
+            Id::Str(s) => Arc::from(s.as_str()),
+            other => other.key().into(),
+        },
         id,
         envelope,
     })

@@ -612,12 +612,20 @@ pub fn try_build_request<P: serde::Serialize + ?Sized>(
     params: &P,
     id: Option<&Id>,
 ) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&RequestOut {
-        jsonrpc: "2.0",
-        method: wire_method,
-        params,
-        id,
-    })
+    // Sized for the envelope around small params, so most requests are
+    // written without growing the buffer.
+    let mut text = Vec::with_capacity(128 + wire_method.len());
+    serde_json::to_writer(
+        &mut text,
+        &RequestOut {
+            jsonrpc: "2.0",
+            method: wire_method,
+            params,
+            id,
+        },
+    )?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(text).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 /// Builds a success response.
