@@ -236,7 +236,8 @@ pub(crate) fn server_span(
         span.record("clamator.delivery_count", n);
     }
     let redelivered = entry.deliveries.is_some_and(|n| n > 1);
-    if let Some(ctx) = &entry.trace {
+    // Formatted only for a span something records.
+    if let Some(ctx) = entry.trace.as_ref().filter(|_| !span.is_disabled()) {
         if redelivered {
             span.record("link.trace_id", ctx.parent.trace_id_hex());
             span.record("link.span_id", ctx.parent.span_id_hex());
@@ -262,11 +263,19 @@ pub(crate) fn server_span(
 
 /// Records what the envelope said: the method, and the request id (`None`
 /// for a notification).
-pub(crate) fn record_request(span: &Span, service: &str, method: &str, id: Option<&str>) {
+pub(crate) fn record_request(
+    span: &Span,
+    service: &str,
+    method: &str,
+    id: Option<&clamator_protocol::envelope::Id>,
+) {
+    if span.is_disabled() {
+        return;
+    }
     span.record("otel.name", format!("{service}/{method}"));
     span.record("rpc.method", method);
     if let Some(id) = id {
-        span.record("rpc.jsonrpc.request_id", id);
+        span.record("rpc.jsonrpc.request_id", id.key());
     }
 }
 

@@ -478,12 +478,7 @@ impl ServiceWorker {
             // A response on a command stream: nothing to run, nobody to answer.
             Ok(None) => None,
             Ok(Some(request)) => {
-                trace::record_request(
-                    span,
-                    &self.service,
-                    &request.method,
-                    request.id.as_ref().map(|id| id.key()).as_deref(),
-                );
+                trace::record_request(span, &self.service, &request.method, request.id.as_ref());
                 let context = trace.own(span);
                 if let Some(from) = &entry.reclaimed_from {
                     span.in_scope(|| {
