@@ -666,6 +666,11 @@ pub(crate) struct SharedConn {
     last_answer_us: std::sync::atomic::AtomicU64,
     /// The origin of `last_answer_us`.
     epoch: Instant,
+    /// Commands sent on this connection and not answered yet: a command
+    /// queued behind many others is allowed that much more silence (a
+    /// cluster client routes a burst one command at a time before the
+    /// first answer comes).
+    outstanding: std::sync::atomic::AtomicUsize,
     /// Run on every new connection before any other command (a client
     /// re-creates its reply stream there: Redis may have restarted empty).
     on_connect: Option<Pipeline>,
@@ -685,6 +690,7 @@ impl SharedConn {
             generations: std::sync::atomic::AtomicU64::new(0),
             last_answer_us: std::sync::atomic::AtomicU64::new(0),
             epoch: Instant::now(),
+            outstanding: std::sync::atomic::AtomicUsize::new(0),
             on_connect: None,
         }
     }
@@ -826,6 +832,8 @@ impl SharedConn {
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let started = Instant::now();
+        let queued = Outstanding::count(&self.outstanding);
+        let full_bound = limit >= self.command_timeout();
         let mut retried = false;
         loop {
             // The generation the attempt runs on (0: none yet), for the timeout case.
@@ -843,23 +851,25 @@ impl SharedConn {
                 }
                 result.map_err(|e| (Some(generation), ConnError::from(e)))
             };
-            let (generation, error) =
-                match self.until_silent(attempt, started, limit, deadline).await {
-                    Ok(Ok(v)) => return Ok(v),
-                    Ok(Err(failure)) => failure,
-                    Err(silent) => {
-                        let error = ConnError::TimedOut(limit);
-                        // Silence for a whole command timeout suggests a half-open
-                        // connection: replace it. A caller's deadline running out
-                        // says nothing about the connection.
-                        // Nor does a caller's shorter limit (an unblock's 1 s).
-                        let g = used.load(Ordering::Relaxed);
-                        if silent && g != 0 && limit >= self.command_timeout() {
-                            self.invalidate(g, &error);
-                        }
-                        return Err(error);
+            let (generation, error) = match self
+                .until_silent(attempt, started, limit, queued.ahead, deadline)
+                .await
+            {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(failure)) => failure,
+                Err(silent) => {
+                    let error = ConnError::TimedOut(limit);
+                    // Silence for a whole command timeout suggests a half-open
+                    // connection: replace it. A caller's deadline running out
+                    // says nothing about the connection.
+                    // Nor does a caller's shorter limit (an unblock's 1 s).
+                    let g = used.load(Ordering::Relaxed);
+                    if silent && g != 0 && full_bound {
+                        self.invalidate(g, &error);
                     }
-                };
+                    return Err(error);
+                }
+            };
             if let Some(g) = generation
                 && error.breaks_connection()
             {
@@ -877,12 +887,16 @@ impl SharedConn {
 
     /// Awaits `attempt` until Redis has been silent on this connection for
     /// `limit` since `started` (`Err(true)`), or `deadline` passes
-    /// (`Err(false)`).
+    /// (`Err(false)`). A command queued behind others (`ahead` when it
+    /// started, or as many as are outstanding now) is allowed
+    /// [`QUEUE_ALLOWANCE`] more for each: answers are noted when their
+    /// callers run, which a burst of thousands delays.
     async fn until_silent<T>(
         &self,
         attempt: impl std::future::Future<Output = T>,
         started: Instant,
         limit: Duration,
+        ahead: usize,
         deadline: Option<Instant>,
     ) -> Result<T, bool> {
         let mut attempt = std::pin::pin!(attempt);
@@ -896,11 +910,15 @@ impl SharedConn {
                     if deadline.is_some_and(|d| now >= d) {
                         return Err(false);
                     }
+                    let queued = ahead.max(self.outstanding.load(Ordering::Relaxed));
+                    let allowed = limit.saturating_add(
+                        QUEUE_ALLOWANCE.saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX)),
+                    );
                     let quiet_from = self.silent_since(started);
-                    if now >= quiet_from + limit {
+                    if now >= quiet_from + allowed {
                         return Err(true);
                     }
-                    check_at = quiet_from + limit;
+                    check_at = quiet_from + allowed;
                 }
             }
         }
@@ -995,6 +1013,31 @@ impl SharedConn {
                 .map(|c| async { self.query::<Value>(c, limit).await.map_err(Arc::new) }),
         )
         .await
+    }
+}
+
+/// How much more silence a command is allowed per command queued ahead of
+/// it on the shared connection (10,000 queued: one more second).
+const QUEUE_ALLOWANCE: Duration = Duration::from_micros(100);
+
+/// Counts a command as outstanding on a shared connection until dropped.
+struct Outstanding<'a> {
+    /// The connection's count.
+    count: &'a std::sync::atomic::AtomicUsize,
+    /// Commands outstanding when this one started.
+    ahead: usize,
+}
+
+impl<'a> Outstanding<'a> {
+    fn count(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::Relaxed);
+        Outstanding { count, ahead }
+    }
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

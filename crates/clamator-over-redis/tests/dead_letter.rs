@@ -343,3 +343,99 @@ async fn without_max_deliveries_entries_are_redelivered_forever() {
     );
     server.stop().await;
 }
+
+/// How often the entry `id` of `stream` has been delivered (XPENDING).
+async fn deliveries(conn: &mut RawConn, stream: &str) -> usize {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg("arith")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query_async(conn)
+        .await
+        .unwrap();
+    reply.ids.first().map_or(0, |p| p.times_delivered)
+}
+
+/// Redis full while an entry is due to be dead-lettered: nothing is
+/// dead-lettered, answered or acked while Redis refuses the writes (the
+/// entry stays pending, nothing lost), and once memory is freed the entry is
+/// dead-lettered once and its caller answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_delays_a_dead_letter_and_loses_nothing() {
+    let ctx = TestContext::own_server();
+    let nodes = [ctx.url().to_owned()];
+    let stream = ctx.stream();
+    let dead_stream = keys::dead_letter_stream(ctx.prefix(), "arith");
+    let reply_to = keys::reply_stream(ctx.prefix(), "raw-caller");
+    let mut conn = ctx.raw().await;
+    create_group(&mut conn, &stream).await;
+    let request = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":2},"id":"d1"}"#;
+    let id = xadd_raw(
+        &mut conn,
+        &stream,
+        &[
+            ("type", b"rpc"),
+            ("envelope", request.as_bytes()),
+            ("reply-to", reply_to.as_bytes()),
+        ],
+    )
+    .await;
+    // Delivered to a worker that died; with max_deliveries 1 it is due to be
+    // dead-lettered once idle for the claim idle.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let options = ServerOptions::default()
+        .consumer_claim_idle(Duration::from_millis(1_500))
+        .max_deliveries(Some(1));
+    let arith = TestArith::new();
+    let server = ctx.server(options, &arith).await;
+    clamator_test_support::faults::set_maxmemory(&nodes, "1").await;
+    // Idle from now on (XCLAIM is allowed in a full Redis): due only once
+    // Redis is full.
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("arith")
+        .arg("arith:crashed")
+        .arg(0)
+        .arg(&id)
+        .arg("IDLE")
+        .arg(0)
+        .arg("JUSTID")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Each reclaim pass claims the entry (a delivery) and tries to write its
+    // dead letter: at 3 deliveries, one attempt was refused for sure.
+    eventually("two reclaim passes tried to dead-letter the entry", || {
+        let mut conn = conn.clone();
+        let stream = stream.clone();
+        async move { deliveries(&mut conn, &stream).await >= 3 }
+    })
+    .await;
+    assert_eq!(xlen(&mut conn, &dead_stream).await, 0, "no dead letter yet");
+    assert!(!exists(&mut conn, &reply_to).await, "no reply yet");
+    assert_eq!(
+        pending_count(&mut conn, &stream, "arith").await,
+        1,
+        "still pending"
+    );
+    clamator_test_support::faults::set_maxmemory(&nodes, "0").await;
+    let (_, reply) = read_reply(&mut conn, &reply_to, "0-0").await;
+    assert_eq!(reply["id"], "d1");
+    assert_eq!(reply["error"]["data"]["name"], "DeadLetter");
+    nothing_pending(&conn, &stream, "the dead letter is acked").await;
+    assert_eq!(xlen(&mut conn, &dead_stream).await, 1, "one dead letter");
+    assert_eq!(xlen(&mut conn, &reply_to).await, 1, "one reply");
+    assert!(arith.handled().is_empty(), "a dead entry is never run");
+    server.stop().await;
+}

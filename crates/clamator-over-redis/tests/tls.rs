@@ -304,10 +304,17 @@ async fn a_wrong_ca_fails_clearly_and_is_not_retried_by_start() {
 
     // A server's start() gives up at once (no start_timeout set): a retry
     // cannot fix a certificate.
+    let error = start_fails_at_once(conn(&tls_server().tls_url(), wrong)).await;
+    assert_eq!(tls_failure(&error).0, TlsFailure::UnknownIssuer);
+}
+
+/// A server's `start()` on `conn` (no `start_timeout`) fails within 5 s
+/// instead of retrying; returns its error.
+async fn start_fails_at_once(conn: ConnectOptions) -> TransportError {
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         WAIT,
-        RedisRpcServer::builder(conn(&tls_server().tls_url(), wrong))
+        RedisRpcServer::builder(conn)
             .register_service(Arith::new("w1"))
             .unwrap()
             .start(),
@@ -315,12 +322,12 @@ async fn a_wrong_ca_fails_clearly_and_is_not_retried_by_start() {
     .await
     .expect("start() must fail at once, not retry a certificate error forever");
     let error = outcome.expect_err("start fails");
-    assert_eq!(tls_failure(&error).0, TlsFailure::UnknownIssuer);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
+    error
 }
 
 /// The shared server that presents a self-signed CA certificate as its own.
@@ -360,23 +367,7 @@ async fn a_ca_certificate_presented_as_the_servers_own_is_not_retried() {
         );
         assert!(message.contains("certificate"), "{message}");
 
-        let started = Instant::now();
-        let outcome = tokio::time::timeout(
-            WAIT,
-            RedisRpcServer::builder(conn)
-                .register_service(Arith::new("w1"))
-                .unwrap()
-                .start(),
-        )
-        .await
-        .expect("start() must fail at once, not retry a certificate error forever");
-        let error = outcome.expect_err("start fails");
-        tls_failure(&error);
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{what}: {:?}",
-            started.elapsed()
-        );
+        tls_failure(&start_fails_at_once(conn).await);
     }
 }
 
