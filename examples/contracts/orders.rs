@@ -18,6 +18,17 @@ pub mod orders {
         pub const PLACE_RESULT: &str = "3cd76ff8afb7d108db210b9af88b7f9c70baf40ab852eb382d073d4494491865";
     }
 
+    /// The JSON Schemas as the contract file has them: the contract's
+    /// descriptor carries them, so exporting it gives the same file.
+    pub mod schemas {
+        /// The `cancelled` params schema, as the contract file has it.
+        pub const CANCELLED_PARAMS: &str = r#"{"type":"object","properties":{"orderId":{"type":"string"},"reason":{"type":["string","null"]}},"required":["orderId","reason"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `place` params schema, as the contract file has it.
+        pub const PLACE_PARAMS: &str = r#"{"type":"object","properties":{"customerId":{"type":"string"},"lines":{"type":"array","items":{"type":"object","properties":{"sku":{"type":"string"},"quantity":{"type":"integer","minimum":0}},"required":["sku","quantity"],"additionalProperties":false}},"note":{"type":"string"},"express":{"type":"boolean","default":false}},"required":["customerId","lines"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `place` result schema, as the contract file has it.
+        pub const PLACE_RESULT: &str = r#"{"anyOf":[{"type":"object","properties":{"ok":{"type":"boolean","const":true},"orderId":{"type":"string"},"totalItems":{"type":"integer"}},"required":["ok","orderId","totalItems"],"additionalProperties":false},{"type":"object","properties":{"ok":{"type":"boolean","const":false},"reason":{"type":"string","enum":["empty","out-of-stock"]}},"required":["ok","reason"],"additionalProperties":false}],"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+    }
+
     #[::clamator::model]
     #[derive(Debug, Clone, PartialEq)]
     pub struct CancelledParams {
@@ -79,7 +90,7 @@ pub mod orders {
         pub reason: PlaceResultFalseReason,
     }
 
-    // Told apart by `ok` (a doc comment would become the schema's description).
+    /// Told apart by `ok`.
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, PartialEq)]
     #[serde(untagged)]
@@ -92,10 +103,10 @@ pub mod orders {
     #[::clamator::contract(service = "orders")]
     pub trait Orders {
         /// `orders.cancelled` (a notification: no reply).
-        #[clamator(name = "cancelled", notification)]
+        #[clamator(name = "cancelled", notification, params_schema = schemas::CANCELLED_PARAMS)]
         async fn cancelled(&self, params: CancelledParams);
         /// `orders.place`.
-        #[clamator(name = "place")]
+        #[clamator(name = "place", params_schema = schemas::PLACE_PARAMS, result_schema = schemas::PLACE_RESULT)]
         async fn place(&self, params: PlaceParams) -> ::core::result::Result<PlaceResult, ::clamator::RpcError>;
     }
 }

@@ -123,7 +123,7 @@ fn manifest_equals_the_family_one() {
 #[test]
 fn unsupported_schema_names_the_pointer() {
     let dir = scratch("unsupported");
-    let schema = r#"{"type":"object","properties":{"name":{"type":"string","minLength":1}},"required":["name"],"additionalProperties":false}"#;
+    let schema = r#"{"type":"object","properties":{"name":{"type":"string","format":"hostname"}},"required":["name"],"additionalProperties":false}"#;
     let hash = clamator_contract_file::hash::schema_hash(schema);
     let file = format!(
         r#"[{{"service":"svc","methods":[{{"name":"hello","isNotification":true,"params":{{"jsonSchema":{schema},"hash":"{hash}"}},"result":null}}]}}]"#
@@ -136,7 +136,7 @@ fn unsupported_schema_names_the_pointer() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "svc.hello params /properties/name/minLength",
+            "svc.hello params /properties/name/format",
         ));
 }
 

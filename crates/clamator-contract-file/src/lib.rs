@@ -38,6 +38,7 @@ mod naming;
 pub mod python;
 pub mod rust;
 pub mod schema;
+mod shapes;
 pub mod zod;
 
 pub use error::ContractFileError;

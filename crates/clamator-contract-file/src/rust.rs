@@ -3,7 +3,7 @@
 //! which gives the typed client and the descriptor), and the hashes as
 //! constants: what a hand-written contract is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::ContractFileError;
 use crate::file::{Contract, ContractFile};
 use crate::naming::{pascal, rust_ident, screaming, snake};
-use crate::schema::{self, Field, Object, Ty, UnsupportedSchema};
+use crate::schema::{self, Extra, Field, Items, Object, Text, Ty, UnsupportedSchema};
 
 /// How to generate Rust.
 #[derive(Debug, Clone, Default)]
@@ -65,10 +65,44 @@ struct Gen<'a> {
     items: Vec<String>,
     /// Type names taken.
     names: BTreeSet<String>,
+    /// Whether the models derive `garde::Validate` (some schema of the
+    /// contract has a constraint).
+    checked: bool,
+    /// Objects emitted, by their pointer inside the schema being generated
+    /// (`$ref` targets).
+    by_pointer: HashMap<String, String>,
+    /// How often each object shape occurs in the contract; shapes seen
+    /// twice or more become one shared type.
+    shape_count: HashMap<String, usize>,
+    /// Shared types emitted, by shape.
+    shared: HashMap<String, String>,
+    /// The property the type being generated sits under (names shared types).
+    prop: Option<String>,
+    /// The object being generated is a params or result type, which keeps
+    /// its `{Method}Params` / `{Method}Result` name (the family's layout).
+    at_top: bool,
+    /// `service.method params|result` being generated, for errors.
+    loc: String,
 }
 
 fn location(c: &Contract, method: &str, which: &str) -> String {
     format!("{}.{method} {which}", c.service)
+}
+
+/// A Rust raw string literal holding `text` (enough `#`s to hold any `"#`).
+fn raw_str(text: &str) -> String {
+    let mut hashes = 1;
+    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        hashes += 1;
+    }
+    let h = "#".repeat(hashes);
+    format!("r{h}\"{text}\"{h}")
+}
+
+/// The parsed params and result of every method, and the embedded texts.
+struct Parsed {
+    params: Ty,
+    result: Option<Ty>,
 }
 
 fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractFileError> {
@@ -76,11 +110,35 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
         .krate
         .clone()
         .unwrap_or_else(|| "::clamator".to_owned());
+    let mut parsed = Vec::new();
+    for m in &c.methods {
+        let params = schema::parse(&m.params.value()?, &location(c, &m.name, "params"))?;
+        let result = match &m.result {
+            Some(r) => Some(schema::parse(&r.value()?, &location(c, &m.name, "result"))?),
+            None => None,
+        };
+        parsed.push(Parsed { params, result });
+    }
+    let mut shape_count = HashMap::new();
+    let mut checked = false;
+    for p in &parsed {
+        for t in std::iter::once(&p.params).chain(p.result.as_ref()) {
+            count_shapes(t, &mut shape_count);
+            checked |= has_constraints(t);
+        }
+    }
     let mut g = Gen {
         opts,
         krate: krate.clone(),
         items: Vec::new(),
         names: BTreeSet::new(),
+        checked,
+        by_pointer: HashMap::new(),
+        shape_count,
+        shared: HashMap::new(),
+        prop: None,
+        at_top: false,
+        loc: String::new(),
     };
     let trait_name = pascal(&c.service);
     g.names.insert(trait_name.clone());
@@ -89,53 +147,63 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
         format!("{trait_name}Client"),
     ]);
     let mut hashes = String::new();
+    let mut schemas = String::new();
     let mut methods = String::new();
-    for m in &c.methods {
+    for (m, p) in c.methods.iter().zip(&parsed) {
         let base = pascal(&m.name);
-        let params_ty = schema::parse(&m.params.value()?, &location(c, &m.name, "params"))?;
+        let upper = screaming(&m.name);
+        g.by_pointer.clear();
         let params = g.top_level(
-            &params_ty,
+            &p.params,
             &format!("{base}Params"),
             &location(c, &m.name, "params"),
         )?;
         let _ = writeln!(
             hashes,
-            "        /// Hash of the `{}` params schema.\n        pub const {}_PARAMS: &str = {:?};",
+            "        /// Hash of the `{}` params schema.\n        pub const {upper}_PARAMS: &str = {:?};",
+            m.name, m.params.hash
+        );
+        let _ = writeln!(
+            schemas,
+            "        /// The `{}` params schema, as the contract file has it.\n        pub const {upper}_PARAMS: &str = {};",
             m.name,
-            screaming(&m.name),
-            m.params.hash
+            raw_str(&crate::hash::compact(m.params.json_schema.get()))
         );
         let mut rust_name = snake(&m.name);
         if matches!(rust_name.as_str(), "new" | "with_timeout" | "transport") {
             rust_name.push_str("_method");
         }
         let rust_name = rust_ident(&rust_name);
-        match &m.result {
-            Some(r) => {
-                let result_ty = schema::parse(&r.value()?, &location(c, &m.name, "result"))?;
+        match (&m.result, &p.result) {
+            (Some(r), Some(result_ty)) => {
+                g.by_pointer.clear();
                 let result = g.top_level(
-                    &result_ty,
+                    result_ty,
                     &format!("{base}Result"),
                     &location(c, &m.name, "result"),
                 )?;
                 let _ = writeln!(
                     hashes,
-                    "        /// Hash of the `{}` result schema.\n        pub const {}_RESULT: &str = {:?};",
+                    "        /// Hash of the `{}` result schema.\n        pub const {upper}_RESULT: &str = {:?};",
+                    m.name, r.hash
+                );
+                let _ = writeln!(
+                    schemas,
+                    "        /// The `{}` result schema, as the contract file has it.\n        pub const {upper}_RESULT: &str = {};",
                     m.name,
-                    screaming(&m.name),
-                    r.hash
+                    raw_str(&crate::hash::compact(r.json_schema.get()))
                 );
                 let _ = write!(
                     methods,
-                    "        /// `{svc}.{wire}`.\n        #[clamator(name = {wire:?})]\n        async fn {rust_name}(&self, params: {params}) -> ::core::result::Result<{result}, {krate}::RpcError>;\n",
+                    "        /// `{svc}.{wire}`.\n        #[clamator(name = {wire:?}, params_schema = schemas::{upper}_PARAMS, result_schema = schemas::{upper}_RESULT)]\n        async fn {rust_name}(&self, params: {params}) -> ::core::result::Result<{result}, {krate}::RpcError>;\n",
                     svc = c.service,
                     wire = m.name,
                 );
             }
-            None => {
+            _ => {
                 let _ = write!(
                     methods,
-                    "        /// `{svc}.{wire}` (a notification: no reply).\n        #[clamator(name = {wire:?}, notification)]\n        async fn {rust_name}(&self, params: {params});\n",
+                    "        /// `{svc}.{wire}` (a notification: no reply).\n        #[clamator(name = {wire:?}, notification, params_schema = schemas::{upper}_PARAMS)]\n        async fn {rust_name}(&self, params: {params});\n",
                     svc = c.service,
                     wire = m.name,
                 );
@@ -154,6 +222,11 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
     };
     let mut out = String::new();
     let _ = writeln!(out, "/// The `{}` contract{from}.", c.service);
+    if g.checked {
+        out.push_str(
+            "///\n/// Its models check their constraints with `garde` (add `garde = { version = \"0.23\", features = [\"derive\", \"email\", \"url\", \"regex\"] }`\n/// to your dependencies): servers answer -32602 and clients refuse to send params that break them.\n",
+        );
+    }
     out.push_str("#[allow(missing_docs, clippy::large_enum_variant, clippy::derive_partial_eq_without_eq)]\n");
     let _ = writeln!(out, "pub mod {} {{", rust_ident(&snake(&c.service)));
     let _ = writeln!(
@@ -166,6 +239,12 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
          /// contract file and the family's `manifest.json`.\n    pub mod hashes {\n",
     );
     out.push_str(&hashes);
+    out.push_str("    }\n\n");
+    out.push_str(
+        "    /// The JSON Schemas as the contract file has them: the contract's\n    \
+         /// descriptor carries them, so exporting it gives the same file.\n    pub mod schemas {\n",
+    );
+    out.push_str(&schemas);
     out.push_str("    }\n");
     for item in &g.items {
         out.push('\n');
@@ -186,25 +265,234 @@ fn contract_module(c: &Contract, opts: &RustOptions) -> Result<String, ContractF
     Ok(out)
 }
 
+/// The shape of an object, for sharing: its fields and rules, not where it is.
+fn shape_key(o: &Object) -> String {
+    let mut o = o.clone();
+    clear_pointers(&mut o);
+    format!("{o:?}")
+}
+
+fn clear_pointers(o: &mut Object) {
+    o.pointer.clear();
+    for f in &mut o.fields {
+        clear_ty(&mut f.ty);
+    }
+    if let Extra::Typed(t) = &mut o.extra {
+        clear_ty(t);
+    }
+}
+
+fn clear_ty(t: &mut Ty) {
+    match t {
+        Ty::Object(o) => clear_pointers(o),
+        Ty::Array(i, _) | Ty::Record(i) | Ty::Nullable(i) => clear_ty(i),
+        Ty::Tuple(v) | Ty::AnyOf(v) => v.iter_mut().for_each(clear_ty),
+        Ty::Union(u) => u
+            .variants
+            .iter_mut()
+            .for_each(|v| clear_pointers(&mut v.object)),
+        _ => {}
+    }
+}
+
+fn count_shapes(t: &Ty, counts: &mut HashMap<String, usize>) {
+    match t {
+        Ty::Object(o) => {
+            // Objects with a `$ref` into them keep their own type.
+            if !contains_ref(t) {
+                *counts.entry(shape_key(o)).or_default() += 1;
+            }
+            for f in &o.fields {
+                count_shapes(&f.ty, counts);
+            }
+        }
+        Ty::Array(i, _) | Ty::Record(i) | Ty::Nullable(i) => count_shapes(i, counts),
+        Ty::Tuple(v) | Ty::AnyOf(v) => v.iter().for_each(|t| count_shapes(t, counts)),
+        Ty::Union(u) => u.variants.iter().for_each(|v| {
+            v.object
+                .fields
+                .iter()
+                .for_each(|f| count_shapes(&f.ty, counts));
+        }),
+        _ => {}
+    }
+}
+
+fn contains_ref(t: &Ty) -> bool {
+    match t {
+        Ty::Ref(_) => true,
+        Ty::Object(o) => {
+            o.fields.iter().any(|f| contains_ref(&f.ty))
+                || matches!(&o.extra, Extra::Typed(t) if contains_ref(t))
+        }
+        Ty::Array(i, _) | Ty::Record(i) | Ty::Nullable(i) => contains_ref(i),
+        Ty::Tuple(v) | Ty::AnyOf(v) => v.iter().any(contains_ref),
+        Ty::Union(u) => u
+            .variants
+            .iter()
+            .any(|v| v.object.fields.iter().any(|f| contains_ref(&f.ty))),
+        _ => false,
+    }
+}
+
+/// Whether a schema has anything to check beyond its shape.
+fn has_constraints(t: &Ty) -> bool {
+    match t {
+        Ty::String(text) => *text != Text::default(),
+        // `minimum: 0` alone is the unsigned type itself.
+        Ty::Int(n) => {
+            let mut rest = n.clone();
+            if rest.minimum.as_ref().and_then(serde_json::Number::as_f64) == Some(0.0) {
+                rest.minimum = None;
+            }
+            !rest.is_unbounded()
+        }
+        Ty::Number(n) => !n.is_unbounded(),
+        Ty::Const(Value::Number(_)) | Ty::NumberEnum(_) => true,
+        Ty::Array(i, items) => *items != Items::default() || has_constraints(i),
+        Ty::Record(i) | Ty::Nullable(i) => has_constraints(i),
+        Ty::Tuple(v) | Ty::AnyOf(v) => v.iter().any(has_constraints),
+        Ty::Object(o) => {
+            o.fields.iter().any(|f| has_constraints(&f.ty))
+                || matches!(&o.extra, Extra::Typed(t) if has_constraints(t))
+        }
+        Ty::Union(u) => u
+            .variants
+            .iter()
+            .any(|v| v.object.fields.iter().any(|f| has_constraints(&f.ty))),
+        _ => false,
+    }
+}
+
+/// A Rust float literal.
+fn float_lit(n: &serde_json::Number) -> String {
+    let x = n.as_f64().unwrap_or_default();
+    let s = format!("{x:?}");
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// Translates an ECMAScript pattern (what Zod writes) into the `regex`
+/// crate's syntax: `\d`, `\w` and `\b` are ASCII in JavaScript and Unicode in
+/// Rust; the rest of the common syntax is shared. Lookaround and
+/// backreferences have no equivalent and are refused.
+pub fn translate_pattern(pattern: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    return Err("the pattern ends with a lone backslash".to_owned());
+                };
+                match n {
+                    'd' => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
+                    'D' => out.push_str("[^0-9]"),
+                    'w' => out.push_str(if in_class {
+                        "0-9A-Za-z_"
+                    } else {
+                        "[0-9A-Za-z_]"
+                    }),
+                    'W' => out.push_str("[^0-9A-Za-z_]"),
+                    'b' if !in_class => out.push_str("(?-u:\\b)"),
+                    'B' if !in_class => out.push_str("(?-u:\\B)"),
+                    '1'..='9' => {
+                        return Err(format!(
+                            "backreferences (`\\{n}`) are not supported by the Rust regex crate"
+                        ));
+                    }
+                    '/' => out.push('/'),
+                    other => {
+                        out.push('\\');
+                        out.push(other);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                // A `]` first in a class is a literal in JavaScript.
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+            }
+            '[' => out.push_str("\\["),
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '(' if !in_class && chars.peek() == Some(&'?') => {
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with("?=")
+                    || rest.starts_with("?!")
+                    || rest.starts_with("?<=")
+                    || rest.starts_with("?<!")
+                {
+                    return Err("lookaround (`(?=`, `(?!`, `(?<=`, `(?<!`) is not supported by the Rust regex crate".to_owned());
+                }
+                out.push('(');
+            }
+            other => out.push(other),
+        }
+    }
+    regex_syntax_check(&out)?;
+    Ok(out)
+}
+
+fn regex_syntax_check(p: &str) -> Result<(), String> {
+    regex::Regex::new(p)
+        .map(|_| ())
+        .map_err(|e| format!("the Rust regex crate cannot compile it: {e}"))
+}
+
 impl Gen<'_> {
     fn fresh(&mut self, want: &str) -> String {
         crate::naming::fresh(&mut self.names, want)
     }
 
+    fn unsupported(&self, owner: &str, what: impl Into<String>) -> UnsupportedSchema {
+        UnsupportedSchema {
+            location: self.loc.clone(),
+            pointer: String::new(),
+            what: format!("{} (in the Rust type {owner})", what.into()),
+        }
+    }
+
     /// A params or result type: a named type (struct or enum), or an alias.
     fn top_level(&mut self, t: &Ty, name: &str, loc: &str) -> Result<String, UnsupportedSchema> {
-        match t {
-            Ty::Object(_) | Ty::Union(_) | Ty::Record(_) => self.ty(t, name),
-            _ => Err(UnsupportedSchema {
+        self.prop = None;
+        loc.clone_into(&mut self.loc);
+        let object_like = match t {
+            Ty::AnyOf(b) => b.iter().all(Ty::is_object_like),
+            other => other.is_object_like(),
+        };
+        if object_like {
+            self.at_top = true;
+            let out = self.ty(t, name);
+            self.at_top = false;
+            out
+        } else {
+            Err(UnsupportedSchema {
                 location: loc.to_owned(),
                 pointer: String::new(),
-                what: "params and results must be objects (z.object, z.discriminatedUnion or z.record)".to_owned(),
-            }),
+                what:
+                    "params and results must be objects (z.object, a union of objects or z.record)"
+                        .to_owned(),
+            })
         }
     }
 
     fn model_attr(&self, allow_unknown: bool) -> String {
-        if allow_unknown || self.opts.allow_unknown_fields {
+        let mut out = if allow_unknown || self.opts.allow_unknown_fields {
             format!(
                 "#[{}::model(allow_unknown_fields{})]",
                 self.krate,
@@ -214,7 +502,11 @@ impl Gen<'_> {
             format!("#[{}::model]", self.krate)
         } else {
             format!("#[{}::model(crate = {:?})]", self.krate, self.krate)
+        };
+        if self.checked {
+            out.push_str("\n#[derive(::garde::Validate)]");
         }
+        out
     }
 
     fn crate_arg(&self) -> String {
@@ -225,33 +517,234 @@ impl Gen<'_> {
         }
     }
 
+    /// The `#[garde(...)]` rules of a value of type `t` (empty: `skip`).
+    /// `optional`: the value sits in an `Option` the schema does not have
+    /// (an optional field), which `inner` must step through.
+    fn rules(&self, t: &Ty, optional: bool, owner: &str) -> Result<Vec<String>, UnsupportedSchema> {
+        let k = &self.krate;
+        let mut r = Vec::new();
+        match t {
+            Ty::Nullable(inner) => {
+                return self.rules(inner, true, owner).map(|mut v| {
+                    // `Option` passes every rule to its value, except `inner`,
+                    // which must step into it first.
+                    if !optional {
+                        for rule in &mut v {
+                            if rule.starts_with("inner(") {
+                                *rule = format!("inner({rule})");
+                            }
+                        }
+                    }
+                    v
+                });
+            }
+            Ty::String(text) => {
+                if text.min_length.is_some() || text.max_length.is_some() {
+                    let mut args = vec!["chars".to_owned()];
+                    if let Some(n) = text.min_length {
+                        args.push(format!("min = {n}"));
+                    }
+                    if let Some(n) = text.max_length {
+                        args.push(format!("max = {n}"));
+                    }
+                    r.push(format!("length({})", args.join(", ")));
+                }
+                if !text.patterns.is_empty() {
+                    let mut list = Vec::new();
+                    for p in &text.patterns {
+                        let rust = translate_pattern(p).map_err(|e| {
+                            self.unsupported(owner, format!("the pattern {p:?}: {e}"))
+                        })?;
+                        list.push(raw_str(&rust));
+                    }
+                    r.push(format!(
+                        "custom({k}::checks::patterns(&[{}]))",
+                        list.join(", ")
+                    ));
+                }
+                match text.format.as_deref() {
+                    Some("email") => r.push(format!("custom({k}::checks::email)")),
+                    Some("uri") => r.push("url".to_owned()),
+                    Some(f @ ("ip" | "ipv4" | "ipv6")) => r.push(f.to_owned()),
+                    Some("uuid") => r.push(format!("custom({k}::checks::uuid)")),
+                    Some("date-time") => r.push(format!("custom({k}::checks::date_time)")),
+                    Some("date") => r.push(format!("custom({k}::checks::date)")),
+                    Some("time") => r.push(format!("custom({k}::checks::time)")),
+                    Some("duration") => r.push(format!("custom({k}::checks::duration)")),
+                    Some(other) => {
+                        return Err(self.unsupported(owner, format!("the string format {other:?}")));
+                    }
+                    None => {}
+                }
+                if text.content_encoding.is_some() {
+                    r.push(format!("custom({k}::checks::base64)"));
+                }
+            }
+            Ty::Int(n) | Ty::Number(n) => {
+                let is_int = matches!(t, Ty::Int(_));
+                let lit = |x: &serde_json::Number, up: bool| -> String {
+                    if is_int {
+                        let f = x.as_f64().unwrap_or_default();
+                        let v = if up { f.ceil() } else { f.floor() };
+                        format!("{v:.0}")
+                    } else {
+                        float_lit(x)
+                    }
+                };
+                let unsigned = is_int && n.non_negative();
+                let mut args = Vec::new();
+                if let Some(m) = &n.minimum
+                    && !(unsigned && m.as_f64() == Some(0.0))
+                {
+                    args.push(format!("min = {}", lit(m, true)));
+                }
+                if let Some(m) = &n.maximum {
+                    args.push(format!("max = {}", lit(m, false)));
+                }
+                if !args.is_empty() {
+                    r.push(format!("range({})", args.join(", ")));
+                }
+                if let Some(x) = &n.exclusive_minimum {
+                    r.push(format!(
+                        "custom({k}::checks::greater_than({}))",
+                        float_lit(x)
+                    ));
+                }
+                if let Some(x) = &n.exclusive_maximum {
+                    r.push(format!("custom({k}::checks::less_than({}))", float_lit(x)));
+                }
+                if let Some(x) = &n.multiple_of {
+                    r.push(format!(
+                        "custom({k}::checks::multiple_of({}))",
+                        float_lit(x)
+                    ));
+                }
+            }
+            Ty::Const(Value::Number(x)) => {
+                r.push(format!("custom({k}::checks::one_of(&[{}]))", float_lit(x)));
+            }
+            Ty::NumberEnum(values) => {
+                let list: Vec<String> = values.iter().map(float_lit).collect();
+                r.push(format!(
+                    "custom({k}::checks::one_of(&[{}]))",
+                    list.join(", ")
+                ));
+            }
+            Ty::Array(item, items) => {
+                if items.min_items.is_some() || items.max_items.is_some() {
+                    let mut args = Vec::new();
+                    if let Some(n) = items.min_items {
+                        args.push(format!("min = {n}"));
+                    }
+                    if let Some(n) = items.max_items {
+                        args.push(format!("max = {n}"));
+                    }
+                    r.push(format!("length({})", args.join(", ")));
+                }
+                if items.unique {
+                    r.push(format!("custom({k}::checks::unique)"));
+                }
+                let mut inner = self.rules(item, false, owner)?;
+                // Items that are models: garde's `dive` on the list checks
+                // every item (it may not appear inside `inner`).
+                if let Some(i) = inner.iter().position(|x| x == "dive") {
+                    inner.remove(i);
+                    r.push("dive".to_owned());
+                }
+                if !inner.is_empty() {
+                    let inner = format!("inner({})", inner.join(", "));
+                    r.push(if optional {
+                        format!("inner({inner})")
+                    } else {
+                        inner
+                    });
+                }
+            }
+            Ty::Record(value) => {
+                let inner = self.rules(value, false, owner)?;
+                if inner.iter().any(|x| x != "dive") {
+                    return Err(self.unsupported(
+                        owner,
+                        "constraints on the values of a record (`z.record(z.string(), z.string().min(1))`) are not supported; use an object value",
+                    ));
+                }
+                r.extend(inner);
+            }
+            Ty::Object(_) | Ty::Union(_) | Ty::Tuple(_) | Ty::Ref(_) => {
+                if has_constraints(t) || matches!(t, Ty::Ref(_)) {
+                    r.push("dive".to_owned());
+                }
+            }
+            Ty::AnyOf(branches) => {
+                if branches.iter().any(has_constraints) {
+                    r.push("dive".to_owned());
+                }
+            }
+            Ty::Any | Ty::Null | Ty::Bool | Ty::Const(_) | Ty::Enum(_) => {}
+        }
+        Ok(r)
+    }
+
+    /// `#[garde(...)]` for a field or element, or nothing when the models
+    /// are not checked.
+    fn garde_attr(
+        &self,
+        t: &Ty,
+        optional: bool,
+        owner: &str,
+    ) -> Result<Option<String>, UnsupportedSchema> {
+        if !self.checked {
+            return Ok(None);
+        }
+        let mut rules = self.rules(t, optional, owner)?;
+        if rules.is_empty() {
+            rules.push("skip".to_owned());
+        }
+        Ok(Some(format!("#[garde({})]", rules.join(", "))))
+    }
+
     /// The Rust type for `t`; named types get `name`.
     fn ty(&mut self, t: &Ty, name: &str) -> Result<String, UnsupportedSchema> {
         let k = self.krate.clone();
         Ok(match t {
             Ty::Any => format!("{k}::serde_json::Value"),
+            Ty::Null => "()".to_owned(),
             Ty::Bool => "bool".to_owned(),
-            Ty::Int { unsigned: true } => "u64".to_owned(),
-            Ty::Int { unsigned: false } => "i64".to_owned(),
-            Ty::Number => "f64".to_owned(),
-            Ty::String => "::std::string::String".to_owned(),
+            Ty::Int(n) if n.non_negative() => "u64".to_owned(),
+            Ty::Int(_) => "i64".to_owned(),
+            Ty::Number(_) => "f64".to_owned(),
+            Ty::String(_) => "::std::string::String".to_owned(),
             Ty::Const(Value::Bool(true)) => format!("{k}::protocol::literal::True"),
             Ty::Const(Value::Bool(false)) => format!("{k}::protocol::literal::False"),
+            // `type: number` in Zod's lowering: `1.0` is `1` there, so a
+            // float, checked against the values.
+            Ty::Const(Value::Number(_)) | Ty::NumberEnum(_) => "f64".to_owned(),
             Ty::Const(v) => {
                 let s = v.as_str().unwrap_or_default().to_owned();
                 self.string_enum(name, std::slice::from_ref(&s))
             }
             Ty::Enum(values) => self.string_enum(name, values),
-            Ty::Array(item) => format!(
+            Ty::Array(item, _) => format!(
                 "::std::vec::Vec<{}>",
-                self.ty(item, &format!("{name}Item"))?
+                self.ty_unboxed(item, &format!("{name}Item"))?
             ),
+            Ty::Tuple(items) => self.tuple(items, name)?,
             Ty::Record(value) => format!(
                 "::std::collections::BTreeMap<::std::string::String, {}>",
-                self.ty(value, &format!("{name}Value"))?
+                self.ty_unboxed(value, &format!("{name}Value"))?
             ),
             Ty::Nullable(inner) => format!("::core::option::Option<{}>", self.ty(inner, name)?),
             Ty::Object(o) => self.object(o, name, None)?,
+            Ty::Ref(pointer) => {
+                let target = self.by_pointer.get(pointer).cloned().ok_or_else(|| {
+                    self.unsupported(
+                        name,
+                        format!("a `$ref` to #{pointer}, which is not an object the schema defines around it"),
+                    )
+                })?;
+                format!("::std::boxed::Box<{target}>")
+            }
+            Ty::AnyOf(branches) => self.any_of(branches, name)?,
             Ty::Union(u) => {
                 let enum_name = self.fresh(name);
                 let string_tags = u.variants.iter().all(|v| v.tag_value.is_string());
@@ -263,6 +756,7 @@ impl Gen<'_> {
                         other => pascal(other.as_str().unwrap_or_default()),
                     };
                     let tag_field = (!string_tags).then_some((u.tag.as_str(), &v.tag_value));
+                    self.prop = None;
                     let sname =
                         self.object(&v.object, &format!("{enum_name}{vname}"), tag_field)?;
                     if string_tags {
@@ -272,7 +766,16 @@ impl Gen<'_> {
                             v.tag_value.as_str().unwrap_or_default()
                         );
                     }
-                    let _ = writeln!(variants, "    {vname}({sname}),");
+                    let garde = if self.checked {
+                        if has_constraints(&Ty::Object(v.object.clone())) {
+                            "#[garde(dive)] "
+                        } else {
+                            "#[garde(skip)] "
+                        }
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(variants, "    {vname}({garde}{sname}),");
                 }
                 let serde_attr = if string_tags {
                     format!("#[serde(tag = {:?})]", u.tag)
@@ -283,13 +786,87 @@ impl Gen<'_> {
                     "#[serde(untagged)]".to_owned()
                 };
                 self.items.push(format!(
-                    "// Told apart by `{tag}` (a doc comment would become the schema's description).\n{model}\n#[derive(Debug, Clone, PartialEq)]\n{serde_attr}\npub enum {enum_name} {{\n{variants}}}\n",
+                    "/// Told apart by `{tag}`.\n{model}\n#[derive(Debug, Clone, PartialEq)]\n{serde_attr}\npub enum {enum_name} {{\n{variants}}}\n",
                     tag = u.tag,
                     model = self.model_attr(true),
                 ));
                 enum_name
             }
         })
+    }
+
+    /// Like [`Gen::ty`], where a container already gives indirection (a
+    /// recursive `$ref` needs no `Box` inside a `Vec` or a map).
+    fn ty_unboxed(&mut self, t: &Ty, name: &str) -> Result<String, UnsupportedSchema> {
+        match t {
+            Ty::Ref(pointer) => {
+                let boxed = self.ty(&Ty::Ref(pointer.clone()), name)?;
+                Ok(boxed
+                    .trim_start_matches("::std::boxed::Box<")
+                    .trim_end_matches('>')
+                    .to_owned())
+            }
+            other => self.ty(other, name),
+        }
+    }
+
+    fn tuple(&mut self, items: &[Ty], name: &str) -> Result<String, UnsupportedSchema> {
+        let tname = self.fresh(name);
+        let mut elems = Vec::new();
+        for (i, t) in items.iter().enumerate() {
+            let ty = self.ty(t, &format!("{tname}{i}"))?;
+            let garde = self
+                .garde_attr(t, false, &tname)?
+                .map(|g| format!("{g} "))
+                .unwrap_or_default();
+            elems.push(format!("{garde}pub {ty}"));
+        }
+        self.items.push(format!(
+            "/// A tuple: a list of exactly {} items.\n{model}\n#[derive(Debug, Clone, PartialEq)]\npub struct {tname}({});\n",
+            items.len(),
+            elems.join(", "),
+            model = self.model_attr(true),
+        ));
+        Ok(tname)
+    }
+
+    fn any_of(&mut self, branches: &[Ty], name: &str) -> Result<String, UnsupportedSchema> {
+        let enum_name = self.fresh(name);
+        let mut used = BTreeSet::new();
+        let mut variants = String::new();
+        for (i, b) in branches.iter().enumerate() {
+            let base = match b {
+                Ty::String(_) => "String".to_owned(),
+                Ty::Int(_) => "Integer".to_owned(),
+                Ty::Number(_) => "Number".to_owned(),
+                Ty::Bool => "Bool".to_owned(),
+                Ty::Array(..) => "List".to_owned(),
+                Ty::Tuple(_) => "Tuple".to_owned(),
+                Ty::Record(_) => "Map".to_owned(),
+                Ty::Enum(_) => "Enum".to_owned(),
+                Ty::NumberEnum(_) | Ty::Const(Value::Number(_)) => "NumberValue".to_owned(),
+                Ty::Const(v) => pascal(&v.to_string()),
+                _ => format!("V{}", i + 1),
+            };
+            let mut vname = base.clone();
+            let mut n = 2;
+            while !used.insert(vname.clone()) {
+                vname = format!("{base}{n}");
+                n += 1;
+            }
+            self.prop = None;
+            let ty = self.ty(b, &format!("{enum_name}{vname}"))?;
+            let garde = self
+                .garde_attr(b, false, &enum_name)?
+                .map(|g| format!("{g} "))
+                .unwrap_or_default();
+            let _ = writeln!(variants, "    {vname}({garde}{ty}),");
+        }
+        self.items.push(format!(
+            "/// Any of these, tried in order (a union without a tag field).\n{model}\n#[derive(Debug, Clone, PartialEq)]\n#[serde(untagged)]\npub enum {enum_name} {{\n{variants}}}\n",
+            model = self.model_attr(true),
+        ));
+        Ok(enum_name)
     }
 
     fn string_enum(&mut self, name: &str, values: &[String]) -> String {
@@ -303,9 +880,13 @@ impl Gen<'_> {
             }
             let _ = writeln!(variants, "    #[serde(rename = {v:?})]\n    {vname},");
         }
+        let mut model = self.model_attr(true);
+        if self.checked {
+            // Nothing to check in a value of a string enum.
+            model = model.replace("\n#[derive(::garde::Validate)]", "");
+        }
         self.items.push(format!(
             "{model}\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\npub enum {enum_name} {{\n{variants}}}\n",
-            model = self.model_attr(true),
         ));
         enum_name
     }
@@ -317,7 +898,25 @@ impl Gen<'_> {
         name: &str,
         tag: Option<(&str, &Value)>,
     ) -> Result<String, UnsupportedSchema> {
-        let sname = self.fresh(name);
+        let top = std::mem::take(&mut self.at_top);
+        let key = (tag.is_none() && !top).then(|| shape_key(o));
+        let shared = key
+            .as_ref()
+            .is_some_and(|k| self.shape_count.get(k).copied().unwrap_or(0) > 1);
+        if shared && let Some(existing) = key.as_ref().and_then(|k| self.shared.get(k)) {
+            return Ok(existing.clone());
+        }
+        let want = match (&self.prop, shared) {
+            // A shape used in several places is named after its property
+            // (`item` -> `Item`), as the family's Python codegen does.
+            (Some(prop), true) => pascal(prop),
+            _ => name.to_owned(),
+        };
+        let sname = self.fresh(&want);
+        if let (true, Some(k)) = (shared, key) {
+            self.shared.insert(k, sname.clone());
+        }
+        self.by_pointer.insert(o.pointer.clone(), sname.clone());
         let mut fields = String::new();
         let mut used = BTreeSet::new();
         if let Some((wire, value)) = tag {
@@ -326,17 +925,47 @@ impl Gen<'_> {
                 &format!("{sname}{}", pascal(wire)),
             )?;
             let ident = self.field_ident(wire, &mut used);
+            let garde = if self.checked {
+                "\n    #[garde(skip)]"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 fields,
-                "    #[serde(rename = {wire:?})]\n    pub {ident}: {t},"
+                "    #[serde(rename = {wire:?})]{garde}\n    pub {ident}: {t},"
             );
         }
         for f in &o.fields {
             fields.push_str(&self.field(f, &sname, &mut used)?);
         }
+        if let Extra::Typed(t) = &o.extra {
+            let ident = self.field_ident("extra", &mut used);
+            self.prop = None;
+            let ty = self.ty_unboxed(t, &format!("{sname}Extra"))?;
+            let garde = match self.garde_attr(t, false, &sname)? {
+                Some(g) if g.contains("dive") => "\n    #[garde(dive)]",
+                Some(g) if g != "#[garde(skip)]" => {
+                    return Err(self.unsupported(
+                        &sname,
+                        "constraints on the extra fields of `.catchall()` are not supported; use an object type",
+                    ));
+                }
+                Some(_) => "\n    #[garde(skip)]",
+                None => "",
+            };
+            let _ = writeln!(
+                fields,
+                "    /// The fields not listed above (`.catchall()`).\n    #[serde(flatten)]{garde}\n    pub {ident}: ::std::collections::BTreeMap<::std::string::String, {ty}>,"
+            );
+        }
+        let doc = o
+            .description
+            .as_deref()
+            .map(|d| d.lines().map(|l| format!("/// {l}\n")).collect::<String>())
+            .unwrap_or_default();
         self.items.push(format!(
-            "{model}\n#[derive(Debug, Clone, PartialEq)]\npub struct {sname} {{\n{fields}}}\n",
-            model = self.model_attr(o.allow_unknown),
+            "{doc}{model}\n#[derive(Debug, Clone, PartialEq)]\npub struct {sname} {{\n{fields}}}\n",
+            model = self.model_attr(o.allow_unknown()),
         ));
         Ok(sname)
     }
@@ -358,24 +987,31 @@ impl Gen<'_> {
         let ident = self.field_ident(&f.wire, used);
         let mut attrs: Vec<String> = Vec::new();
         let mut extra: Vec<String> = Vec::new();
-        if ident.trim_start_matches("r#") != f.wire {
+        let renamed = ident.trim_start_matches("r#") != f.wire;
+        if renamed {
             attrs.push(format!("rename = {:?}", f.wire));
         }
         let hint = format!("{owner}{}", pascal(&f.wire));
         let k = self.krate.clone();
-        let ty = match (&f.default, f.required, &f.ty) {
+        self.prop = Some(f.wire.clone());
+        let (ty, optional) = match (&f.default, f.required, &f.ty) {
             (Some(default), _, t) => {
                 let ty = self.ty(t, &hint)?;
-                let expr = default_expr(t, default, &ty).ok_or_else(|| UnsupportedSchema {
+                let expr = default_expr(t, default, &ty, &k).ok_or_else(|| UnsupportedSchema {
                     location: owner.to_owned(),
                     pointer: format!(" /properties/{}/default", f.wire),
-                    what: format!("the default {default} is not supported (only scalars, enum values, null, [] and {{}})"),
+                    what: format!("the default {default} does not fit the field"),
                 })?;
                 let fname = format!("__default_{}_{}", snake(owner), snake(&f.wire));
+                let allow = if expr.contains(".expect(") {
+                    "#[allow(clippy::expect_used)]\n"
+                } else {
+                    ""
+                };
                 self.items
-                    .push(format!("fn {fname}() -> {ty} {{\n    {expr}\n}}\n"));
+                    .push(format!("{allow}fn {fname}() -> {ty} {{\n    {expr}\n}}\n"));
                 attrs.push(format!("default = {fname:?}"));
-                ty
+                (ty, false)
             }
             (None, false, t) => {
                 let inner = match t {
@@ -385,7 +1021,10 @@ impl Gen<'_> {
                 attrs.push(
                     "default, skip_serializing_if = \"::core::option::Option::is_none\"".to_owned(),
                 );
-                format!("::core::option::Option<{}>", self.ty(inner, &hint)?)
+                (
+                    format!("::core::option::Option<{}>", self.ty(inner, &hint)?),
+                    true,
+                )
             }
             (None, true, Ty::Nullable(inner)) => {
                 // Required but may be null: serde would read a missing
@@ -399,10 +1038,18 @@ impl Gen<'_> {
                 extra.push(format!(
                     "#[schemars(schema_with = \"{k}::protocol::literal::nullable_schema::<{inner}>\")]"
                 ));
-                format!("::core::option::Option<{inner}>")
+                (format!("::core::option::Option<{inner}>"), false)
             }
-            (None, true, t) => self.ty(t, &hint)?,
+            (None, true, t) => (self.ty(t, &hint)?, false),
         };
+        self.prop = None;
+        let rule_ty = match (&f.ty, optional) {
+            (Ty::Nullable(inner), true) => inner.as_ref(),
+            (t, _) => t,
+        };
+        if let Some(g) = self.garde_attr(rule_ty, optional, owner)? {
+            extra.push(g);
+        }
         let mut out = String::new();
         if let Some(d) = &f.description {
             for line in d.lines() {
@@ -421,30 +1068,27 @@ impl Gen<'_> {
 }
 
 /// A Rust expression for a default value.
-fn default_expr(t: &Ty, v: &Value, ty: &str) -> Option<String> {
+fn default_expr(t: &Ty, v: &Value, ty: &str, k: &str) -> Option<String> {
     Some(match (t, v) {
         (Ty::Nullable(_), Value::Null) => "::core::option::Option::None".to_owned(),
-        (Ty::Nullable(inner), v) => format!(
-            "::core::option::Option::Some({})",
-            default_expr(
-                inner,
-                v,
-                ty.trim_start_matches("::core::option::Option<")
-                    .trim_end_matches('>')
-            )?
-        ),
         (Ty::Bool, Value::Bool(b)) => b.to_string(),
-        (Ty::Int { unsigned: true }, Value::Number(n)) => format!("{}_u64", n.as_u64()?),
-        (Ty::Int { unsigned: false }, Value::Number(n)) => format!("{}_i64", n.as_i64()?),
-        (Ty::Number, Value::Number(n)) => format!("{:?}_f64", n.as_f64()?),
-        (Ty::String, Value::String(s)) => format!("::std::string::String::from({s:?})"),
+        (Ty::Int(n), Value::Number(x)) if n.non_negative() => format!("{}_u64", x.as_u64()?),
+        (Ty::Int(_), Value::Number(x)) => format!("{}_i64", x.as_i64()?),
+        (Ty::Number(_), Value::Number(x)) => format!("{}_f64", float_lit(x)),
+        (Ty::String(_), Value::String(s)) => format!("::std::string::String::from({s:?})"),
         (Ty::Enum(values), Value::String(s)) if values.contains(s) => {
             format!("{ty}::{}", pascal(s))
         }
-        (Ty::Array(_), Value::Array(a)) if a.is_empty() => "::std::vec::Vec::new()".to_owned(),
+        (Ty::Array(_, _), Value::Array(a)) if a.is_empty() => "::std::vec::Vec::new()".to_owned(),
         (Ty::Record(_), Value::Object(o)) if o.is_empty() => {
             "::std::collections::BTreeMap::new()".to_owned()
         }
+        // Anything else (objects, lists with items, literals): decoded from
+        // its JSON, which codegen checked against the field's schema.
+        (t, v) if schema::fits(t, v) => format!(
+            "{k}::serde_json::from_str::<{ty}>({}).expect(\"clamator codegen checked this default against the field's schema\")",
+            raw_str(&v.to_string())
+        ),
         _ => return None,
     })
 }

@@ -80,20 +80,36 @@ fn descriptor_expr(c: &Contract) -> TokenStream {
         let wire = &m.wire;
         let rust = m.ident.to_string();
         let params = &m.params;
-        let (notification, result_schema) = match &m.result {
-            Some((ok, _)) => (
+        let some_text = |e: &Option<syn::Expr>| match e {
+            Some(e) => quote!(::core::option::Option::Some(#e)),
+            None => quote!(::core::option::Option::None),
+        };
+        let params_text = some_text(&m.params_schema);
+        let result_text = some_text(&m.result_schema);
+        let params_schema = match &m.params_schema {
+            Some(e) => quote!(#p::schema_from_text(#e)),
+            None => quote!(#p::schema_of::<#params>()),
+        };
+        let (notification, result_schema) = match (&m.result, &m.result_schema) {
+            (Some(_), Some(e)) => (
+                false,
+                quote!(::core::option::Option::Some(#p::schema_from_text(#e))),
+            ),
+            (Some((ok, _)), None) => (
                 false,
                 quote!(::core::option::Option::Some(#p::schema_of::<#ok>())),
             ),
-            None => (true, quote!(::core::option::Option::None)),
+            (None, _) => (true, quote!(::core::option::Option::None)),
         };
         quote! {
             #p::MethodDescriptor {
                 name: ::std::string::String::from(#wire),
                 rust_name: ::std::string::String::from(#rust),
                 notification: #notification,
-                params_schema: #p::schema_of::<#params>(),
+                params_schema: #params_schema,
                 result_schema: #result_schema,
+                params_schema_text: #params_text,
+                result_schema_text: #result_text,
             }
         }
     });
@@ -145,17 +161,30 @@ fn contract_struct(c: &Contract) -> TokenStream {
     }
 }
 
+/// A closure that runs the constraint checks of a params value of type
+/// `params` (garde's, when the type derives `garde::Validate`; none otherwise).
+fn check_fn(p: &TokenStream, params: &syn::Type) -> TokenStream {
+    quote! {
+        |value: &#params| {
+            #[allow(unused_imports)]
+            use #p::{CheckByGarde as _, CheckNothing as _};
+            (&#p::Checker(value)).clamator_check()
+        }
+    }
+}
+
 fn dispatch_arm(p: &TokenStream, m: &Method) -> TokenStream {
     let wire = &m.wire;
     let ident = &m.ident;
+    let check = check_fn(p, &m.params);
     match &m.result {
         Some(_) => quote! {
-            #wire => ::core::option::Option::Some(#p::unary(params, move |typed| async move {
+            #wire => ::core::option::Option::Some(#p::unary(params, #check, move |typed| async move {
                 handler.#ident(typed).await.map_err(::core::convert::Into::<#p::RpcError>::into)
             })),
         },
         None => quote! {
-            #wire => ::core::option::Option::Some(#p::notification(params, move |typed| async move {
+            #wire => ::core::option::Option::Some(#p::notification(params, #check, move |typed| async move {
                 handler.#ident(typed).await
             })),
         },
@@ -203,10 +232,19 @@ fn client_method(c: &Contract, m: &Method) -> TokenStream {
     let params = &m.params;
     let pat = &m.params_pat;
     let docs = &m.docs;
+    let check = check_fn(&p, params);
+    let checked = quote! {
+        if let ::core::result::Result::Err(errors) = (#check)(&#pat) {
+            return ::core::result::Result::Err(#p::params_invalid(#service, #wire, errors));
+        }
+    };
     match &m.result {
         Some((ok, _)) => quote! {
             #(#docs)*
+            ///
+            /// Params that break the contract's constraints fail here, before sending.
             pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<#ok, #p::Error> {
+                #checked
                 #p::call(&self.transport, #service, #wire, &#pat, self.timeout).await
             }
         },
@@ -214,7 +252,9 @@ fn client_method(c: &Contract, m: &Method) -> TokenStream {
             #(#docs)*
             ///
             /// A notification: returns once the transport accepted it; no reply comes.
+            /// Params that break the contract's constraints fail here, before sending.
             pub async fn #ident(&self, #pat: #params) -> ::core::result::Result<(), #p::Error> {
+                #checked
                 #p::notify(&self.transport, #service, #wire, &#pat).await
             }
         },

@@ -38,6 +38,10 @@ pub(crate) struct Method {
     pub(crate) result: Option<(Type, Type)>,
     /// Doc attributes to repeat on the client method.
     pub(crate) docs: Vec<Attribute>,
+    /// `params_schema = EXPR`: the params schema's JSON text (generated contracts).
+    pub(crate) params_schema: Option<syn::Expr>,
+    /// `result_schema = EXPR`: the result schema's JSON text.
+    pub(crate) result_schema: Option<syn::Expr>,
 }
 
 /// Collects spanned errors so one compile run reports them all.
@@ -65,6 +69,8 @@ const CLIENT_METHODS: [&str; 3] = ["new", "with_timeout", "transport"];
 #[derive(Default)]
 struct MethodAttrs {
     notification: bool,
+    params_schema: Option<syn::Expr>,
+    result_schema: Option<syn::Expr>,
     name: Option<LitStr>,
 }
 
@@ -83,9 +89,16 @@ fn take_method_attrs(f: &mut TraitItemFn, errors: &mut Errors) -> MethodAttrs {
             } else if meta.path.is_ident("name") {
                 out.name = Some(meta.value()?.parse()?);
                 Ok(())
+            } else if meta.path.is_ident("params_schema") {
+                out.params_schema = Some(meta.value()?.parse()?);
+                Ok(())
+            } else if meta.path.is_ident("result_schema") {
+                out.result_schema = Some(meta.value()?.parse()?);
+                Ok(())
             } else {
                 Err(meta.error(
-                    "unknown clamator attribute; expected `notification` or `name = \"...\"`",
+                    "unknown clamator attribute; expected `notification`, `name = \"...\"`, \
+                     `params_schema = TEXT` or `result_schema = TEXT`",
                 ))
             }
         });
@@ -301,6 +314,8 @@ impl Contract {
             params_pat,
             result,
             docs,
+            params_schema: attrs.params_schema,
+            result_schema: attrs.result_schema,
         })
     }
 }

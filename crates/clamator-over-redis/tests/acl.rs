@@ -143,6 +143,8 @@ impl Sleeper {
                     notification: false,
                     params_schema: json!({}),
                     result_schema: Some(json!({})),
+                    params_schema_text: None,
+                    result_schema_text: None,
                 }],
             },
         })
@@ -155,10 +157,14 @@ impl Service for Sleeper {
     }
     fn call(&self, method: &str, params: Value) -> Option<HandlerFuture> {
         (method == "sleep").then(|| {
-            unary(params, |p: SleepParams| async move {
-                tokio::time::sleep(Duration::from_millis(p.ms)).await;
-                Ok(Slept { ms: p.ms })
-            })
+            unary(
+                params,
+                |_: &_| Ok(()),
+                |p: SleepParams| async move {
+                    tokio::time::sleep(Duration::from_millis(p.ms)).await;
+                    Ok(Slept { ms: p.ms })
+                },
+            )
         })
     }
 }

@@ -42,6 +42,8 @@ impl Echo {
                     notification: false,
                     params_schema: json!({"type": "object"}),
                     result_schema: Some(json!({"type": "object"})),
+                    params_schema_text: None,
+                    result_schema_text: None,
                 }],
             },
         })

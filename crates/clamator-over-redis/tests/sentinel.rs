@@ -77,6 +77,8 @@ impl Counted {
                     notification: false,
                     params_schema: json!({}),
                     result_schema: Some(json!({})),
+                    params_schema_text: None,
+                    result_schema_text: None,
                 }],
             },
             runs,
@@ -94,15 +96,19 @@ impl Service for Counted {
             return None;
         }
         let runs = Arc::clone(&self.runs);
-        Some(unary(params, move |p: EchoParams| async move {
-            let run = {
-                let mut runs = runs.lock().unwrap();
-                let r = runs.entry(p.n).or_insert(0);
-                *r += 1;
-                *r
-            };
-            Ok(EchoResult { n: p.n, run })
-        }))
+        Some(unary(
+            params,
+            |_: &_| Ok(()),
+            move |p: EchoParams| async move {
+                let run = {
+                    let mut runs = runs.lock().unwrap();
+                    let r = runs.entry(p.n).or_insert(0);
+                    *r += 1;
+                    *r
+                };
+                Ok(EchoResult { n: p.n, run })
+            },
+        ))
     }
 }
 

@@ -118,6 +118,8 @@ impl Arith {
                     notification: false,
                     params_schema: json!({}),
                     result_schema: Some(json!({})),
+                    params_schema_text: None,
+                    result_schema_text: None,
                 }],
             },
         })
@@ -133,10 +135,14 @@ impl Service for Arith {
         let by = self.name.clone();
         let handled = Arc::clone(&self.handled);
         (method == "add").then(|| {
-            unary(params, move |p: AddParams| async move {
-                handled.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, RpcError>(AddResult { sum: p.a + p.b, by })
-            })
+            unary(
+                params,
+                |_: &_| Ok(()),
+                move |p: AddParams| async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, RpcError>(AddResult { sum: p.a + p.b, by })
+                },
+            )
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::envelope::{Id, Response, try_build_request};
 use crate::error::{Error, ProtocolError};
 use crate::names::{check_method, check_service, wire_method};
 
-/// The default per-call timeout (WIRE.md §6): 30 s.
+/// The default per-call timeout (docs/WIRE.md §5): 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
 
 /// What typed clients call through. Implemented by every transport's client.
@@ -154,6 +154,19 @@ pub struct OutgoingNotification {
     pub method: String,
     /// The notification envelope as JSON text.
     pub envelope: String,
+}
+
+/// The error a client returns for params whose constraint checks failed
+/// (generated clients check before sending).
+pub fn params_invalid(
+    service: &str,
+    method: &str,
+    errors: Vec<crate::validation::ValidationIssue>,
+) -> Error {
+    Error::Protocol(ProtocolError::ParamsInvalid {
+        method: wire_method(service, method),
+        errors,
+    })
 }
 
 fn params_encode(service: &str, method: &str, e: &serde_json::Error) -> Error {

@@ -31,6 +31,15 @@ pub struct MethodDescriptor {
     pub params_schema: Value,
     /// JSON Schema of the result; `None` for notifications.
     pub result_schema: Option<Value>,
+    /// The params schema's JSON text as a contract file wrote it, for
+    /// contracts generated from one (`clamator codegen rust`): exporting such
+    /// a contract writes this text unchanged, so its family hash survives the
+    /// round trip. `None` for hand-written contracts (schemars's schema).
+    #[serde(skip)]
+    pub params_schema_text: Option<&'static str>,
+    /// The result schema's JSON text, as for [`MethodDescriptor::params_schema_text`].
+    #[serde(skip)]
+    pub result_schema_text: Option<&'static str>,
 }
 
 impl ContractDescriptor {
@@ -43,6 +52,12 @@ impl ContractDescriptor {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+/// A schema's JSON text, parsed (generated contracts carry their contract
+/// file's text); `Value::Null` if it is not JSON, which codegen rules out.
+pub fn schema_from_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 /// The JSON Schema of `T`, as JSON.

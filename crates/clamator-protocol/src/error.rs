@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::validation::ValidationIssue;
 
-/// Reserved JSON-RPC error codes used by clamator (WIRE.md §4).
+/// Reserved JSON-RPC error codes used by clamator (docs/WIRE.md §4).
 pub mod codes {
     /// The request text is not JSON that the server can parse.
     pub const PARSE_ERROR: i64 = -32700;
@@ -145,6 +145,18 @@ pub enum ProtocolError {
         method: String,
         /// What the serializer said.
         message: String,
+    },
+    /// Params that break the contract's constraints (a string too short, a
+    /// number out of range, ...); nothing was sent.
+    #[error(
+        "the params of {method} break the contract, nothing was sent: {}",
+        crate::validation::summary(errors)
+    )]
+    ParamsInvalid {
+        /// The wire method called.
+        method: String,
+        /// One entry per problem, as a server would report them (-32602 `data.errors`).
+        errors: Vec<ValidationIssue>,
     },
     /// A service or method name that breaks the naming rules.
     #[error("invalid name {name:?}: {reason}")]

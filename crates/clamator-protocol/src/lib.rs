@@ -9,6 +9,7 @@
 //! - [`envelope`]: parsing and building JSON-RPC envelopes; [`Id`].
 //! - [`error`]: [`RpcError`] (the wire error), [`ProtocolError`], [`TransportError`], [`Error`].
 //! - [`validation`]: strict decoding with `{loc, msg, type}` problem reports.
+//! - [`checks`]: field constraints (garde) as `{loc, msg, type}` problems, and the checks garde lacks.
 //! - [`integers`]: integral floats (`10.0`) accepted where a schema says integer.
 //! - [`literal`]: boolean literal types and required-nullable fields for generated contracts.
 //! - [`contract`]: [`ContractDescriptor`] and the [`Contract`] trait typed contracts implement.
@@ -20,6 +21,7 @@
 //!   span fields transports record errors in.
 #![deny(missing_docs)]
 
+pub mod checks;
 pub mod client;
 pub mod contract;
 pub mod deadline;

@@ -37,17 +37,33 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-/// Runs a request-response handler: decodes params strictly (-32602 on
-/// failure), awaits the handler, encodes its result (-32603 "Result validation
-/// failed" when it cannot be encoded).
-pub fn unary<P, R, Fut>(params: Value, handler: impl FnOnce(P) -> Fut) -> HandlerFuture
+/// Decodes params strictly, then runs their constraint checks (see
+/// [`crate::checks`]); either failing is -32602 with `data.errors`.
+fn decode_checked<P: DeserializeOwned>(
+    params: Value,
+    check: impl FnOnce(&P) -> Result<(), Vec<ValidationIssue>>,
+) -> Result<P, RpcError> {
+    let p = decode_object::<P>(params).map_err(|issue| RpcError::invalid_params(vec![issue]))?;
+    check(&p).map_err(RpcError::invalid_params)?;
+    Ok(p)
+}
+
+/// Runs a request-response handler: decodes params strictly and checks
+/// their constraints with `check` (-32602 on failure), awaits the handler,
+/// encodes its result (-32603 "Result validation failed" when it cannot be
+/// encoded).
+pub fn unary<P, R, Fut>(
+    params: Value,
+    check: impl FnOnce(&P) -> Result<(), Vec<ValidationIssue>>,
+    handler: impl FnOnce(P) -> Fut,
+) -> HandlerFuture
 where
     P: DeserializeOwned,
     R: Serialize,
     Fut: Future<Output = Result<R, RpcError>> + Send + 'static,
 {
-    match decode_object::<P>(params) {
-        Err(issue) => futures::future::ready(Err(RpcError::invalid_params(vec![issue]))).boxed(),
+    match decode_checked::<P>(params, check) {
+        Err(e) => futures::future::ready(Err(e)).boxed(),
         Ok(p) => {
             let fut = handler(p);
             async move {
@@ -65,14 +81,19 @@ where
     }
 }
 
-/// Runs a notification handler: decodes params strictly, awaits the handler.
-pub fn notification<P, Fut>(params: Value, handler: impl FnOnce(P) -> Fut) -> HandlerFuture
+/// Runs a notification handler: decodes params strictly, checks them with
+/// `check`, awaits the handler.
+pub fn notification<P, Fut>(
+    params: Value,
+    check: impl FnOnce(&P) -> Result<(), Vec<ValidationIssue>>,
+    handler: impl FnOnce(P) -> Fut,
+) -> HandlerFuture
 where
     P: DeserializeOwned,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    match decode_object::<P>(params) {
-        Err(issue) => futures::future::ready(Err(RpcError::invalid_params(vec![issue]))).boxed(),
+    match decode_checked::<P>(params, check) {
+        Err(e) => futures::future::ready(Err(e)).boxed(),
         Ok(p) => handler(p).map(|()| Ok(None)).boxed(),
     }
 }

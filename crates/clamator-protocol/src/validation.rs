@@ -1,5 +1,5 @@
 //! Strict decoding of params and results into contract types, with the
-//! problems reported as `{loc, msg, type}` objects (WIRE.md §4 `data.errors`).
+//! problems reported as `{loc, msg, type}` objects (docs/WIRE.md §4 `data.errors`).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,15 @@ impl ValidationIssue {
             .collect::<Vec<_>>()
             .join(".")
     }
+}
+
+/// `loc: msg (type); ...` for an error message.
+pub fn summary(errors: &[ValidationIssue]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {} ({})", e.path(), e.msg, e.kind))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Decodes `value` into `T`, strictly: what `T` rejects (a missing field, a

@@ -77,11 +77,15 @@ pub use clamator_macros::include_contract;
 /// Makes a struct or enum a contract params / result type (serde + schemars derives).
 pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
+pub use clamator_protocol::checks;
 pub use clamator_protocol::{
     BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
     DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
     Service, StrictIntegers, TransportError, ValidationIssue, codes,
 };
+/// The validation crate contract types derive `garde::Validate` from (the
+/// derive itself needs `garde` in your own `Cargo.toml`; see docs/CONTRACTS.md).
+pub use garde;
 pub use schemars;
 pub use serde;
 pub use serde_json;
@@ -103,8 +107,9 @@ pub mod memory {
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use clamator_protocol::client::{call, notify};
-    pub use clamator_protocol::contract::schema_of;
+    pub use clamator_protocol::checks::{CheckByGarde, CheckNothing, Checker};
+    pub use clamator_protocol::client::{call, notify, params_invalid};
+    pub use clamator_protocol::contract::{schema_from_text, schema_of};
     pub use clamator_protocol::service::{notification, unary};
     pub use clamator_protocol::{
         ClientTransport, Contract, ContractDescriptor, Error, HandlerFuture, MethodDescriptor,

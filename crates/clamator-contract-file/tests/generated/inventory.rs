@@ -26,6 +26,25 @@ pub mod inventory {
         pub const RESTOCKED_PARAMS: &str = "f170986168601d96947720f86f2cacda0a03338a4d125c538801fbc6c5f651ea";
     }
 
+    /// The JSON Schemas as the contract file has them: the contract's
+    /// descriptor carries them, so exporting it gives the same file.
+    pub mod schemas {
+        /// The `addItem` params schema, as the contract file has it.
+        pub const ADD_ITEM_PARAMS: &str = r#"{"type":"object","properties":{"sku":{"type":"string"},"quantity":{"type":"integer"},"stock":{"type":"integer","minimum":0},"price":{"type":"number"},"fragile":{"type":"boolean"},"note":{"type":"string"},"supplier":{"type":["string","null"]},"color":{"type":"string","enum":["red","green","blue"]},"tags":{"type":"array","items":{"type":"string"}},"attributes":{"type":"object","additionalProperties":{"type":"number"}},"dimensions":{"type":"object","properties":{"widthMm":{"type":"number"},"heightMm":{"type":"number"}},"required":["widthMm","heightMm"],"additionalProperties":false},"priority":{"type":"integer","default":3}},"required":["sku","quantity","stock","price","fragile","supplier","color","tags","attributes","dimensions"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `addItem` result schema, as the contract file has it.
+        pub const ADD_ITEM_RESULT: &str = r#"{"type":"object","properties":{"id":{"type":"string"},"total":{"type":"integer"}},"required":["id","total"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `getItem` params schema, as the contract file has it.
+        pub const GET_ITEM_PARAMS: &str = r#"{"type":"object","properties":{"id":{"type":"string"}},"required":["id"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `getItem` result schema, as the contract file has it.
+        pub const GET_ITEM_RESULT: &str = r#"{"anyOf":[{"type":"object","properties":{"ok":{"type":"boolean","const":true},"item":{"type":"object","properties":{"sku":{"type":"string"},"quantity":{"type":"integer"}},"required":["sku","quantity"],"additionalProperties":false}},"required":["ok","item"],"additionalProperties":false},{"type":"object","properties":{"ok":{"type":"boolean","const":false},"reason":{"type":"string","enum":["not-found","archived"]}},"required":["ok","reason"],"additionalProperties":false}],"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `move` params schema, as the contract file has it.
+        pub const MOVE_PARAMS: &str = r#"{"type":"object","properties":{"id":{"type":"string"},"to":{"anyOf":[{"type":"object","properties":{"kind":{"type":"string","const":"shelf"},"shelf":{"type":"integer"}},"required":["kind","shelf"],"additionalProperties":false},{"type":"object","properties":{"kind":{"type":"string","const":"truck"},"plate":{"type":"string"},"eta":{"type":["string","null"]}},"required":["kind","plate","eta"],"additionalProperties":false}]}},"required":["id","to"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `move` result schema, as the contract file has it.
+        pub const MOVE_RESULT: &str = r#"{"type":"object","properties":{"moved":{"type":"boolean"}},"required":["moved"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+        /// The `restocked` params schema, as the contract file has it.
+        pub const RESTOCKED_PARAMS: &str = r#"{"type":"object","properties":{"sku":{"type":"string"},"quantity":{"type":"integer"}},"required":["sku","quantity"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}"#;
+    }
+
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum AddItemParamsColor {
@@ -86,7 +105,7 @@ pub mod inventory {
 
     #[::clamator::model]
     #[derive(Debug, Clone, PartialEq)]
-    pub struct GetItemResultTrueItem {
+    pub struct Item {
         pub quantity: i64,
         pub sku: ::std::string::String,
     }
@@ -96,7 +115,7 @@ pub mod inventory {
     pub struct GetItemResultTrue {
         #[serde(rename = "ok")]
         pub ok: ::clamator::protocol::literal::True,
-        pub item: GetItemResultTrueItem,
+        pub item: Item,
     }
 
     #[::clamator::model(allow_unknown_fields)]
@@ -116,7 +135,7 @@ pub mod inventory {
         pub reason: GetItemResultFalseReason,
     }
 
-    // Told apart by `ok` (a doc comment would become the schema's description).
+    /// Told apart by `ok`.
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, PartialEq)]
     #[serde(untagged)]
@@ -140,7 +159,7 @@ pub mod inventory {
         pub plate: ::std::string::String,
     }
 
-    // Told apart by `kind` (a doc comment would become the schema's description).
+    /// Told apart by `kind`.
     #[::clamator::model(allow_unknown_fields)]
     #[derive(Debug, Clone, PartialEq)]
     #[serde(tag = "kind")]
@@ -175,16 +194,16 @@ pub mod inventory {
     #[::clamator::contract(service = "inventory")]
     pub trait Inventory {
         /// `inventory.addItem`.
-        #[clamator(name = "addItem")]
+        #[clamator(name = "addItem", params_schema = schemas::ADD_ITEM_PARAMS, result_schema = schemas::ADD_ITEM_RESULT)]
         async fn add_item(&self, params: AddItemParams) -> ::core::result::Result<AddItemResult, ::clamator::RpcError>;
         /// `inventory.getItem`.
-        #[clamator(name = "getItem")]
+        #[clamator(name = "getItem", params_schema = schemas::GET_ITEM_PARAMS, result_schema = schemas::GET_ITEM_RESULT)]
         async fn get_item(&self, params: GetItemParams) -> ::core::result::Result<GetItemResult, ::clamator::RpcError>;
         /// `inventory.move`.
-        #[clamator(name = "move")]
+        #[clamator(name = "move", params_schema = schemas::MOVE_PARAMS, result_schema = schemas::MOVE_RESULT)]
         async fn r#move(&self, params: MoveParams) -> ::core::result::Result<MoveResult, ::clamator::RpcError>;
         /// `inventory.restocked` (a notification: no reply).
-        #[clamator(name = "restocked", notification)]
+        #[clamator(name = "restocked", notification, params_schema = schemas::RESTOCKED_PARAMS)]
         async fn restocked(&self, params: RestockedParams);
     }
 }

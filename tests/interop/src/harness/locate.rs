@@ -1,5 +1,6 @@
 //! Finding things at run time: the workspace root, the interop directory
-//! (`setup-venv.sh`, `py/`), the Python peer's venv and `arith-server`.
+//! (`setup-venv.sh`, `py/`, `ts/`), the Python peer's venv, the TypeScript
+//! peer's build and `arith-server`.
 //!
 //! Nothing is compiled in: a binary built here and run elsewhere finds the
 //! checkout it is run from, or is told where it is.
@@ -23,6 +24,10 @@ const INTEROP_IN_WORKSPACE: &str = "tests/interop";
 
 /// How long creating the venv may take (a `pip install` from PyPI).
 pub const VENV_SETUP_WITHIN: Duration = Duration::from_secs(600);
+
+/// How long building the TypeScript peer may take (a copy, `npm ci` from the
+/// registry and `tsc`).
+pub const TS_PEER_SETUP_WITHIN: Duration = Duration::from_secs(600);
 
 /// The nearest directory at or above `start` whose `Cargo.toml` has a
 /// `[workspace]` table.
@@ -156,6 +161,111 @@ impl InteropDir {
     }
 }
 
+impl InteropDir {
+    /// `ts/setup-ts-peer.sh`.
+    pub fn ts_setup_script(&self) -> PathBuf {
+        self.dir.join("ts").join("setup-ts-peer.sh")
+    }
+
+    /// Builds (once; reused while the peer's source is unchanged) the
+    /// TypeScript peer by running `ts/setup-ts-peer.sh`, within
+    /// [`TS_PEER_SETUP_WITHIN`]. The script fails, saying what to do, when
+    /// the peer's source (`../shared/peers/clamator-ts` next to the
+    /// workspace, or `$CLAMATOR_TS_PEER_SRC`), `node` or `npm` is missing.
+    pub fn setup_ts_peer(&self) -> Result<TsPeer, HarnessError> {
+        let script = self.ts_setup_script();
+        if !script.is_file() {
+            return Err(HarnessError::Missing {
+                what: "the TypeScript peer's setup script",
+                path: script,
+                hint: "the interop directory is incomplete: check out clamator-rs again".to_owned(),
+            });
+        }
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script);
+        let stdout = run_to_success(
+            &mut cmd,
+            "TypeScript peer setup (ts/setup-ts-peer.sh)",
+            TS_PEER_SETUP_WITHIN,
+        )?;
+        let printed = stdout
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        let peer = TsPeer {
+            dir: PathBuf::from(printed),
+        };
+        let cli = peer.codegen_cli();
+        if printed.is_empty() || !cli.is_file() {
+            return Err(HarnessError::Missing {
+                what: "the TypeScript peer's build",
+                path: cli,
+                hint: format!(
+                    "{} printed {printed:?}; run it by hand to see why",
+                    script.display()
+                ),
+            });
+        }
+        Ok(peer)
+    }
+}
+
+/// The TypeScript peer built by `ts/setup-ts-peer.sh`: its directory holds
+/// `node_modules` (the peer's packages, `tsx`, `zod`) and, in `interop/`,
+/// copies of the suite's drivers (`tests/interop/ts/*.ts`). TypeScript that
+/// imports the peer must live under it (module resolution walks up from the
+/// importing file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsPeer {
+    /// The build directory.
+    dir: PathBuf,
+}
+
+impl TsPeer {
+    /// The build directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The family's codegen CLI (`packages/codegen/dist/cli.js`).
+    pub fn codegen_cli(&self) -> PathBuf {
+        self.dir
+            .join("packages")
+            .join("codegen")
+            .join("dist")
+            .join("cli.js")
+    }
+
+    /// `node --import tsx <script>`, run in the build directory (where
+    /// `tsx` resolves).
+    pub fn node(&self, script: &Path) -> Command {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&self.dir)
+            .args(["--import", "tsx"])
+            .arg(script);
+        cmd
+    }
+
+    /// `node --import tsx interop/<name>`: one of the suite's drivers, once
+    /// it is checked to exist.
+    pub fn driver(&self, name: &str) -> Result<Command, HarnessError> {
+        let path = self.dir.join("interop").join(name);
+        if path.is_file() {
+            Ok(self.node(&path))
+        } else {
+            Err(HarnessError::Missing {
+                what: "a TypeScript driver of the interop suite",
+                path,
+                hint: "the interop directory is incomplete (tests/interop/ts): check out \
+                       clamator-rs again"
+                    .to_owned(),
+            })
+        }
+    }
+}
+
 /// The `arith-server` binary: [`ARITH_SERVER_ENV`] when set, else built
 /// with `cargo build -p clamator-arith --bin arith-server` in
 /// `workspace_root` (a no-op when up to date), into `target_dir` when given
@@ -221,6 +331,7 @@ mod tests {
         assert!(root.join("tests/interop/setup-venv.sh").is_file());
         let found = InteropDir::locate(Some(&root.join("tests/interop"))).unwrap();
         assert!(found.py_script("arith_server.py").is_ok());
+        assert!(found.ts_setup_script().is_file());
         assert!(matches!(
             found.py_script("nope.py"),
             Err(HarnessError::Missing { .. })
