@@ -83,7 +83,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<Token
     let krate = &args.krate;
     let serde_crate = crate_path::child_string(krate, "serde");
     let schemars_crate = crate_path::child_string(krate, "schemars");
-    // Unknown fields are invalid params (WIRE.md, the Python peer's
+    // Unknown fields are invalid params (docs/WIRE.md §11, the Python peer's
     // `extra="forbid"`, the schemas' `additionalProperties: false`); a type
     // that must accept them opts out. A `deny_unknown_fields` the user wrote
     // already is kept rather than repeated (serde rejects duplicates).

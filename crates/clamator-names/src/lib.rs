@@ -1,4 +1,4 @@
-//! The clamator naming rules (WIRE.md §1), in the one place both the protocol
+//! The clamator naming rules (docs/WIRE.md §1), in the one place both the protocol
 //! (checking names at run time) and `#[clamator::contract]` (checking them at
 //! compile time) read them from.
 //!

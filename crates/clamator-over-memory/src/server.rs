@@ -315,7 +315,7 @@ mod tests {
         }
     }
 
-    /// The WIRE.md §4 conformance suite over the bus.
+    /// The docs/WIRE.md §4 conformance suite over the bus.
     #[tokio::test]
     async fn every_case_of_the_error_mapping() {
         let bus = MemoryBus::new();

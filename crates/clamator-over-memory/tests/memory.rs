@@ -1,7 +1,7 @@
 //! The in-memory transport end to end, with the `arith` interop contract
 //! ([`TestArith`]): round trips, typed calls, routing, timeouts, concurrency
-//! and shutdown. What the server answers to each kind of request (WIRE.md
-//! §4) is the conformance suite, run in `src/server.rs`.
+//! and shutdown. What the server answers to each kind of request
+//! (docs/WIRE.md §4) is the conformance suite, run in `src/server.rs`.
 //!
 //! Starting twice, stopping twice and calling on a closed client are not
 //! tested: `start()` returns the running server, and `stop(self)` /

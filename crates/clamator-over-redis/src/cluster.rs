@@ -13,11 +13,11 @@
 //!   `ASK` and find the new primary after a failover by themselves. Each
 //!   blocking loop (a server's `XREADGROUP`, a client's reply `XREAD`) has a
 //!   cluster connection of its own.
-//! - A server writes its replies (one `XADD` per reply stream, each in its own
-//!   slot) and then acknowledges them with one `XACK` on the command stream:
-//!   separate commands in that order, since a pipeline may not cross slots.
-//!   A reply that failed for a transient reason leaves the whole batch
-//!   unacknowledged (it is run again after `consumer_claim_idle`).
+//! - A server's replies (one `XADD` per reply stream, each in its own slot)
+//!   and the `XACK` of entries answered earlier go as separate commands,
+//!   since a pipeline may not cross slots; an entry is still acknowledged
+//!   only after its reply is written. A reply refused for a transient reason
+//!   is written again with backoff, as on one Redis (see `finish`).
 //! - `CLIENT ID` and `CLIENT UNBLOCK` go to the primary of the blocked read's
 //!   stream (client ids are per node); the id is read again before each park,
 //!   since a redirect can move the read to another node.

@@ -1,7 +1,10 @@
-//! Every stream entry the transport writes, built in one place: requests and
-//! notifications (clients, the CLI), replies (servers, dead letters), and the
-//! `open` entry that creates a client's reply stream. The field names and
-//! values are [`crate::keys`]'s (WIRE.md §2).
+//! The stream entries of the wire, built in one place: requests and
+//! notifications (written by [`crate::RedisRpcClient`], which the CLI's
+//! `call` and `notify` use too), replies (to handled requests and to
+//! dead-lettered ones), and the `open` entry that creates a client's reply
+//! stream. Dead letters themselves are built in `dead_letter.rs`, and
+//! `clamator dead --requeue` copies a letter's original fields back as they
+//! are. The field names and values are [`crate::keys`]'s (docs/WIRE.md §2).
 
 use std::time::Duration;
 

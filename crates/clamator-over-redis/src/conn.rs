@@ -1,14 +1,19 @@
 //! The connection layer: every Redis connection the transport opens, and the
 //! one place that knows the `redis` crate's connection types.
 //!
-//! Two kinds of connection (REDIS-NOTES "Blocking reads"):
+//! Two kinds of connection, because Redis answers one connection's commands
+//! in order: while an `XREADGROUP ... BLOCK` is parked, every command queued
+//! behind it on that socket waits for it.
 //! - [`SharedConn`]: one multiplexed connection per server or client, shared by
 //!   every task, for the commands that must never wait behind a blocked read
 //!   (XADD, XACK, DEL, XPENDING, XCLAIM, XGROUP). It reconnects lazily after a
 //!   failure and fails fast (with backoff) while Redis is unreachable.
 //! - [`BlockingConn`]: a connection of its own for one blocking loop
 //!   (`XREADGROUP ... BLOCK`, `XREAD ... BLOCK`), with redis-rs's response
-//!   timeout disabled; its loop reconnects with [`Backoff`].
+//!   timeout disabled: its default of 500 ms would end a `BLOCK 1000` read
+//!   early, and an entry Redis then hands to an abandoned `XREADGROUP` would
+//!   sit in the pending list unseen until reclaimed. Its loop reconnects
+//!   with [`Backoff`].
 //!
 //! Every command is bounded by our own timeout. Every command touches one
 //! key, so on a Redis Cluster ([`Conn::Cluster`]) each is routed by its key;

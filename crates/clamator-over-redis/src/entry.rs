@@ -145,7 +145,7 @@ fn pairs(v: Value) -> Result<Vec<(Value, Value)>, ShapeError> {
 }
 
 /// One `[id, [field, value, ...]]` entry, with the fields handlers read
-/// (readers ignore fields they do not know, WIRE.md §2).
+/// (readers ignore fields they do not know, docs/WIRE.md §2).
 fn entry(v: Value) -> Result<Entry, ShapeError> {
     raw_entry(v).map(RawEntry::into_entry)
 }

@@ -1,5 +1,5 @@
 //! Every Redis key, group, consumer and stream field name this transport uses
-//! (WIRE.md §1 and §2), spelled here and nowhere else.
+//! (docs/WIRE.md §1 and §2), spelled here and nowhere else.
 //!
 //! Each command the transport sends touches exactly one of these keys, so a
 //! Redis Cluster connection can route every command by its key.

@@ -25,13 +25,16 @@
 //! - [`options`]: [`ConnectOptions`] (shared by both roles), [`ServerOptions`],
 //!   [`ClientOptions`], [`ConfigError`]; defaults equal the peer's where the
 //!   peer has the setting.
-//! - [`keys`]: every key, group, consumer and field name (WIRE.md §1, §2),
-//!   and the dead-letter stream and its fields.
-//! - [`commands`]: every stream entry written (requests, notifications,
-//!   replies, the reply stream's `open` entry), built in one place.
+//! - [`keys`]: every key, group, consumer and field name (docs/WIRE.md §1,
+//!   §2), and the dead-letter stream and its fields.
+//! - [`commands`]: the entries of requests, notifications and replies, and
+//!   the reply stream's `open` entry, built in one place (dead letters are
+//!   built in `dead_letter`).
 //! - `conn`: the connection layer: a shared multiplexed connection for
 //!   replies, acks and sends; connections of their own for blocking reads;
-//!   time bounds and reconnects. The one module that would change for Redis Cluster.
+//!   time bounds and reconnects. The only module that knows the `redis`
+//!   crate's connection types: one Redis, Sentinel's primary, or a Redis
+//!   Cluster (`Conn::Cluster`, routed by key; see `cluster`).
 //! - `backoff`: exponential backoff with jitter for reconnects.
 //! - [`stream_id`]: [`StreamId`], entry ids parsed and ordered in one place.
 //! - [`entry`]: stream entries parsed from raw replies, junk-tolerant

@@ -587,7 +587,7 @@ impl ServerOptions {
         (self.consumer_claim_idle / 3).max(Duration::from_millis(100))
     }
 
-    /// The period of the reclaim loop: `max(1 s, consumer_claim_idle / 4)` (WIRE.md §5).
+    /// The period of the reclaim loop: `max(1 s, consumer_claim_idle / 4)` (docs/WIRE.md §7).
     pub(crate) fn reclaim_period(&self) -> Duration {
         (self.consumer_claim_idle / 4).max(Duration::from_secs(1))
     }

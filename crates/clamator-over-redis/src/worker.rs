@@ -1,5 +1,5 @@
 //! One service hosted by one server: the state its consumer and reclaim loops
-//! share, and the handling of one entry (WIRE.md §5).
+//! share, and the handling of one entry (docs/WIRE.md §7).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -3,7 +3,7 @@
 //! This binary's name starts with `cluster_`, so every `TestContext::new()`
 //! in the files below gives a context on its shared cluster
 //! (`clamator_test_support::context::is_cluster_binary`): the round trip and
-//! notifications (`rpc.rs`), every WIRE.md error row (`conformance.rs`), the
+//! notifications (`rpc.rs`), every docs/WIRE.md §4 error row (`conformance.rs`), the
 //! worker pool and crash recovery (`pool.rs`), dead letters, trimming, the
 //! fault tests and the lifecycle (stop, CLIENT UNBLOCK routed to the stream's
 //! primary) assert the same behaviour here as on one Redis. (Tests that need

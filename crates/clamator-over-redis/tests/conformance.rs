@@ -1,4 +1,4 @@
-//! The WIRE.md §4 conformance suite over Redis: each case's text is XADDed
+//! The docs/WIRE.md §4 conformance suite over Redis: each case's text is XADDed
 //! to the command stream as any family client writes a request (plus a field
 //! the server must ignore), and the reply read from the reply stream.
 

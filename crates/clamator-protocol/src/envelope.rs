@@ -1,4 +1,4 @@
-//! JSON-RPC 2.0 envelopes as clamator uses them (WIRE.md §3): parse and build.
+//! JSON-RPC 2.0 envelopes as clamator uses them (docs/WIRE.md §3): parse and build.
 //!
 //! Parsing goes through [`Envelope::parse`], which tells the four kinds apart
 //! the way the peer does: a string `method` makes a request (or a notification

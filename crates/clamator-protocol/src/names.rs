@@ -1,4 +1,4 @@
-//! Service and method names (WIRE.md §1).
+//! Service and method names (docs/WIRE.md §1).
 //!
 //! Service names match `^[a-z][a-z0-9-]*$`, method names `^[a-z][a-zA-Z0-9]*$`,
 //! and the wire method is `"<service>.<method>"`, split at the first dot.

@@ -1,6 +1,6 @@
-//! The WIRE.md §4 error mapping (and the request-text rules of §3) as one
-//! table of cases, run against every transport: each case is the text of
-//! one request sent to the `arith` service ([`crate::TestArith`], or any
+//! The docs/WIRE.md §4 error mapping (and the request-text rules of §3) as
+//! one table of cases, run against every transport: each case is the text
+//! of one request sent to the `arith` service ([`crate::TestArith`], or any
 //! server of the `arith` interop contract) and what the reply must be.
 //!
 //! A transport takes part by implementing [`Exchange`]: send request text as

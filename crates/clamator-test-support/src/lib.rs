@@ -22,7 +22,7 @@
 //!   cluster (Redis out of memory while handlers run).
 //! - `proxy` (feature `redis`): `TcpProxy`, a loopback TCP proxy that resets,
 //!   forgets or holds the connections through it.
-//! - `conformance` (feature `conformance`): the WIRE.md §4 table, run
+//! - `conformance` (feature `conformance`): the docs/WIRE.md §4 table, run
 //!   against any transport that can carry request text.
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support fails loudly by design

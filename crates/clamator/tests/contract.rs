@@ -1,6 +1,6 @@
 //! The `#[clamator::contract]` attribute end to end through the dispatcher and
 //! a loopback transport: descriptors, server-side validation and error
-//! mapping (WIRE.md §4), client-side validation.
+//! mapping (docs/WIRE.md §4), client-side validation.
 #![allow(
     missing_docs,
     unreachable_pub,

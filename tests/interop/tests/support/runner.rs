@@ -18,7 +18,8 @@ use super::{Dir, Env};
 /// A scenario: one row of the table.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scenario {
-    /// Its number in the brief (1..=10).
+    /// Its number in the README's list of scenarios (1..=10, the `NN` of
+    /// `sNN_...`): shown in its table row, and the key of its table cells.
     pub(crate) number: u8,
     /// The test-name part, e.g. `s04_notifications`.
     pub(crate) key: &'static str,
