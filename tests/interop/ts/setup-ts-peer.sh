@@ -18,7 +18,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 interop="$(dirname "$here")"
 root="$(cd "$interop/../.." && pwd)"
 build="$interop/.ts-peer"
+# A checkout elsewhere (a CI clone in /tmp) finds the workplace's copy in
+# /work/shared when there is none next to it.
 src="${CLAMATOR_TS_PEER_SRC:-$root/../shared/peers/clamator-ts}"
+if [ -z "${CLAMATOR_TS_PEER_SRC:-}" ] && [ ! -f "$src/package.json" ] && [ -f /work/shared/peers/clamator-ts/package.json ]; then
+  src=/work/shared/peers/clamator-ts
+fi
 
 fail() {
   echo "setup-ts-peer: $*" >&2
