@@ -48,3 +48,28 @@ pub use schema::UnsupportedSchema;
 
 /// The JSON Schema (draft 7) of the contract file itself.
 pub const CONTRACT_FILE_SCHEMA: &str = include_str!("../contract-file.schema.json");
+
+/// Helpers the emitters' unit tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use serde_json::Value;
+
+    use crate::file::{Contract, Method, Schema};
+
+    /// A contract `svc` of notifications with these params schemas.
+    pub(crate) fn contract(methods: &[(&str, Value)]) -> Contract {
+        Contract {
+            service: "svc".into(),
+            source_file: None,
+            methods: methods
+                .iter()
+                .map(|(name, params)| Method {
+                    name: (*name).into(),
+                    is_notification: true,
+                    params: Schema::from_value(params).unwrap(),
+                    result: None,
+                })
+                .collect(),
+        }
+    }
+}

@@ -897,24 +897,8 @@ impl Gen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::file::{Method, Schema};
+    use crate::test_util::contract;
     use serde_json::json;
-
-    fn contract(methods: &[(&str, Value)]) -> Contract {
-        Contract {
-            service: "svc".into(),
-            source_file: None,
-            methods: methods
-                .iter()
-                .map(|(name, params)| Method {
-                    name: (*name).into(),
-                    is_notification: true,
-                    params: Schema::from_value(params).unwrap(),
-                    result: None,
-                })
-                .collect(),
-        }
-    }
 
     fn emit(props: Value, required: &[&str]) -> String {
         generate(
