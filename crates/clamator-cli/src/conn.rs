@@ -5,9 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clamator_over_redis::Conn;
+use clamator_over_redis::ops::Conn;
 use clamator_over_redis::{ConfigError, ConnectOptions, TlsHandshakeError};
-use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisError, Value};
+use clamator_protocol::TransportError;
+#[cfg(feature = "cluster")]
+use redis::Value;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError};
 
 use crate::error::CliError;
 
@@ -35,13 +38,15 @@ impl std::fmt::Debug for Redis {
 
 /// Where Redis is and how to reach it: the URL and, for `rediss://`, the TLS
 /// settings. Every connection of a command, the client's and the inspection
-/// ones, is opened from the one `redis::Client` it builds.
+/// ones, is opened from the [`ConnectOptions`] it builds.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// The URL, for messages (shown redacted); with a cluster, the seeds
     /// comma-separated.
     pub(crate) url: String,
-    /// Whether `url` names the seeds of a Redis Cluster.
+    /// Whether `url` names the seeds of a Redis Cluster (refused when built
+    /// without the `cluster` feature, so then never read).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     cluster: bool,
     /// TLS settings from --tls-ca / --tls-cert / --tls-key.
     #[cfg(feature = "tls")]
@@ -145,100 +150,24 @@ impl Target {
         };
         Ok(conn)
     }
-
-    /// The client every inspection connection is opened from.
-    fn client(&self) -> Result<Client, CliError> {
-        Ok(self.connect_options("clamator")?.redis_client().clone())
-    }
 }
 
 impl Redis {
-    /// Connects with redis-rs's response timeout set to `response` (`None` for
-    /// blocking reads, which we bound ourselves) and checks the link with PING.
-    async fn open(target: &Target, response: Option<Duration>) -> Result<Redis, CliError> {
-        #[cfg(feature = "cluster")]
-        if target.cluster {
-            return Redis::open_cluster(target).await;
-        }
+    /// Opens a connection the way servers and clients do
+    /// ([`Conn::open`]: one Redis, Sentinel's primary or a cluster; TLS
+    /// failures explained), within [`CONNECT_TIMEOUT`], and checks the link
+    /// with PING. No response timeout of its own: every command here is
+    /// bounded by ours.
+    async fn open(target: &Target) -> Result<Redis, CliError> {
+        let options = target
+            .connect_options("clamator")?
+            .command_timeout(CONNECT_TIMEOUT);
         let url = target.url.as_str();
-        let client = target.client()?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(response);
-        let unreachable = |reason: String| CliError::Unreachable {
-            url: url.to_owned(),
-            reason,
-        };
-        let conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT + Duration::from_millis(500),
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(unreachable(format!(
-                    "no connection within {} ms",
-                    CONNECT_TIMEOUT.as_millis()
-                )));
-            }
-            Ok(Err(e)) => {
-                if let Some(tls) = TlsHandshakeError::explain(&client, &e, CONNECT_TIMEOUT).await {
-                    return Err(CliError::Tls {
-                        url: url.to_owned(),
-                        reason: tls.to_string(),
-                    });
-                }
-                if e.is_timeout() {
-                    return Err(unreachable(format!(
-                        "no answer within {} ms ({e})",
-                        CONNECT_TIMEOUT.as_millis()
-                    )));
-                }
-                return Err(unreachable(e.to_string()));
-            }
-            Ok(Ok(conn)) => conn,
-        };
+        let conn = Conn::open(&options)
+            .await
+            .map_err(|e| open_failed(url, options.is_cluster(), &e))?;
         Redis {
-            conn: Conn::Single(conn),
-            url: url.to_owned(),
-        }
-        .checked()
-        .await
-    }
-
-    /// A cluster connection (no response timeout of its own: every command
-    /// here is bounded by ours), checked with PING.
-    #[cfg(feature = "cluster")]
-    async fn open_cluster(target: &Target) -> Result<Redis, CliError> {
-        let url = target.url.as_str();
-        let options = target.connect_options("clamator")?;
-        let Some(client) = options.cluster_client() else {
-            return Err(CliError::Internal(
-                "cluster options without a cluster client".to_owned(),
-            ));
-        };
-        let config = redis::cluster::ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
-        let unreachable = |reason: String| CliError::Unreachable {
-            url: url.to_owned(),
-            reason,
-        };
-        let conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT + Duration::from_millis(500),
-            client.get_async_connection_with_config(config),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(unreachable(format!(
-                    "no connection to any seed node within {} ms",
-                    CONNECT_TIMEOUT.as_millis()
-                )));
-            }
-            Ok(Err(e)) => return Err(unreachable(format!("{e} (as a Redis Cluster)"))),
-            Ok(Ok(conn)) => conn,
-        };
-        Redis {
-            conn: Conn::Cluster(conn),
+            conn,
             url: url.to_owned(),
         }
         .checked()
@@ -269,12 +198,13 @@ impl Redis {
 
     /// A connection for ordinary commands.
     pub(crate) async fn connect(target: &Target) -> Result<Redis, CliError> {
-        Redis::open(target, Some(COMMAND_TIMEOUT)).await
+        Redis::open(target).await
     }
 
-    /// A connection of its own for blocking reads (`XREAD BLOCK`).
+    /// A connection of its own for blocking reads (`XREAD BLOCK`): not
+    /// shared with other commands, which would wait behind the read.
     pub(crate) async fn connect_blocking(target: &Target) -> Result<Redis, CliError> {
-        Redis::open(target, None).await
+        Redis::open(target).await
     }
 
     /// A failure of `doing` as a CLI error.
@@ -482,6 +412,33 @@ impl Redis {
     }
 }
 
+/// Why opening a connection to `url` failed, as a CLI error: a TLS failure
+/// with what to change, or Redis unreachable with the reason.
+fn open_failed(url: &str, cluster: bool, error: &TransportError) -> CliError {
+    if let Some(tls) = TlsHandshakeError::find_in(error) {
+        return CliError::Tls {
+            url: url.to_owned(),
+            reason: tls.to_string(),
+        };
+    }
+    let reason = match error {
+        // The transport's own wording ("connection lost: ...; check that the
+        // broker is reachable") repeats what the CLI message says: keep the cause.
+        TransportError::ConnectionLost {
+            source: Some(source),
+            ..
+        } => source.to_string(),
+        other => other.to_string(),
+    };
+    CliError::Unreachable {
+        url: url.to_owned(),
+        reason: match cluster {
+            true => format!("{reason} (as a Redis Cluster)"),
+            false => reason,
+        },
+    }
+}
+
 /// `SCAN <cursor> MATCH <pattern> COUNT <n> TYPE stream`.
 fn scan_command(cursor: u64, pattern: &str) -> Cmd {
     let mut cmd = redis::cmd("SCAN");
@@ -509,7 +466,7 @@ fn command_name(cmd: &Cmd) -> String {
 /// The URL with its password (if any) replaced by `***`, for messages; each
 /// of a comma-separated list of URLs (cluster seeds).
 pub(crate) fn redact(url: &str) -> String {
-    clamator_over_redis::options::redact_url(url)
+    clamator_over_redis::ops::redact_url(url)
 }
 
 /// `s` with the glob characters of SCAN MATCH (`* ? [ ] \`) escaped.
