@@ -1,9 +1,12 @@
 //! Time as the CLI shows it: stream entry ids as timestamps, ages, UTC times,
 //! and the durations `gc --older-than` takes (`30s`, `10m`, `1h`, `2d`).
+//! Parsing durations and writing dates is `humantime`'s; [`human`] stays
+//! here because its compact two-unit form (`3m 04s`) is not one
+//! `humantime` writes (it writes every unit: `3m 4s 120ms`).
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
-use clamator_over_redis::StreamId;
+use clamator_over_redis::ops::StreamId;
 
 /// The millisecond timestamp of a stream entry id (`<ms>-<seq>`).
 pub(crate) fn id_ms(id: &str) -> Option<u64> {
@@ -25,84 +28,45 @@ pub(crate) fn human(ms: u64) -> String {
     }
 }
 
-/// Parses `500ms`, `30s`, `10m`, `1h`, `2d`, or sums of them (`1h30m`); a bare number is seconds.
+/// Parses a duration as `humantime` reads it: a number and a unit (`500ms`,
+/// `30s`, `10m`, `1h`, `2d`, also `1.5h`, `90sec`, `2days`, `1w`), or several
+/// of them summed (`1h30m`, `1h 30m`); a bare number is seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration {text:?}: write a number and a unit (ms, s, m, h, d), \
-             e.g. 30s, 10m, 1h, 2d or 1h30m"
-        )
-    };
     let s = text.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total = n
-            .checked_mul(unit_ms)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    Ok(Duration::from_millis(total))
+    humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "invalid duration {text:?} ({e}): write a number and a unit (ms, s, m, h, d), \
+             e.g. 30s, 10m, 1h, 2d or 1h30m"
+        )
+    })
 }
 
-/// The civil date `(year, month, day)` of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's algorithm, valid for the proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
+/// The last millisecond `humantime` can write as a date (the end of year 9999).
+const LAST_WRITABLE_MS: u64 = 253_402_300_800_000 - 1;
 
 /// A Unix millisecond timestamp as ISO 8601 UTC (`2024-05-01T12:00:01.123Z`).
+///
+/// A time after the year 9999 (a stream entry id can say anything) is
+/// written as the milliseconds it is (`+253402300800000ms`), never a wrong date.
 pub(crate) fn iso_utc(ms: u64) -> String {
-    let days = (ms / 86_400_000) as i64;
-    let (y, mo, d) = civil_from_days(days);
-    format!("{y:04}-{mo:02}-{d:02}T{}Z", time_of_day(ms))
+    if ms > LAST_WRITABLE_MS {
+        return format!("+{ms}ms");
+    }
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// The UTC time of day of a Unix millisecond timestamp (`12:00:01.123`).
 pub(crate) fn time_of_day(ms: u64) -> String {
-    let in_day = ms % 86_400_000;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        in_day / 3_600_000,
-        (in_day / 60_000) % 60,
-        (in_day / 1_000) % 60,
-        in_day % 1_000
-    )
+    let iso = iso_utc(ms);
+    // `YYYY-MM-DDTHH:MM:SS.mmmZ`: the time sits between the `T` and the `Z`.
+    match iso.get(11..23) {
+        Some(time) if iso.len() == 24 => time.to_owned(),
+        _ => iso,
+    }
 }
 
 #[cfg(test)]
@@ -120,16 +84,12 @@ mod tests {
         assert_eq!(ms("1h30m"), Ok(5_400_000));
         assert_eq!(ms("45"), Ok(45_000));
         assert_eq!(ms(" 5s "), Ok(5_000));
-        for bad in [
-            "",
-            "s",
-            "1x",
-            "1.5h",
-            "-1s",
-            "h1",
-            "1h 30m",
-            "99999999999999999999d",
-        ] {
+        // humantime's grammar also takes spaces, fractions and long unit names.
+        assert_eq!(ms("1h 30m"), Ok(5_400_000));
+        assert_eq!(ms("1.5h"), Ok(5_400_000));
+        assert_eq!(ms("2days"), Ok(172_800_000));
+        assert_eq!(ms("90sec"), Ok(90_000));
+        for bad in ["", "s", "1x", "-1s", "h1", "1h30", "99999999999999999999d"] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("e.g. 30s"), "{bad:?}: {err}");
         }
@@ -144,6 +104,11 @@ mod tests {
         assert_eq!(iso_utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(time_of_day(1_700_000_000_123), "22:13:20.123");
+        assert_eq!(time_of_day(0), "00:00:00.000");
+        // Past year 9999: no panic, no made-up date.
+        assert_eq!(iso_utc(LAST_WRITABLE_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(iso_utc(u64::MAX), format!("+{}ms", u64::MAX));
+        assert_eq!(time_of_day(u64::MAX), format!("+{}ms", u64::MAX));
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! Plain-text tables: a header row, columns padded to their widest cell,
-//! numbers right-aligned.
+//! Plain-text tables: a header row, columns padded to their widest cell and
+//! two spaces apart, numbers right-aligned, no borders. The layout is
+//! `comfy-table`'s (display widths by Unicode width); this module only
+//! decides the look every command shares and cuts over-long cells.
+
+use comfy_table::{CellAlignment, presets};
 
 /// A table built row by row, rendered once complete.
 #[derive(Debug)]
@@ -14,6 +18,9 @@ pub(crate) struct Table {
 
 /// Cells wider than this are cut with `…`.
 const DEFAULT_MAX_CELL: usize = 80;
+
+/// Spaces between two columns.
+const GAP: u16 = 2;
 
 impl Table {
     /// A table with these column titles, all left-aligned.
@@ -51,36 +58,25 @@ impl Table {
         self.rows.is_empty()
     }
 
-    /// The table as lines of text (no trailing newline on the last).
+    /// The table as lines of text without trailing spaces (no trailing
+    /// newline on the last).
     pub(crate) fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
-        for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(width(cell));
+        let mut table = comfy_table::Table::new();
+        // No borders, no width limit (the caller's terminal is not asked):
+        // a table piped into a file looks like the one on screen.
+        table
+            .load_style(presets::NOTHING)
+            .set_header(self.headers.clone())
+            .add_rows(self.rows.clone());
+        let last = self.headers.len().saturating_sub(1);
+        for (i, column) in table.column_iter_mut().enumerate() {
+            // The gap is the right padding of every column but the last.
+            column.set_padding((0, if i == last { 0 } else { GAP }));
+            if self.right.get(i).copied().unwrap_or(false) {
+                column.set_cell_alignment(CellAlignment::Right);
             }
         }
-        let mut out = String::new();
-        for (i, row) in std::iter::once(&self.headers).chain(&self.rows).enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                if c > 0 {
-                    line.push_str("  ");
-                }
-                let pad = " ".repeat(widths[c].saturating_sub(width(cell)));
-                if self.right[c] {
-                    line.push_str(&pad);
-                    line.push_str(cell);
-                } else {
-                    line.push_str(cell);
-                    line.push_str(&pad);
-                }
-            }
-            out.push_str(line.trim_end());
-        }
-        out
+        table.trim_fmt()
     }
 }
 
@@ -110,6 +106,14 @@ mod tests {
         t.push(vec!["arith".into(), "5".into()]);
         t.push(vec!["é".into(), "12345".into()]);
         assert_eq!(t.render(), "NAME       N\narith      5\né      12345");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let mut t = Table::new(&["NAME", "N"]).right(&[1]);
+        t.push(vec!["日本".into(), "1".into()]);
+        t.push(vec!["ab".into(), "2".into()]);
+        assert_eq!(t.render(), "NAME  N\n日本  1\nab    2");
     }
 
     #[test]
