@@ -24,12 +24,14 @@
 //!   `{service}_contract`) for the peer `clamator-protocol` 0.1.9.
 //! - [`zod`]: contract file -> a TypeScript module of Zod 3 schemas and a
 //!   `defineContract(...)`, for TypeScript members.
-//! - [`export`]: Rust contract descriptor -> contract file.
+//! - `export` (feature `export`, default): Rust contract descriptor ->
+//!   contract file.
 //! - [`build_script`]: generating Rust from `build.rs`.
 #![deny(missing_docs)]
 
 pub mod build_script;
 mod error;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod file;
 pub mod hash;

@@ -40,6 +40,7 @@ pub(crate) struct ClusterTarget {
     /// Opens cluster connections.
     pub(crate) client: ClusterClient,
     /// The parsed seeds, to rebuild the client with TLS settings.
+    #[cfg(feature = "tls")]
     infos: Vec<redis::ConnectionInfo>,
     /// A client of the first seed: its address tells a TLS failure apart.
     pub(crate) first: redis::Client,
@@ -124,6 +125,7 @@ impl ClusterTarget {
         Ok(ClusterTarget {
             seeds: urls.iter().map(|u| redact(u)).collect(),
             client,
+            #[cfg(feature = "tls")]
             infos,
             first,
         })
@@ -203,7 +205,7 @@ impl ConnectOptions {
     }
 
     /// A Redis Cluster whose seed URLs are in `$REDIS_URL` (comma-separated),
-    /// or [`crate::options::DEFAULT_REDIS_URL`] when it is unset or empty.
+    /// or `redis://localhost:6379` when it is unset or empty.
     pub fn cluster_from_env(key_prefix: impl Into<String>) -> Result<ConnectOptions, ConfigError> {
         match std::env::var(crate::options::REDIS_URL_ENV) {
             Ok(urls) if !urls.trim().is_empty() => {

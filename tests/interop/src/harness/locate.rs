@@ -267,7 +267,7 @@ impl TsPeer {
 }
 
 /// The `arith-server` binary: [`ARITH_SERVER_ENV`] when set, else built
-/// with `cargo build -p clamator-arith --bin arith-server` in
+/// with `cargo build -p clamator-arith-server --bin arith-server` in
 /// `workspace_root` (a no-op when up to date), into `target_dir` when given
 /// (cargo's default otherwise), in release mode when `release`. The path is
 /// read from cargo's own artifact messages. `$CARGO` names cargo when set.
@@ -293,7 +293,7 @@ pub fn arith_server(
     cmd.current_dir(workspace_root).args([
         "build",
         "-p",
-        "clamator-arith",
+        "clamator-arith-server",
         "--bin",
         "arith-server",
         "--message-format=json-render-diagnostics",
@@ -306,7 +306,7 @@ pub fn arith_server(
     }
     let stdout = run_to_success(
         &mut cmd,
-        "`cargo build -p clamator-arith --bin arith-server`",
+        "`cargo build -p clamator-arith-server --bin arith-server`",
         build_within,
     )?;
     stdout

@@ -123,7 +123,7 @@ async fn arith_server_serves_prometheus_metrics_of_its_calls() {
         ("rpc_method", "ping"),
         ("outcome", "notification"),
     ];
-    // The trim loop samples the group once a second.
+    // The housekeeping loop samples the group once a second.
     let deadline = Instant::now() + WAIT;
     let text = loop {
         let text = scrape(port);
