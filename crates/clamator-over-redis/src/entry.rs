@@ -70,34 +70,51 @@ impl RawEntry {
 
     /// The entry as handlers see it.
     pub(crate) fn into_entry(self) -> Entry {
-        let mut envelope = None;
-        let mut reply_to = None;
-        let mut timeout = None;
-        let mut nomkstream = false;
-        let mut traceparent = None;
-        let mut tracestate = None;
+        let mut fields = EntryFields::default();
         for (k, v) in self.fields {
-            if k == FIELD_ENVELOPE.as_bytes() && envelope.is_none() {
-                envelope = Some(v);
-            } else if k == FIELD_REPLY_TO.as_bytes() && reply_to.is_none() {
-                reply_to = Some(v);
-            } else if k == FIELD_TIMEOUT_MS.as_bytes() && timeout.is_none() {
-                timeout = timeout_ms(&v);
-            } else if k == FIELD_REPLY_NOMKSTREAM.as_bytes() {
-                nomkstream = v == b"1";
-            } else if k == FIELD_TRACEPARENT.as_bytes() && traceparent.is_none() {
-                traceparent = Some(v);
-            } else if k == FIELD_TRACESTATE.as_bytes() && tracestate.is_none() {
-                tracestate = Some(v);
-            }
+            fields.take(&k, v);
         }
+        fields.into_entry(self.id)
+    }
+}
+
+/// The fields handlers read, gathered one by one from an entry's list.
+#[derive(Default)]
+struct EntryFields {
+    envelope: Option<Vec<u8>>,
+    reply_to: Option<Vec<u8>>,
+    timeout: Option<u64>,
+    nomkstream: bool,
+    traceparent: Option<Vec<u8>>,
+    tracestate: Option<Vec<u8>>,
+}
+
+impl EntryFields {
+    /// Keeps `v` when `k` names a field handlers read (the first of each).
+    fn take(&mut self, k: &[u8], v: Vec<u8>) {
+        if k == FIELD_ENVELOPE.as_bytes() && self.envelope.is_none() {
+            self.envelope = Some(v);
+        } else if k == FIELD_REPLY_TO.as_bytes() && self.reply_to.is_none() {
+            self.reply_to = Some(v);
+        } else if k == FIELD_TIMEOUT_MS.as_bytes() && self.timeout.is_none() {
+            self.timeout = timeout_ms(&v);
+        } else if k == FIELD_REPLY_NOMKSTREAM.as_bytes() {
+            self.nomkstream = v == b"1";
+        } else if k == FIELD_TRACEPARENT.as_bytes() && self.traceparent.is_none() {
+            self.traceparent = Some(v);
+        } else if k == FIELD_TRACESTATE.as_bytes() && self.tracestate.is_none() {
+            self.tracestate = Some(v);
+        }
+    }
+
+    fn into_entry(self, id: String) -> Entry {
         Entry {
-            id: self.id,
-            envelope,
-            reply_to,
-            timeout_ms: timeout,
-            nomkstream,
-            trace: trace::incoming(traceparent.as_deref(), tracestate.as_deref()),
+            id,
+            envelope: self.envelope,
+            reply_to: self.reply_to,
+            timeout_ms: self.timeout,
+            nomkstream: self.nomkstream,
+            trace: trace::incoming(self.traceparent.as_deref(), self.tracestate.as_deref()),
             deliveries: None,
             reclaimed_from: None,
         }
@@ -123,35 +140,34 @@ fn bytes(v: Value) -> Option<Vec<u8>> {
     }
 }
 
-/// Key/value pairs of an array (RESP2) or a map (RESP3).
-fn pairs(v: Value) -> Result<Vec<(Value, Value)>, ShapeError> {
+/// Hands each field/value pair of a field list (an array in RESP2, a map
+/// in RESP3) whose name and value are strings to `each`, in stream order.
+fn each_pair(v: Value, mut each: impl FnMut(Vec<u8>, Vec<u8>)) -> Result<(), ShapeError> {
+    let mut one = |k: Value, v: Value| {
+        if let (Some(k), Some(v)) = (bytes(k), bytes(v)) {
+            each(k, v);
+        }
+    };
     match v {
-        Value::Map(m) => Ok(m),
+        Value::Map(m) => m.into_iter().for_each(|(k, v)| one(k, v)),
         Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len() / 2);
-            let mut it = items.into_iter();
-            while let Some(k) = it.next() {
-                let v = it
-                    .next()
-                    .ok_or_else(|| shape("odd number of items in a field list"))?;
-                out.push((k, v));
+            if items.len() % 2 != 0 {
+                return Err(shape("odd number of items in a field list"));
             }
-            Ok(out)
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                one(k, v);
+            }
         }
         // A deleted entry still in a pending list (Redis 6) has nil fields.
-        Value::Nil => Ok(Vec::new()),
-        other => Err(shape(format!("expected a field list, got {other:?}"))),
+        Value::Nil => {}
+        other => return Err(shape(format!("expected a field list, got {other:?}"))),
     }
+    Ok(())
 }
 
-/// One `[id, [field, value, ...]]` entry, with the fields handlers read
-/// (readers ignore fields they do not know, docs/WIRE.md §2).
-fn entry(v: Value) -> Result<Entry, ShapeError> {
-    raw_entry(v).map(RawEntry::into_entry)
-}
-
-/// One `[id, [field, value, ...]]` entry with all its fields.
-fn raw_entry(v: Value) -> Result<RawEntry, ShapeError> {
+/// The id and the field list of one `[id, [field, value, ...]]` entry.
+fn id_and_fields(v: Value) -> Result<(String, Value), ShapeError> {
     let Value::Array(parts) = v else {
         return Err(shape("an entry is not an array"));
     };
@@ -161,10 +177,24 @@ fn raw_entry(v: Value) -> Result<RawEntry, ShapeError> {
         .and_then(bytes)
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| shape("an entry has no id"))?;
-    let fields = pairs(parts.next().unwrap_or(Value::Nil))?
-        .into_iter()
-        .filter_map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
-        .collect();
+    Ok((id, parts.next().unwrap_or(Value::Nil)))
+}
+
+/// One `[id, [field, value, ...]]` entry, with the fields handlers read
+/// (readers ignore fields they do not know, docs/WIRE.md §2), taken
+/// straight from the reply (no list of every field in between).
+fn entry(v: Value) -> Result<Entry, ShapeError> {
+    let (id, list) = id_and_fields(v)?;
+    let mut fields = EntryFields::default();
+    each_pair(list, |k, v| fields.take(&k, v))?;
+    Ok(fields.into_entry(id))
+}
+
+/// One `[id, [field, value, ...]]` entry with all its fields.
+fn raw_entry(v: Value) -> Result<RawEntry, ShapeError> {
+    let (id, list) = id_and_fields(v)?;
+    let mut fields = Vec::new();
+    each_pair(list, |k, v| fields.push((k, v)))?;
     Ok(RawEntry { id, fields })
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use clamator_protocol::{Envelope, PendingCalls};
+use clamator_protocol::Envelope;
+use clamator_protocol::transport::PendingCalls;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::BlockingConn;
@@ -43,7 +44,7 @@ impl ReplyLoop {
                 .arg(&self.last_id);
             let result = tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                r = self.conn.query::<redis::Value>(&cmd, BLOCK) => r,
+                r = self.conn.read(&cmd, BLOCK) => r,
             };
             match result {
                 Ok(reply) => match parse_read(reply) {
@@ -79,9 +80,8 @@ impl ReplyLoop {
         };
         match Envelope::parse_response(&envelope) {
             Ok(response) => {
-                let id = response.id().map(ToString::to_string);
-                if !self.pending.complete(response) {
-                    tracing::debug!(entry_id = %entry.id, id = ?id,
+                if let Err(dropped) = self.pending.try_complete(response) {
+                    tracing::debug!(entry_id = %entry.id, id = ?dropped.id(),
                         "reply for an unknown or timed-out call dropped");
                 }
             }

@@ -7,8 +7,7 @@
 
 use std::hint::black_box;
 
-use clamator_protocol::client::prepare_call;
-use clamator_protocol::envelope::{build_error, build_request, build_success};
+use clamator_protocol::transport::{build_error, build_success, prepare_call, try_build_request};
 use clamator_protocol::{Envelope, Id, RpcError};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
@@ -39,7 +38,7 @@ fn build(c: &mut Criterion) {
     let error = RpcError::method_not_found();
     let mut g = c.benchmark_group("envelope/build");
     g.bench_function("request", |b| {
-        b.iter(|| build_request(black_box("arith.add"), black_box(&params), Some(&id)))
+        b.iter(|| try_build_request(black_box("arith.add"), black_box(&params), Some(&id)))
     });
     g.bench_function("success", |b| {
         b.iter(|| build_success(black_box(&id), black_box(&result)))

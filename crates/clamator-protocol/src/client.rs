@@ -9,7 +9,6 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::envelope::{Id, Response, try_build_request};
 use crate::error::{Error, ProtocolError};
@@ -40,28 +39,6 @@ pub trait ClientTransport: Send + Sync {
         &self,
         notification: OutgoingNotification,
     ) -> BoxFuture<'_, Result<(), Error>>;
-
-    /// Calls `service.method` with JSON params and waits for the JSON result:
-    /// [`call`] with untyped params and result.
-    fn call_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
-        timeout: Option<Duration>,
-    ) -> BoxFuture<'a, Result<Value, Error>> {
-        Box::pin(async move { call(self, service, method, &params, timeout).await })
-    }
-
-    /// Sends a notification with JSON params: [`notify`] untyped.
-    fn notify_value<'a>(
-        &'a self,
-        service: &'a str,
-        method: &'a str,
-        params: Value,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { notify(self, service, method, &params).await })
-    }
 }
 
 macro_rules! forward_client_transport {
@@ -229,7 +206,7 @@ pub fn decode_response<R: DeserializeOwned>(
     response: Response,
 ) -> Result<R, Error> {
     if let Some(id) = response.id()
-        && id.key() != key
+        && id.key_str() != key
     {
         return Err(ProtocolError::InvalidEnvelope {
             kind: "response",
@@ -324,12 +301,19 @@ impl PendingCalls {
     /// Hands a response to the call waiting for it; `false` when none waits
     /// (an unknown or late reply, which the caller should drop).
     pub fn complete(&self, response: Response) -> bool {
-        let Some(key) = response.id().map(Id::key) else {
-            return false;
+        self.try_complete(response).is_ok()
+    }
+
+    /// [`PendingCalls::complete`] that gives the response back when no call
+    /// waits for it (to log what was dropped without copying its id first).
+    pub fn try_complete(&self, response: Response) -> Result<(), Box<Response>> {
+        let waiter = match response.id() {
+            Some(id) => self.lock().remove(&*id.key_str()),
+            None => None,
         };
-        match self.lock().remove(key.as_str()) {
-            Some(tx) => tx.send(Box::new(response)).is_ok(),
-            None => false,
+        match waiter {
+            Some(tx) => tx.send(Box::new(response)),
+            None => Err(Box::new(response)),
         }
     }
 
@@ -408,7 +392,7 @@ mod tests {
 mod decode_tests {
     use super::*;
     use crate::envelope::Envelope;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     /// Parses reply text and decodes it as the reply to the call keyed `key`.
     fn decode_reply(key: &str, text: &str) -> Result<Value, Error> {

@@ -81,10 +81,16 @@ impl Id {
     /// The string form used to match replies to calls (`"7"` for `7` and for `"7"`),
     /// as every member of the family does; the digits for a big integer.
     pub fn key(&self) -> String {
+        self.key_str().into_owned()
+    }
+
+    /// [`Id::key`] without a copy when the id already is that text (a
+    /// string id, a big integer's digits).
+    pub fn key_str(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Id::Str(s) => s.clone(),
-            Id::Int(i) => i.to_string(),
-            Id::BigInt(b) => b.0.clone(),
+            Id::Str(s) => std::borrow::Cow::Borrowed(s),
+            Id::Int(i) => std::borrow::Cow::Owned(i.to_string()),
+            Id::BigInt(b) => std::borrow::Cow::Borrowed(&b.0),
         }
     }
 
@@ -393,6 +399,9 @@ impl Envelope {
     /// [`Envelope::parse`], telling what kind of invalid text it is and
     /// recovering the id of invalid text when it can.
     pub(crate) fn read(text: &[u8]) -> Result<Envelope, Rejected> {
+        if let Some(envelope) = read_plain(text) {
+            return Ok(envelope);
+        }
         match serde_json::from_slice(text) {
             Ok(value) => read_value(value, Some(text)),
             Err(e) => {
@@ -440,6 +449,73 @@ impl Envelope {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The members of an envelope, borrowed from its text where they can be.
+#[derive(serde::Deserialize)]
+struct Members<'a> {
+    #[serde(borrow)]
+    jsonrpc: Option<&'a str>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a str>,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+}
+
+/// A member that is there, `null` included (`Option<Value>` alone reads
+/// `null` as absent, and `"result": null` is a result).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// The envelope that `text` is, read without building a [`Value`] of the
+/// whole object (what every call pays for), when `text` is a plain valid
+/// envelope: an object, no duplicate members, no escapes in `jsonrpc` or
+/// `method`, an id that is a string, an integer or absent. `None` for
+/// anything else, which [`Envelope::read`] then reads the careful way (and
+/// rejects with the reason, as it always did): this only adds a way to
+/// accept what the careful way accepts too.
+fn read_plain(text: &[u8]) -> Option<Envelope> {
+    // A struct also deserializes from a JSON array: only objects here.
+    if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let m: Members<'_> = serde_json::from_slice(text).ok()?;
+    if m.jsonrpc != Some("2.0") {
+        return None;
+    }
+    let id = match m.id {
+        None => None,
+        Some(raw) => Some(Id::from_raw(raw.get()).ok()??),
+    };
+    if let Some(wire) = m.method {
+        let (service, method) = wire.split_once('.')?;
+        if !is_valid_service(service) || !is_valid_method(method) {
+            return None;
+        }
+        return Some(Envelope::Request(Request {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            params: m.params.unwrap_or_else(|| Value::Object(Map::new())),
+            id,
+        }));
+    }
+    match (m.result, m.error, id) {
+        (Some(result), None, Some(id)) => {
+            Some(Envelope::Response(Response::Success { id, result }))
+        }
+        (None, Some(error), id) => Some(Envelope::Response(Response::Error {
+            id,
+            error: read_error(error).ok()?,
+        })),
+        _ => None,
     }
 }
 
@@ -593,16 +669,6 @@ fn to_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("{}"))
 }
 
-/// Builds a request envelope (`id: None` builds a notification).
-pub fn build_request(wire_method: &str, params: &Value, id: Option<&Id>) -> String {
-    to_text(&RequestOut {
-        jsonrpc: "2.0",
-        method: wire_method,
-        params,
-        id,
-    })
-}
-
 /// Builds a request envelope straight from typed params, in one
 /// serialization (`id: None` builds a notification). Fails with serde's
 /// message when the params cannot be serialized (a map with non-string keys,
@@ -650,6 +716,97 @@ pub fn build_error(id: Option<&Id>, error: &RpcError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The quick reader accepts only what the careful one accepts, and
+    /// reads it the same; it gives up on anything unusual.
+    #[test]
+    fn the_plain_reader_agrees_with_the_careful_one() {
+        let cases: &[(&str, bool)] = &[
+            (
+                r#"{"jsonrpc":"2.0","id":"k","method":"arith.add","params":{"a":1,"b":2.5}}"#,
+                true,
+            ),
+            (r#" {"method":"arith.add","jsonrpc":"2.0","id":7}"#, true),
+            (r#"{"jsonrpc":"2.0","method":"arith.ping"}"#, true),
+            (
+                r#"{"jsonrpc":"2.0","method":"arith.ping","id":null,"params":null}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"result":1}"#,
+                true,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"k","result":null}"#, true),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","result":{"sum":3},"extra":[1,2]}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":-4,"error":{"code":-32601,"message":"Method not found"}}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x","data":{"a":1}}}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"arith.add","result":1,"id":"k"}"#,
+                true,
+            ),
+            // What the careful reader handles (or rejects) itself.
+            (
+                r#"{"jsonrpc":"2.0","id":"k\u0041","method":"arith.add"}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","method":"arith\u002eadd"}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"k","id":"j","result":1}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1.5,"result":1}"#, false),
+            (r#"{"jsonrpc":"2.0","id":true,"result":1}"#, false),
+            (r#"{"jsonrpc":"2.0","id":"k","method":5,"result":1}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","method":"add","params":{}}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"k","method":"Arith.add"}"#, false),
+            (r#"{"jsonrpc":"1.0","id":"k","result":1}"#, false),
+            (r#"{"id":"k","result":1}"#, false),
+            (r#"{"jsonrpc":"2.0","result":1}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","result":1,"error":{"code":1,"message":"m"}}"#,
+                false,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","error":{"code":1.5,"message":"m"}}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"k"}"#, false),
+            (r#"["2.0","k","arith.add",{},null,null]"#, false),
+            (
+                r#"{"jsonrpc":"2.0","id":"k","method":"arith.add","params":{"x":1e400}}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"k","result":1} x"#, false),
+            ("\"2.0\"", false),
+            ("", false),
+        ];
+        for (text, plain) in cases {
+            let careful = serde_json::from_slice(text.as_bytes())
+                .map(|v| read_value(v, Some(text.as_bytes())));
+            match read_plain(text.as_bytes()) {
+                Some(read) => {
+                    assert!(*plain, "read plainly, expected to be left: {text}");
+                    match careful {
+                        Result::Ok(Result::Ok(want)) => assert_eq!(read, want, "{text}"),
+                        other => panic!("plain read {read:?}, careful {other:?}: {text}"),
+                    }
+                }
+                None => assert!(!plain, "left to the careful reader: {text}"),
+            }
+        }
+    }
 
     enum Want {
         Req(&'static str, &'static str, Value, Option<Id>),
@@ -895,7 +1052,7 @@ mod tests {
     fn build_round_trips_and_keeps_id_type() {
         let params = json!({"a": 1.5, "t": "é😀\u{1}"});
         for id in [Id::Int(7), s("7"), Id::new_uuid()] {
-            let text = build_request("arith.add", &params, Some(&id));
+            let text = try_build_request("arith.add", &params, Some(&id)).unwrap();
             let r = Envelope::parse_request(text.as_bytes()).unwrap();
             assert_eq!(r.id.as_ref(), Some(&id));
             assert_eq!(r.params, params);
@@ -916,7 +1073,7 @@ mod tests {
 
     #[test]
     fn notification_has_no_id_field() {
-        let text = build_request("arith.ping", &json!({}), None);
+        let text = try_build_request("arith.ping", &json!({}), None).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert!(v.get("id").is_none());
         assert_eq!(v["jsonrpc"], "2.0");
@@ -980,7 +1137,7 @@ mod tests {
             let want = format!(r#""id":{d},"#);
             let ok = build_success(&id, &json!(1));
             let err = build_error(Some(&id), &RpcError::method_not_found());
-            let again = build_request("arith.add", &json!({}), Some(&id));
+            let again = try_build_request("arith.add", &json!({}), Some(&id)).unwrap();
             assert!(ok.contains(&want), "{ok}");
             assert!(err.contains(&want), "{err}");
             assert!(again.ends_with(&format!(r#""id":{d}}}"#)), "{again}");

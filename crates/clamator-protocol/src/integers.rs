@@ -28,6 +28,24 @@ pub fn normalize(schema: &Value, value: &mut Value) {
     }
 }
 
+/// Whether `schema` says `integer` anywhere (a `type` of `"integer"` or a
+/// list of types holding it): the schemas for which [`normalize`] can change
+/// anything. Dispatchers ask once per method, not per call.
+pub fn mentions_integer(schema: &Value) -> bool {
+    fn go(v: &Value, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            // Too deep to tell: walk it (the walk stops at the same depth).
+            return true;
+        }
+        match v {
+            Value::Object(o) => says_integer(v) || o.values().any(|x| go(x, depth + 1)),
+            Value::Array(a) => a.iter().any(|x| go(x, depth + 1)),
+            _ => false,
+        }
+    }
+    go(schema, 0)
+}
+
 fn has_float(v: &Value, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return false;

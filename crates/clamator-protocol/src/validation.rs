@@ -50,6 +50,12 @@ pub fn summary(errors: &[ValidationIssue]) -> String {
 /// Decodes `value` into `T`, strictly: what `T` rejects (a missing field, a
 /// wrong type, an unknown field where `T` denies them) becomes a [`ValidationIssue`].
 pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ValidationIssue> {
+    // Tracking the path copies every key on the way; only a value that does
+    // not decode needs it, for the problem's `loc`: decode first without
+    // (from a reference: the value is still there to decode again).
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
         let mut loc: Vec<Value> = err
             .path()
