@@ -6,7 +6,7 @@
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote};
 
-use crate::model::{Contract, Method};
+use crate::model::{ContextArg, Contract, Method};
 
 /// Everything the attribute emits.
 pub(crate) fn all(c: &Contract) -> TokenStream {
@@ -173,19 +173,26 @@ fn check_fn(p: &TokenStream, params: &syn::Type) -> TokenStream {
     }
 }
 
+/// One arm of `call_with`'s match: decode, check, run the handler (with
+/// the context `ctx` when the method takes one).
 fn dispatch_arm(p: &TokenStream, m: &Method) -> TokenStream {
     let wire = &m.wire;
     let ident = &m.ident;
     let check = check_fn(p, &m.params);
+    let args = match m.context {
+        None => quote!(typed),
+        Some(ContextArg::Owned) => quote!(typed, ctx),
+        Some(ContextArg::Borrowed) => quote!(typed, &ctx),
+    };
     match &m.result {
         Some(_) => quote! {
             #wire => ::core::option::Option::Some(#p::unary(params, #check, move |typed| async move {
-                handler.#ident(typed).await.map_err(::core::convert::Into::<#p::RpcError>::into)
+                handler.#ident(#args).await.map_err(::core::convert::Into::<#p::RpcError>::into)
             })),
         },
         None => quote! {
             #wire => ::core::option::Option::Some(#p::notification(params, #check, move |typed| async move {
-                handler.#ident(typed).await
+                handler.#ident(#args).await
             })),
         },
     }
@@ -198,6 +205,17 @@ fn service_adapter(c: &Contract) -> TokenStream {
     let h = generic_param(c, "H");
     let vis = &c.item.vis;
     let arms = c.methods.iter().map(|m| dispatch_arm(&p, m));
+    let with_context: Vec<&str> = c
+        .methods
+        .iter()
+        .filter(|m| m.context.is_some())
+        .map(|m| m.wire.as_str())
+        .collect();
+    let wants_context = if with_context.is_empty() {
+        quote!(false)
+    } else {
+        quote!(::core::matches!(method, #(#with_context)|*))
+    };
     quote! {
         #[doc(hidden)]
         #vis struct #service<#h> {
@@ -213,6 +231,23 @@ fn service_adapter(c: &Contract) -> TokenStream {
                 &self,
                 method: &str,
                 params: #p::Value,
+            ) -> ::core::option::Option<#p::HandlerFuture> {
+                let ctx = #p::Context::new(
+                    ::core::clone::Clone::clone(&self.descriptor.service),
+                    method,
+                    ::core::option::Option::None,
+                );
+                #p::Service::call_with(self, method, params, ctx)
+            }
+            fn wants_context(&self, method: &str) -> bool {
+                #wants_context
+            }
+            #[allow(unused_variables)]
+            fn call_with(
+                &self,
+                method: &str,
+                params: #p::Value,
+                ctx: #p::Context,
             ) -> ::core::option::Option<#p::HandlerFuture> {
                 let handler = ::core::clone::Clone::clone(&self.handler);
                 match method {

@@ -34,6 +34,9 @@ pub(crate) struct Method {
     pub(crate) params: Type,
     /// The name of the params argument as written.
     pub(crate) params_pat: syn::Pat,
+    /// How the method takes the request's `Context`, if it names one after
+    /// its params.
+    pub(crate) context: Option<ContextArg>,
     /// `Some((ok, err))` for methods, `None` for notifications.
     pub(crate) result: Option<(Type, Type)>,
     /// Doc attributes to repeat on the client method.
@@ -42,6 +45,27 @@ pub(crate) struct Method {
     pub(crate) params_schema: Option<syn::Expr>,
     /// `result_schema = EXPR`: the result schema's JSON text.
     pub(crate) result_schema: Option<syn::Expr>,
+}
+
+/// How a method takes the request's `Context`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContextArg {
+    /// `ctx: Context`.
+    Owned,
+    /// `ctx: &Context`.
+    Borrowed,
+}
+
+/// `Some` when `ty` is `Context` or `&Context` (by the last path segment:
+/// `clamator::Context`, `Context`, ...).
+fn context_arg(ty: &Type) -> Option<ContextArg> {
+    let (ty, kind) = match ty {
+        Type::Reference(r) if r.mutability.is_none() => (&*r.elem, ContextArg::Borrowed),
+        other => (other, ContextArg::Owned),
+    };
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    (last.ident == "Context" && last.arguments.is_empty()).then_some(kind)
 }
 
 /// Collects spanned errors so one compile run reports them all.
@@ -266,12 +290,19 @@ impl Contract {
             Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
             _ => errors.push(sig.inputs.span(), "contract methods take `&self` first"),
         }
-        let (params, params_pat) = match (inputs.next(), inputs.next()) {
-            (Some(FnArg::Typed(pt)), None) => ((*pt.ty).clone(), (*pt.pat).clone()),
+        let (params, params_pat, context) = match (inputs.next(), inputs.next(), inputs.next()) {
+            (Some(FnArg::Typed(pt)), None, None) => ((*pt.ty).clone(), (*pt.pat).clone(), None),
+            (Some(FnArg::Typed(pt)), Some(FnArg::Typed(ct)), None)
+                if context_arg(&ct.ty).is_some() =>
+            {
+                ((*pt.ty).clone(), (*pt.pat).clone(), context_arg(&ct.ty))
+            }
             _ => {
                 errors.push(
                     sig.inputs.span(),
-                    "contract methods take exactly one params argument after `&self`, e.g. `params: AddParams`",
+                    "contract methods take exactly one params argument after `&self`, e.g. \
+                     `params: AddParams`, optionally followed by the request's context, \
+                     `ctx: clamator::Context`",
                 );
                 return None;
             }
@@ -312,6 +343,7 @@ impl Contract {
             wire,
             params,
             params_pat,
+            context,
             result,
             docs,
             params_schema: attrs.params_schema,

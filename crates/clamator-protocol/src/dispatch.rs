@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
+use crate::context::Context;
 use crate::contract::{Contract, ContractDescriptor};
-use crate::envelope::{
-    Envelope, RejectKind, Rejected, Request, Response, build_error, build_success,
-};
+use crate::envelope::{Envelope, RejectKind, Rejected, Request, build_error, build_success};
 use crate::error::{ProtocolError, RpcError};
 use crate::service::Service;
 
@@ -73,8 +72,43 @@ impl DispatcherBuilder {
 
     /// Freezes the registry.
     pub fn build(self) -> Dispatcher {
+        let services = self
+            .services
+            .into_iter()
+            .map(|(name, service)| {
+                // Which methods' params can hold an integer: only those are
+                // walked for integral floats (see `crate::integers`); the
+                // walk costs every call of the others for nothing.
+                let integer_params = if service.lenient_integers() {
+                    service
+                        .descriptor()
+                        .methods
+                        .iter()
+                        .filter(|m| crate::integers::mentions_integer(&m.params_schema))
+                        .map(|m| m.name.clone())
+                        .collect()
+                } else {
+                    std::collections::HashSet::new()
+                };
+                let context_methods = service
+                    .descriptor()
+                    .methods
+                    .iter()
+                    .filter(|m| service.wants_context(&m.name))
+                    .map(|m| m.name.clone())
+                    .collect();
+                (
+                    name,
+                    Registered {
+                        service,
+                        integer_params,
+                        context_methods,
+                    },
+                )
+            })
+            .collect();
         Dispatcher {
-            services: Arc::new(self.services),
+            services: Arc::new(services),
         }
     }
 }
@@ -83,7 +117,18 @@ impl DispatcherBuilder {
 #[derive(Clone)]
 pub struct Dispatcher {
     /// Services by name, shared by every clone.
-    services: Arc<BTreeMap<String, Arc<dyn Service>>>,
+    services: Arc<BTreeMap<String, Registered>>,
+}
+
+/// A service as the dispatcher holds it.
+struct Registered {
+    /// The service.
+    service: Arc<dyn Service>,
+    /// The methods whose params schema names an integer, when the service
+    /// normalizes integral floats (empty when it does not).
+    integer_params: std::collections::HashSet<String>,
+    /// The methods that take the request's [`Context`].
+    context_methods: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -219,7 +264,7 @@ impl Dispatcher {
 
     /// The descriptors of the registered services.
     pub fn descriptors(&self) -> impl Iterator<Item = &ContractDescriptor> {
-        self.services.values().map(|s| s.descriptor())
+        self.services.values().map(|s| s.service.descriptor())
     }
 
     /// Parses raw envelope text and starts dispatching it.
@@ -250,6 +295,15 @@ impl Dispatcher {
         }
     }
 
+    /// Whether `service.method` takes the request's [`Context`]: a
+    /// transport builds one (with the caller's deadline, the delivery count,
+    /// the trace id and a cancellation signal) only for these.
+    pub fn wants_context(&self, service: &str, method: &str) -> bool {
+        self.services
+            .get(service)
+            .is_some_and(|r| r.context_methods.contains(method))
+    }
+
     /// Runs one request and returns its reply text (`None` for a notification).
     ///
     /// Never fails: unknown methods, invalid params, handler errors and panics
@@ -258,20 +312,40 @@ impl Dispatcher {
         &self,
         req: Request,
     ) -> impl Future<Output = Option<String>> + Send + 'static + use<> {
+        self.dispatch_with(req, None)
+    }
+
+    /// [`dispatch`](Self::dispatch) with the request's [`Context`] as the
+    /// transport knows it, for a method that [wants one](Self::wants_context)
+    /// (it is ignored for the others). A method that wants one and gets
+    /// `None` gets a context with the request's names and id only.
+    pub fn dispatch_with(
+        &self,
+        req: Request,
+        ctx: Option<Context>,
+    ) -> impl Future<Output = Option<String>> + Send + 'static + use<> {
         let Request {
             service,
             method,
             params,
             id,
         } = req;
-        let started = self.services.get(&service).and_then(|svc| {
+        let started = self.services.get(&service).and_then(|registered| {
+            let svc = &registered.service;
             let mut params = params;
-            if svc.lenient_integers()
+            if registered.integer_params.contains(&method)
                 && let Some(m) = svc.descriptor().method(&method)
             {
                 crate::integers::normalize(&m.params_schema, &mut params);
             }
-            let call = AssertUnwindSafe(|| svc.call(&method, params));
+            let ctx = registered
+                .context_methods
+                .contains(&method)
+                .then(|| ctx.unwrap_or_else(|| Context::new(&service, &method, id.clone())));
+            let call = AssertUnwindSafe(|| match ctx {
+                Some(ctx) => svc.call_with(&method, params, ctx),
+                None => svc.call(&method, params),
+            });
             match std::panic::catch_unwind(call) {
                 Ok(fut) => fut.map(|f| AssertUnwindSafe(f).catch_unwind().boxed()),
                 Err(panic) => Some(futures::future::ready(Err(panic)).boxed()),
@@ -327,10 +401,28 @@ impl Dispatcher {
     where
         T: Future<Output = ()> + Send + 'static,
     {
-        let (service, method, id) = (req.service.clone(), req.method.clone(), req.id.clone());
-        let run = self.dispatch(req);
+        self.dispatch_limited_with(req, None, limit)
+    }
+
+    /// [`dispatch_limited`](Self::dispatch_limited) with the request's
+    /// [`Context`] (see [`dispatch_with`](Self::dispatch_with)).
+    pub fn dispatch_limited_with<T>(
+        &self,
+        req: Request,
+        ctx: Option<Context>,
+        limit: Option<HandlerLimit<T>>,
+    ) -> impl Future<Output = Option<String>> + Send + 'static + use<T>
+    where
+        T: Future<Output = ()> + Send + 'static,
+    {
+        // What the time-limit answer needs, copied only when there is a limit.
+        let names = limit
+            .as_ref()
+            .map(|_| (req.service.clone(), req.method.clone(), req.id.clone()));
+        let run = self.dispatch_with(req, ctx);
         async move {
-            let Some(HandlerLimit { limit, timer }) = limit else {
+            let (Some(HandlerLimit { limit, timer }), Some((service, method, id))) = (limit, names)
+            else {
                 return run.await;
             };
             futures::pin_mut!(run, timer);
@@ -352,15 +444,6 @@ impl Dispatcher {
                 }
             }
         }
-    }
-
-    /// Dispatches and parses the reply back: handy for in-process transports and tests.
-    pub fn dispatch_to_response(
-        &self,
-        req: Request,
-    ) -> impl Future<Output = Option<Response>> + Send + 'static + use<> {
-        self.dispatch(req)
-            .map(|text| text.and_then(|t| Envelope::parse_response(t.as_bytes()).ok()))
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::context::Context;
 use crate::contract::ContractDescriptor;
 use crate::error::RpcError;
 use crate::validation::{ValidationIssue, decode_object};
@@ -27,6 +28,21 @@ pub trait Service: Send + Sync + 'static {
     /// Decoding params happens here or in the future; either may report
     /// -32602 through the returned error.
     fn call(&self, method: &str, params: Value) -> Option<HandlerFuture>;
+
+    /// Whether `method` takes the request's [`Context`] (a contract method
+    /// that names one as its last argument). Transports build a context only
+    /// for those; `false` unless overridden.
+    fn wants_context(&self, method: &str) -> bool {
+        let _ = method;
+        false
+    }
+
+    /// [`Service::call`] with the request's [`Context`], for the methods
+    /// that [want it](Service::wants_context). The default ignores it.
+    fn call_with(&self, method: &str, params: Value, ctx: Context) -> Option<HandlerFuture> {
+        let _ = ctx;
+        self.call(method, params)
+    }
 
     /// Whether the dispatcher turns integral floats (`10.0`) into integers
     /// where the params schema says integer, before [`Service::call`]
