@@ -79,7 +79,7 @@ pub(crate) async fn connect(
 
 /// The command stream of the floor under `prefix`.
 fn command_stream(prefix: &str) -> String {
-    clamator_over_redis::keys::command_stream(prefix, SERVICE)
+    clamator_over_redis::ops::keys::command_stream(prefix, SERVICE)
 }
 
 /// Serves the floor until `stop` resolves: prints `READY` once its group exists.
@@ -198,7 +198,7 @@ impl RawClient {
         let shared = connect(client, limit).await?;
         let mut reader_conn = connect(client, limit).await?;
         let reply_stream =
-            clamator_over_redis::keys::reply_stream(prefix, &uuid::Uuid::new_v4().to_string());
+            clamator_over_redis::ops::keys::reply_stream(prefix, &uuid::Uuid::new_v4().to_string());
         let waiting: Waiting = Arc::default();
         let reader = {
             let (stream, waiting) = (reply_stream.clone(), Arc::clone(&waiting));

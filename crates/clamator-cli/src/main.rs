@@ -19,7 +19,6 @@
 //! - `conn`: the bounded Redis connection of the inspection commands.
 //! - `cmd`: one module per command.
 //! - `table`, `output`, `clock`: plain-text tables, stdout, times and durations.
-//! - `throwaway`: the demo's throwaway `redis-server`.
 
 mod clock;
 mod cmd;
@@ -28,7 +27,6 @@ mod error;
 mod global;
 mod output;
 mod table;
-mod throwaway;
 
 use std::process::ExitCode;
 

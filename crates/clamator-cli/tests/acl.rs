@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use clamator_arith::{ArithContract, ArithHandler};
-use clamator_over_redis::acl::Role;
-use clamator_over_redis::{ConnectOptions, RedisRpcServer, keys};
+use clamator_over_redis::ops::acl::Role;
+use clamator_over_redis::ops::keys;
+use clamator_over_redis::{ConnectOptions, RedisRpcServer};
 use clamator_test_support::{RedisServer, unique_prefix};
 
 /// Bound on every subprocess and await.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use clamator_arith::{ArithContract, ArithHandler};
+use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
 use clamator_test_support::{RedisServer, free_port, unique_prefix};
 use predicates::prelude::*;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use clamator_arith::{ArithContract, ArithHandler};
-use clamator_over_redis::{ConnectOptions, RedisRpcServer, ServerOptions, keys};
+use clamator_over_redis::ops::keys;
+use clamator_over_redis::{ConnectOptions, RedisRpcServer, ServerOptions};
 use clamator_test_support::cluster::{ClusterSetup, shared_cluster};
 use clamator_test_support::unique_prefix;
 use serde_json::{Value, json};

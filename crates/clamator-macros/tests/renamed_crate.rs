@@ -43,7 +43,7 @@ fn both_attributes_follow_the_crate_argument() {
         .register(ArithContract, Handler)
         .unwrap()
         .build();
-    let request = renamed::protocol::envelope::Envelope::parse_request(
+    let request = renamed::protocol::Envelope::parse_request(
         br#"{"jsonrpc":"2.0","id":1,"method":"renamed-arith.add","params":{"a":1,"b":2}}"#,
     )
     .unwrap();

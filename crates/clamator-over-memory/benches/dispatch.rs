@@ -16,7 +16,8 @@
 use std::hint::black_box;
 
 use clamator_over_memory::{MemoryBus, MemoryClient};
-use clamator_protocol::{Dispatcher, Incoming};
+use clamator_protocol::Dispatcher;
+use clamator_protocol::transport::Incoming;
 use clamator_test_support::clamator_arith::{ArithContract, ArithHandler};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clamator_protocol::client::{OutgoingCall, OutgoingNotification};
+use clamator_protocol::transport::{OutgoingCall, OutgoingNotification};
 use clamator_protocol::{
     ClientTransport, DEFAULT_TIMEOUT, Envelope, Error, Response, TransportError,
 };
@@ -72,7 +72,7 @@ impl MemoryClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        clamator_protocol::client::call(self, service, method, &params, timeout).await
+        clamator_protocol::transport::call(self, service, method, &params, timeout).await
     }
 
     /// Sends a notification to `service.method`; returns once the server has
@@ -83,7 +83,7 @@ impl MemoryClient {
     /// or [`TransportError::NoServer`] (over Redis the notification would wait
     /// in the stream for a server).
     pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
-        clamator_protocol::client::notify(self, service, method, &params).await
+        clamator_protocol::transport::notify(self, service, method, &params).await
     }
 
     /// Hands the request text to its server and waits for the reply text.

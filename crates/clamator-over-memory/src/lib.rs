@@ -2,8 +2,8 @@
 //! [`MemoryBus`] inside one process, for single-process use and for tests.
 //!
 //! Requests travel as JSON text, exactly as on the network transports: the
-//! client builds the envelope with [`clamator_protocol::client::prepare_call`],
-//! the server side reads it with [`clamator_protocol::dispatch::read_incoming`]
+//! client builds the envelope with [`clamator_protocol::transport::prepare_call`],
+//! the server side reads it with [`clamator_protocol::transport::read_incoming`]
 //! and runs it on its [`clamator_protocol::Dispatcher`], and the reply text is
 //! parsed back with [`clamator_protocol::Envelope::parse_response`]. So a
 //! contract that works here exercises the same envelope, validation and error

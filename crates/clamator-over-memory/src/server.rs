@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_protocol::dispatch::read_incoming;
+use clamator_protocol::transport::{HandlerLimit, Poison, read_incoming};
 use clamator_protocol::{
-    Contract, Dispatcher, DispatcherBuilder, Error, HandlerLimit, Poison, ProtocolError,
-    RegisterError, Service, TransportError,
+    Contract, Dispatcher, DispatcherBuilder, Error, ProtocolError, RegisterError, Service,
+    TransportError,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;

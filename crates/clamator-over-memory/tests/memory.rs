@@ -126,7 +126,7 @@ async fn round_trip() {
 #[tokio::test]
 async fn typed_calls_go_through_client_transport() {
     let f = started().await;
-    let sum: SumResult = clamator_protocol::client::call(
+    let sum: SumResult = clamator_protocol::transport::call(
         f.client.as_ref(),
         "arith",
         "add",
@@ -139,19 +139,23 @@ async fn typed_calls_go_through_client_transport() {
 
     // Through a trait object, as typed clients hold it.
     let dynamic: Arc<dyn ClientTransport> = f.client.clone();
-    let v = dynamic
-        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
-        .await
-        .unwrap();
+    let v: Value = clamator_protocol::transport::call(
+        dynamic.as_ref(),
+        "arith",
+        "add",
+        &json!({"a": 1, "b": 1}),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(v, json!({"sum": 2.0}));
-    dynamic
-        .notify_value("arith", "ping", json!({}))
+    clamator_protocol::transport::notify(dynamic.as_ref(), "arith", "ping", &json!({}))
         .await
         .unwrap();
     f.arith.pinged_at_least(1).await;
 
     // A result that does not match the typed result is a protocol error.
-    let err = clamator_protocol::client::call::<_, _, SumResult>(
+    let err = clamator_protocol::transport::call::<_, _, SumResult>(
         f.client.as_ref(),
         "arith",
         "echoText",

@@ -2,9 +2,8 @@
 //! notifications (written by [`crate::RedisRpcClient`], which the CLI's
 //! `call` and `notify` use too), replies (to handled requests and to
 //! dead-lettered ones), and the `open` entry that creates a client's reply
-//! stream. Dead letters themselves are built in `dead_letter.rs`, and
-//! `clamator dead --requeue` copies a letter's original fields back as they
-//! are. The field names and values are [`crate::keys`]'s (docs/WIRE.md §2).
+//! stream. Dead letters themselves, and the requeue of their original
+//! fields by `clamator dead --requeue`, are built in [`crate::ops::dead_letter`]. The field names and values are [`crate::keys`]'s (docs/WIRE.md §2).
 
 use std::time::Duration;
 
@@ -12,31 +11,31 @@ use crate::keys;
 
 /// Where and how the reply to a request goes.
 #[derive(Debug, Clone, Copy)]
-pub struct ReplyTo<'a> {
+pub(crate) struct ReplyTo<'a> {
     /// The caller's reply stream (`<prefix>:replies:<instance id>`).
-    pub stream: &'a str,
+    pub(crate) stream: &'a str,
     /// The caller's timeout, sent as `timeout-ms` (a Rust extension the peer
     /// ignores): Rust servers skip a request whose caller gave up.
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Ask Rust servers to reply with `NOMKSTREAM` (`reply-nomkstream: 1`):
     /// the caller keeps its reply stream alive itself.
-    pub nomkstream: bool,
+    pub(crate) nomkstream: bool,
 }
 
 /// The W3C trace context a request or notification carries beside its
 /// envelope (`traceparent`, `tracestate`; the peers ignore both).
 #[derive(Debug, Clone, Copy)]
-pub struct TraceFields<'a> {
+pub(crate) struct TraceFields<'a> {
     /// The `traceparent` value, `00-<trace id>-<span id>-<flags>`.
-    pub traceparent: &'a str,
+    pub(crate) traceparent: &'a str,
     /// The `tracestate` value, if any.
-    pub tracestate: Option<&'a str>,
+    pub(crate) tracestate: Option<&'a str>,
 }
 
 /// `XADD <stream> * type rpc envelope <envelope> [reply-to <stream>
 /// [timeout-ms <ms>] [reply-nomkstream 1]] [traceparent <tp> [tracestate
 /// <ts>]]`: a request (with `reply`) or a notification (without).
-pub fn add_request(
+pub(crate) fn add_request(
     stream: &str,
     envelope: &str,
     reply: Option<ReplyTo<'_>>,

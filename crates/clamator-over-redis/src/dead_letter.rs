@@ -6,7 +6,9 @@
 //! has been delivered `max_deliveries` times, and is idle again, to the
 //! service's dead-letter stream (`<prefix>:dead:<service>`, `MAXLEN ~ 10000`):
 //! the original fields, field for field, plus `dead-id`, `dead-deliveries`,
-//! `dead-consumer` and `dead-reason`. A caller waiting for a reply gets
+//! `dead-consumer` and `dead-reason`; the format is
+//! [`crate::ops::dead_letter`]'s, which `clamator dead` reads and requeues
+//! with too. A caller waiting for a reply gets
 //! -32603 "Internal error" with `data.name` `"DeadLetter"`, and the entry is
 //! acknowledged. The reclaim loop claims an entry with `XCLAIM` before
 //! dead-lettering it, so of several workers only one acts on it.
@@ -17,18 +19,19 @@
 //! pending: a later pass moves it again (a duplicate dead letter is
 //! possible, a lost one or a lost answer is not).
 
-use clamator_protocol::envelope::build_error;
+use clamator_protocol::transport::build_error;
 use clamator_protocol::{Envelope, RpcError};
 use redis::{RedisResult, Value};
 
+use std::sync::Arc;
+
+use crate::conn::SharedConn;
 use crate::entry::RawEntry;
 use crate::finish::{Reply, ReplyOutcome, reply_command};
 use crate::keys;
-use crate::options::DEAD_LETTER_MAXLEN;
-use crate::worker::ServiceWorker;
-
-/// `data.name` of the error a dead-lettered request's caller receives.
-pub(crate) const ERROR_NAME: &str = "DeadLetter";
+use crate::metrics::ServiceMetrics;
+use crate::ops::dead_letter::{self as format, ERROR_NAME, times};
+use crate::service_keys::ServiceKeys;
 
 /// An entry the reclaim loop claimed to dead-letter, with what `XPENDING` said of it.
 #[derive(Debug)]
@@ -39,15 +42,6 @@ pub(crate) struct DeadEntry {
     pub(crate) deliveries: usize,
     /// The consumer that held it before our claim.
     pub(crate) last_consumer: String,
-}
-
-/// "3 times", "1 time".
-fn times(n: usize) -> String {
-    if n == 1 {
-        "1 time".to_owned()
-    } else {
-        format!("{n} times")
-    }
 }
 
 /// "delivered 3 times without being acknowledged; moved to <dead stream>".
@@ -88,70 +82,76 @@ fn method_of(entry: &RawEntry) -> Option<String> {
     }
 }
 
-/// `XADD <dead stream> MAXLEN ~ 10000 * <original fields> dead-id .. dead-deliveries ..
-/// dead-consumer .. dead-reason ..`.
-fn dead_letter_command(w: &ServiceWorker, d: &DeadEntry, max_deliveries: u32) -> redis::Cmd {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(&w.dead_stream)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(DEAD_LETTER_MAXLEN)
-        .arg("*");
-    for (k, v) in &d.entry.fields {
-        // An original field with one of our names would make the letter ambiguous.
-        if !keys::DEAD_LETTER_FIELDS
-            .iter()
-            .any(|f| f.as_bytes() == k.as_slice())
-        {
-            cmd.arg(k.as_slice()).arg(v.as_slice());
-        }
-    }
-    cmd.arg(keys::FIELD_DEAD_ID)
-        .arg(&d.entry.id)
-        .arg(keys::FIELD_DEAD_DELIVERIES)
-        .arg(d.deliveries)
-        .arg(keys::FIELD_DEAD_CONSUMER)
-        .arg(&d.last_consumer)
-        .arg(keys::FIELD_DEAD_REASON)
-        .arg(format!(
-            "delivered {} without being acknowledged (max_deliveries {max_deliveries}); \
-             its handler probably crashes or hangs the worker",
-            times(d.deliveries)
-        ));
-    cmd
+/// Moves the entries the reclaim loop claimed at the delivery limit to the
+/// dead-letter stream, answers their callers and acknowledges them.
+#[derive(Debug)]
+pub(crate) struct DeadLetters {
+    /// The service's streams, group and prefix.
+    pub(crate) keys: Arc<ServiceKeys>,
+    /// Letters, answers and acks go over the shared connection.
+    pub(crate) shared: Arc<SharedConn>,
+    /// Counts dead letters.
+    pub(crate) metrics: Arc<ServiceMetrics>,
+    /// `MAXLEN ~` of the reply streams answered.
+    pub(crate) reply_maxlen: usize,
+    /// The delivery limit (config `max_deliveries`), for the letters' reason.
+    pub(crate) max_deliveries: u32,
 }
 
-impl ServiceWorker {
-    /// Moves entries this worker claimed to the dead-letter stream, answers
-    /// their callers and acknowledges them. Never fails: what could not be
-    /// done stays pending and is retried by a later reclaim pass.
-    pub(crate) async fn dead_letter(&self, dead: Vec<DeadEntry>, max_deliveries: u32) {
+impl DeadLetters {
+    /// Moves `dead` to the dead-letter stream, answers their callers and
+    /// acknowledges them. Never fails: what could not be done stays pending
+    /// and is retried by a later reclaim pass.
+    pub(crate) async fn bury(&self, dead: Vec<DeadEntry>) {
         if dead.is_empty() {
             return;
         }
-        let limit = self.shared.command_timeout();
-        let mut store = redis::pipe();
-        store.ignore_errors();
-        for d in &dead {
-            store.add_command(dead_letter_command(self, d, max_deliveries));
-        }
-        let stored: Vec<RedisResult<String>> = match self.shared.query_pipeline(&store, limit).await
-        {
-            Ok(results) => results,
-            Err(error) => {
-                tracing::warn!(service = %self.service, %error, entries = dead.len(),
-                    "writing dead letters failed; the entries stay pending and are retried");
-                return;
-            }
+        let Some(stored) = self.store(&dead).await else {
+            return;
         };
         let mut settled = Vec::new();
         let mut replies = Vec::new();
-        for (d, result) in dead.iter().zip(stored) {
+        for d in stored {
+            match error_reply(
+                &d.entry,
+                &self.keys.key_prefix,
+                d.deliveries,
+                &self.keys.dead_stream,
+            ) {
+                Some(reply) => replies.push((d.entry.id.as_str(), reply)),
+                None => settled.push(d.entry.id.as_str()),
+            }
+        }
+        self.answer(&replies, &mut settled).await;
+        self.ack(&settled).await;
+    }
+
+    /// Writes the dead letters in one pipeline; returns those stored (each
+    /// logged and counted), `None` when the pipeline failed as a whole.
+    async fn store<'d>(&self, dead: &'d [DeadEntry]) -> Option<Vec<&'d DeadEntry>> {
+        let names = &self.keys;
+        let mut store = redis::pipe();
+        store.ignore_errors();
+        for d in dead {
+            store.add_command(self.letter(d));
+        }
+        let limit = self.shared.command_timeout();
+        let results: Vec<RedisResult<String>> =
+            match self.shared.query_pipeline(&store, limit).await {
+                Ok(results) => results,
+                Err(error) => {
+                    tracing::warn!(service = %names.service, %error, entries = dead.len(),
+                    "writing dead letters failed; the entries stay pending and are retried");
+                    return None;
+                }
+            };
+        let mut stored = Vec::with_capacity(dead.len());
+        for (d, result) in dead.iter().zip(results) {
             let dead_letter_id = match result {
                 Ok(id) => id,
                 Err(error) => {
-                    tracing::warn!(service = %self.service, entry_id = %d.entry.id, %error,
-                        dead_stream = %self.dead_stream,
+                    tracing::warn!(service = %names.service, entry_id = %d.entry.id, %error,
+                        dead_stream = %names.dead_stream,
                         "writing a dead letter failed (Redis full, or the dead-letter key not \
                          a stream?); the entry stays pending and is retried");
                     continue;
@@ -162,35 +162,41 @@ impl ServiceWorker {
                 .map(|t| (t.parent.trace_id_hex(), t.parent.span_id_hex()));
             let (trace_id, parent_span_id) = caller.unzip();
             self.metrics.dead_lettered();
-            tracing::warn!(service = %self.service, entry_id = %d.entry.id,
+            tracing::warn!(service = %names.service, entry_id = %d.entry.id,
                 trace_id = trace_id.as_deref(), parent_span_id = parent_span_id.as_deref(),
                 deliveries = d.deliveries, last_consumer = %d.last_consumer,
                 method = method_of(&d.entry).as_deref().unwrap_or("-"),
-                dead_stream = %self.dead_stream, %dead_letter_id,
+                dead_stream = %names.dead_stream, %dead_letter_id,
                 "entry delivered max_deliveries times without being acknowledged (its handler \
                  probably crashes or hangs the worker); moved to the dead-letter stream");
-            match error_reply(&d.entry, self.key_prefix(), d.deliveries, &self.dead_stream) {
-                Some(reply) => replies.push((d.entry.id.as_str(), reply)),
-                None => settled.push(d.entry.id.as_str()),
-            }
+            stored.push(d);
         }
-        // Each error reply before its ack: one Redis refused for now (out of
-        // memory, a failover) leaves its entry pending, dead-lettered again
-        // by a later pass (a duplicate dead letter, never a lost answer).
+        Some(stored)
+    }
+
+    /// Writes each error reply; adds the entries whose answer is written (or
+    /// can never be) to `settled`. One Redis refused for now (out of memory,
+    /// a failover) leaves its entry pending, dead-lettered again by a later
+    /// pass (a duplicate dead letter, never a lost answer).
+    async fn answer<'a>(&self, replies: &[(&'a str, Reply)], settled: &mut Vec<&'a str>) {
+        let service = &self.keys.service;
         let writes = replies
             .iter()
             .map(|(_, reply)| reply_command(reply, self.reply_maxlen))
             .collect();
-        let answers = self.shared.each(writes, limit).await;
+        let answers = self
+            .shared
+            .each(writes, self.shared.command_timeout())
+            .await;
         for ((entry_id, reply), answer) in replies.iter().zip(&answers) {
             match ReplyOutcome::of(answer) {
                 ReplyOutcome::Written | ReplyOutcome::Gone => {}
-                ReplyOutcome::Refused(error) => tracing::warn!(service = %self.service,
+                ReplyOutcome::Refused(error) => tracing::warn!(%service,
                     %entry_id, reply_to = %reply.to, %error,
                     "Redis refused the error reply of a dead-lettered request for good; its \
                      caller will time out"),
                 ReplyOutcome::Again(error) => {
-                    tracing::warn!(service = %self.service, %entry_id, %error,
+                    tracing::warn!(%service, %entry_id, %error,
                         "writing the error reply of a dead-lettered request failed for now; \
                          the entry stays pending and is dead-lettered and answered again later");
                     continue;
@@ -198,16 +204,37 @@ impl ServiceWorker {
             }
             settled.push(entry_id);
         }
+    }
+
+    /// `XACK` of the settled entries.
+    async fn ack(&self, settled: &[&str]) {
         if settled.is_empty() {
             return;
         }
         let mut ack = redis::cmd("XACK");
-        ack.arg(&self.stream).arg(&self.group).arg(&settled);
-        if let Err(error) = self.shared.query::<Value>(&ack, limit).await {
-            tracing::warn!(service = %self.service, %error, entries = settled.len(),
+        ack.arg(&self.keys.stream)
+            .arg(&self.keys.group)
+            .arg(settled);
+        if let Err(error) = self
+            .shared
+            .query::<Value>(&ack, self.shared.command_timeout())
+            .await
+        {
+            tracing::warn!(service = %self.keys.service, %error, entries = settled.len(),
                 "acknowledging dead-lettered entries failed; they stay pending and will be \
                  dead-lettered again");
         }
+    }
+
+    /// The `XADD` of `d`'s dead letter ([`format::write_command`]).
+    fn letter(&self, d: &DeadEntry) -> redis::Cmd {
+        format::write_command(
+            &self.keys.dead_stream,
+            &d.entry,
+            d.deliveries,
+            &d.last_consumer,
+            self.max_deliveries,
+        )
     }
 }
 

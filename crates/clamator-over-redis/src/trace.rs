@@ -17,7 +17,9 @@
 //! count above 1: reclaimed after its first worker died or hung) starts a
 //! new trace linked to the caller's context rather than a second child of it.
 
-use clamator_protocol::trace_context::{TraceParent, parse_tracestate, record_rpc_error_code_on};
+use clamator_protocol::transport::trace_context::{
+    TraceParent, parse_tracestate, record_rpc_error_code_on,
+};
 use clamator_protocol::{Error, Response, TransportError};
 use tracing::Span;
 use tracing::field::Empty;
@@ -267,7 +269,7 @@ pub(crate) fn record_request(
     span: &Span,
     service: &str,
     method: &str,
-    id: Option<&clamator_protocol::envelope::Id>,
+    id: Option<&clamator_protocol::Id>,
 ) {
     if span.is_disabled() {
         return;
@@ -292,7 +294,7 @@ mod otel {
 
     use std::collections::HashMap;
 
-    use clamator_protocol::trace_context::TraceParent;
+    use clamator_protocol::transport::trace_context::TraceParent;
     use opentelemetry::propagation::TextMapPropagator;
     use opentelemetry::trace::TraceContextExt;
     use opentelemetry_sdk::propagation::TraceContextPropagator;

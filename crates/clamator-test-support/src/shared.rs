@@ -25,9 +25,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use crate::server::{
-    PORT_TRIES, StartError, await_ping, free_port, make_dir, server_args, spawn_error,
+use clamator_over_redis::ops::throwaway::{
+    PORT_TRIES, StartError, await_ping, make_dir, server_args,
 };
+
+use crate::server::free_port;
 
 /// The watchdog: `$1` is the directory, the rest are `redis-server`'s
 /// arguments. It exits when `redis-server` does (so a failed start shows as
@@ -97,7 +99,7 @@ impl SharedRedis {
                         return Err(e);
                     }
                     if which_redis_server().is_none() {
-                        return Err(spawn_error(std::io::ErrorKind::NotFound.into()));
+                        return Err(StartError::NoBinary);
                     }
                     last = Some(e);
                 }

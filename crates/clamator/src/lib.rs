@@ -79,7 +79,7 @@ pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
 pub use clamator_protocol::checks;
 pub use clamator_protocol::{
-    BoxError, ClientTransport, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
+    BoxError, ClientTransport, Context, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
     DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
     Service, StrictIntegers, TransportError, ValidationIssue, codes,
 };
@@ -93,27 +93,46 @@ pub use serde_json;
 /// The Redis Streams transport: [`redis::RedisRpcServer`], [`redis::RedisRpcClient`],
 /// [`redis::ConnectOptions`] and the per-role options; wire-compatible with
 /// clamator-over-redis 0.1.9.
+///
+/// Re-exported by name from `clamator-over-redis`: its operator building
+/// blocks (`clamator_over_redis::ops`: keys, stream ids, raw entries, a raw
+/// connection) are for clamator's own tools and are not part of this facade.
 #[cfg(feature = "redis")]
 pub mod redis {
-    pub use clamator_over_redis::*;
+    #[cfg(feature = "tls")]
+    pub use clamator_over_redis::TlsOptions;
+    #[cfg(feature = "cluster")]
+    pub use clamator_over_redis::cluster;
+    /// The `redis` crate the transport is built on, for
+    /// [`ConnectOptions::from_client`], which takes a `redis::Client`.
+    pub use clamator_over_redis::redis;
+    pub use clamator_over_redis::{
+        ClientOptions, ConfigError, ConnectOptions, LoopHealth, RedisRpcClient, RedisRpcServer,
+        RedisServerBuilder, ServerLoop, ServerOptions, ServiceHealth, TlsFailure,
+        TlsHandshakeError, behaviour, metrics, tls,
+    };
+    #[cfg(feature = "sentinel")]
+    pub use clamator_over_redis::{SentinelOptions, sentinel};
 }
 
 /// The in-process transport: [`memory::MemoryBus`], its servers and clients.
 #[cfg(feature = "memory")]
 pub mod memory {
-    pub use clamator_over_memory::*;
+    pub use clamator_over_memory::{
+        DEFAULT_SHUTDOWN_GRACE, MemoryBus, MemoryClient, MemoryServer, MemoryServerBuilder,
+    };
 }
 
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use clamator_protocol::checks::{CheckByGarde, CheckNothing, Checker};
-    pub use clamator_protocol::client::{call, notify, params_invalid};
     pub use clamator_protocol::contract::{schema_from_text, schema_of};
     pub use clamator_protocol::service::{notification, unary};
+    pub use clamator_protocol::transport::{call, notify, params_invalid};
     pub use clamator_protocol::{
-        ClientTransport, Contract, ContractDescriptor, Error, HandlerFuture, MethodDescriptor,
-        RpcError, Service,
+        ClientTransport, Context, Contract, ContractDescriptor, Error, HandlerFuture,
+        MethodDescriptor, RpcError, Service,
     };
     pub use serde_json::Value;
     pub use std::sync::Arc;

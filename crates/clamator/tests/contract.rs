@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clamator::protocol::client::{OutgoingCall, OutgoingNotification};
-use clamator::protocol::envelope::{Envelope, Request, Response};
+use clamator::protocol::transport::{OutgoingCall, OutgoingNotification};
+use clamator::protocol::{Envelope, Request, Response};
 use clamator::{ClientTransport, Dispatcher, Error, ProtocolError, RpcError};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};

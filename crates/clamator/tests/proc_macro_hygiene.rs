@@ -97,7 +97,7 @@ pub mod handler {
 }
 
 fn dispatch(d: &::clamator::Dispatcher, request: &str) -> ::clamator::serde_json::Value {
-    let request = ::clamator::protocol::envelope::Envelope::parse_request(request.as_bytes())
+    let request = ::clamator::protocol::Envelope::parse_request(request.as_bytes())
         .unwrap_or_else(|e| ::core::panic!("{e}"));
     let reply = ::futures::executor::block_on(d.dispatch(request))
         .unwrap_or_else(|| ::core::panic!("a call gets a reply"));

@@ -294,7 +294,7 @@ async fn rust_inventory_steps(client: &RedisRpcClient) -> Vec<(String, Value)> {
         for (k, v) in patch.as_object().unwrap() {
             p[k] = v.clone();
         }
-        let got: Result<Value, Error> = clamator::protocol::client::call(
+        let got: Result<Value, Error> = clamator::protocol::transport::call(
             client,
             "inventory",
             "addItem",

@@ -14,7 +14,7 @@ mod support;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clamator::redis::keys;
+use clamator_over_redis::ops::keys;
 use serde_json::{Value, json};
 use support::runner::{Case, Outcomes, Scenario};
 use support::{ClientOpts, Dir, Env, Lang, SERVICE, ServerOpts, short};

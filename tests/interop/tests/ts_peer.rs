@@ -27,12 +27,13 @@ use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use clamator::RpcError;
-use clamator::redis::{ConnectOptions, RedisRpcServer, keys};
+use clamator::redis::{ConnectOptions, RedisRpcServer};
 use clamator_arith::ArithContract;
 use clamator_contract_file::{ContractFile, export};
 use clamator_interop::harness::{
     self, InteropDir, Lines, ReadyChild, StdinMode, TsPeer, read_all, run_to_success,
 };
+use clamator_over_redis::ops::keys;
 use clamator_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! exactly what a server, a client or this CLI needs under the key prefix.
 //! Connects to nothing.
 
-use clamator_over_redis::acl::Role;
+use clamator_over_redis::ops::acl::Role;
 use serde_json::json;
 
 use crate::error::CliError;

@@ -6,9 +6,11 @@
 //! fields servers added) to the command stream as a new entry, then removes
 //! the dead letter. Appending first means a failure in between leaves a
 //! duplicate rather than losing a request: delivery is at least once anyway.
+//! The letters' format, and the commands that read, requeue and remove
+//! them, are the transport's (`clamator_over_redis::ops::dead_letter`).
 
-use clamator_over_redis::entry::{RawEntry, parse_entries};
-use clamator_over_redis::keys;
+use clamator_over_redis::ops::dead_letter::{self, DeadLetter};
+use clamator_over_redis::ops::keys;
 use clamator_protocol::names;
 use redis::{RedisResult, Value as RedisValue};
 use serde::Serialize;
@@ -48,58 +50,30 @@ pub(crate) struct DeadArgs {
     yes: bool,
 }
 
-/// One entry of the dead-letter stream, every field raw; its id is when it
-/// was dead-lettered.
-type Letter = RawEntry;
-
-/// What `clamator dead` reads of a dead letter.
-trait LetterExt {
-    fn text(&self, name: &str) -> Option<String>;
-    fn original_fields(&self) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)>;
-    fn info(&self) -> LetterInfo;
-}
-
-impl LetterExt for Letter {
-    fn text(&self, name: &str) -> Option<String> {
-        self.field(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    }
-
-    /// The fields of the original entry: all but the `dead-*` ones servers added.
-    fn original_fields(&self) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)> {
-        self.fields.iter().filter(|(k, _)| {
-            !keys::DEAD_LETTER_FIELDS
-                .iter()
-                .any(|f| f.as_bytes() == k.as_slice())
-        })
-    }
-
-    /// What people and scripts see of it.
-    fn info(&self) -> LetterInfo {
-        let envelope: Option<Value> = self
-            .field(keys::FIELD_ENVELOPE)
-            .and_then(|t| serde_json::from_slice(t).ok());
-        let get = |key: &str| {
-            envelope
-                .as_ref()
-                .and_then(|v| v.get(key))
-                .filter(|v| !v.is_null())
-                .cloned()
-        };
-        LetterInfo {
-            entry: self.id.clone(),
-            time: clock::id_ms(&self.id).map(clock::iso_utc),
-            dead_id: self.text(keys::FIELD_DEAD_ID),
-            deliveries: self
-                .text(keys::FIELD_DEAD_DELIVERIES)
-                .and_then(|d| d.parse().ok()),
-            last_consumer: self.text(keys::FIELD_DEAD_CONSUMER),
-            reason: self.text(keys::FIELD_DEAD_REASON),
-            method: get("method").and_then(|m| m.as_str().map(str::to_owned)),
-            request_id: get("id"),
-            params: get("params"),
-            reply_to: self.text(keys::FIELD_REPLY_TO),
-        }
+/// What people and scripts see of a dead letter.
+fn info(letter: &DeadLetter) -> LetterInfo {
+    let envelope: Option<Value> = letter
+        .field(keys::FIELD_ENVELOPE)
+        .and_then(|t| serde_json::from_slice(t).ok());
+    let get = |key: &str| {
+        envelope
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let owned = |text: Option<std::borrow::Cow<'_, str>>| text.map(|t| t.into_owned());
+    LetterInfo {
+        entry: letter.id().to_owned(),
+        time: clock::id_ms(letter.id()).map(clock::iso_utc),
+        dead_id: owned(letter.dead_id()),
+        deliveries: letter.deliveries(),
+        last_consumer: owned(letter.last_consumer()),
+        reason: owned(letter.reason()),
+        method: get("method").and_then(|m| m.as_str().map(str::to_owned)),
+        request_id: get("id"),
+        params: get("params"),
+        reply_to: owned(letter.text(keys::FIELD_REPLY_TO)),
     }
 }
 
@@ -128,13 +102,13 @@ struct LetterInfo {
     reply_to: Option<String>,
 }
 
-/// The entries of an XRANGE reply, fields raw (a field name need not be UTF-8).
-fn parse_range(reply: RedisValue) -> Result<Vec<Letter>, String> {
-    parse_entries(reply).map_err(|e| format!("XRANGE answered: {e}"))
+/// The letters of an XRANGE reply, fields raw (a field name need not be UTF-8).
+fn parse_range(reply: RedisValue) -> Result<Vec<DeadLetter>, String> {
+    dead_letter::parse(reply).map_err(|e| format!("XRANGE answered: {e}"))
 }
 
 /// The table of letters, optionally with the ids their requeued copies got.
-fn table(letters: &[Letter], new_ids: Option<&[String]>) -> Table {
+fn table(letters: &[DeadLetter], new_ids: Option<&[String]>) -> Table {
     let mut headers = vec![
         "TIME (UTC)",
         "ORIGINAL ID",
@@ -149,7 +123,7 @@ fn table(letters: &[Letter], new_ids: Option<&[String]>) -> Table {
     }
     let mut t = Table::new(&headers).right(&[2]);
     for (i, letter) in letters.iter().enumerate() {
-        let info = letter.info();
+        let info = info(letter);
         let dash = || "-".to_owned();
         let mut row = vec![
             info.time.unwrap_or_else(dash),
@@ -188,12 +162,7 @@ pub(crate) async fn run(global: &Global, args: DeadArgs) -> Result<(), CliError>
     let (letters, total) = match kind.as_str() {
         "none" => (Vec::new(), 0),
         "stream" => {
-            let mut cmd = redis::cmd("XRANGE");
-            cmd.arg(&dead_stream)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(args.count);
+            let cmd = dead_letter::read_command(&dead_stream, args.count);
             let reply: RedisValue = redis.query(&cmd, &format!("XRANGE {dead_stream}")).await?;
             let letters = parse_range(reply)
                 .map_err(|e| redis.error(&format!("reading {dead_stream}"), e))?;
@@ -217,7 +186,7 @@ pub(crate) async fn run(global: &Global, args: DeadArgs) -> Result<(), CliError>
     }
     if global.json {
         for letter in &letters {
-            output::json(&letter.info())?;
+            output::json(&info(letter))?;
         }
         return Ok(());
     }
@@ -251,7 +220,7 @@ async fn requeue(
     args: &DeadArgs,
     stream: &str,
     dead_stream: &str,
-    letters: Vec<Letter>,
+    letters: Vec<DeadLetter>,
 ) -> Result<(), CliError> {
     let service = &args.service;
     // Entries added to a stream without the service's group would never be
@@ -268,13 +237,20 @@ async fn requeue(
             keys::group(service),
         )));
     }
-    let (letters, empty): (Vec<Letter>, Vec<Letter>) = letters
-        .into_iter()
-        .partition(|l| l.original_fields().next().is_some());
+    // Each letter with its `XADD`; a letter without an original field has none.
+    let mut requeueable = Vec::with_capacity(letters.len());
+    let mut empty = Vec::new();
+    for letter in letters {
+        match letter.requeue_command(stream) {
+            Some(add) => requeueable.push((letter, add)),
+            None => empty.push(letter),
+        }
+    }
+    let (letters, adds): (Vec<DeadLetter>, Vec<redis::Cmd>) = requeueable.into_iter().unzip();
     if !args.yes {
         if global.json {
             for letter in &letters {
-                let mut line = json!(letter.info());
+                let mut line = json!(info(letter));
                 line["action"] = json!("would_requeue");
                 output::json(&line)?;
             }
@@ -297,11 +273,8 @@ async fn requeue(
     if !letters.is_empty() {
         let mut add = redis::pipe();
         add.ignore_errors();
-        for letter in &letters {
-            let cmd = add.cmd("XADD").arg(stream).arg("*");
-            for (k, v) in letter.original_fields() {
-                cmd.arg(k.as_slice()).arg(v.as_slice());
-            }
+        for cmd in adds {
+            add.add_command(cmd);
         }
         let added: Vec<RedisResult<String>> =
             redis.pipe(&add, &format!("requeueing to {stream}")).await?;
@@ -316,11 +289,7 @@ async fn requeue(
             }
         }
         if !requeued.is_empty() {
-            let mut del = redis::cmd("XDEL");
-            del.arg(dead_stream);
-            for letter in &requeued {
-                del.arg(&letter.id);
-            }
+            let del = dead_letter::remove_command(dead_stream, requeued.iter().map(DeadLetter::id));
             let _: usize = redis
                 .query(
                     &del,
@@ -345,7 +314,7 @@ async fn requeue(
     }
     if global.json {
         for (letter, new_id) in requeued.iter().zip(&new_ids) {
-            let mut line = json!(letter.info());
+            let mut line = json!(info(letter));
             line["action"] = json!("requeued");
             line["new_id"] = json!(new_id);
             output::json(&line)?;
@@ -397,12 +366,9 @@ mod tests {
         ])]);
         let letters = parse_range(reply).unwrap();
         assert_eq!(letters.len(), 1);
-        let originals: Vec<&[u8]> = letters[0]
-            .original_fields()
-            .map(|(k, _)| k.as_slice())
-            .collect();
+        let originals: Vec<&[u8]> = letters[0].original_fields().map(|(k, _)| k).collect();
         assert_eq!(originals, vec![&b"type"[..], b"envelope", b"\xff"]);
-        let info = letters[0].info();
+        let info = info(&letters[0]);
         assert_eq!(info.dead_id.as_deref(), Some("5-0"));
         assert_eq!(info.deliveries, Some(10));
         assert_eq!(info.method.as_deref(), Some("arith.add"));

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use clamator_arith::{
     AddParams, ArithClient, ArithContract, ArithHandler, Empty, SlowAddParams, Text,
 };
+use clamator_over_redis::ops::keys;
+use clamator_over_redis::ops::throwaway::{StartError, ThrowawayRedis};
 use clamator_over_redis::{
-    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
 use clamator_protocol::{Error, RpcError};
 use serde::Serialize;
@@ -23,7 +25,6 @@ use crate::conn::{CONNECT_TIMEOUT, Redis, Target, redact};
 use crate::error::CliError;
 use crate::global::Global;
 use crate::output;
-use crate::throwaway::{ThrowawayError, ThrowawayRedis};
 
 /// How long the Redis at `--redis-url` has to answer PING.
 const PING_WAIT: Duration = Duration::from_secs(1);
@@ -156,7 +157,7 @@ async fn pick_redis(target: Target) -> Result<(Target, Option<ThrowawayRedis>), 
         .map_err(|e| CliError::Internal(format!("starting redis-server: {e}")))?;
     match started {
         Ok(server) => Ok((Target::plain(&server.url()), Some(server))),
-        Err(e @ ThrowawayError::NotInstalled) => Err(CliError::NoRedisServer {
+        Err(e @ StartError::NoBinary) => Err(CliError::NoRedisServer {
             url: url.to_owned(),
             detail: e.to_string(),
         }),

@@ -1,6 +1,6 @@
 //! `clamator notify <service>.<method> '<json params>'`: a fire-and-forget notification.
 
-use clamator_over_redis::keys;
+use clamator_over_redis::ops::keys;
 use serde_json::json;
 
 use crate::cmd::{parse_target, read_params, start_client};

@@ -1,7 +1,7 @@
 //! `clamator pending <service>`: the entries a group's consumers took and have
 //! not acknowledged, with owner, idle time and delivery count.
 
-use clamator_over_redis::keys;
+use clamator_over_redis::ops::keys;
 use redis::streams::{StreamPendingCountReply, StreamPendingReply, StreamRangeReply};
 use serde::Serialize;
 use serde_json::Value;

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use clamator_over_redis::keys;
+use clamator_over_redis::ops::keys;
 use serde::Serialize;
 
 use crate::clock;

@@ -2,7 +2,7 @@
 //! groups, their consumers, lag and oldest pending entry, and how many dead
 //! letters the service has.
 
-use clamator_over_redis::{StreamId, keys};
+use clamator_over_redis::ops::{StreamId, keys};
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
 use serde::Serialize;
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::keys;
+use clamator_over_redis::ops::keys;
 use clamator_protocol::{Envelope, Response};
 use redis::streams::{StreamId, StreamReadReply};
 use serde_json::{Value, json};

@@ -28,9 +28,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clamator::redis::redis::{self, AsyncConnectionConfig};
-use clamator::redis::{ClientOptions, ConnectOptions, RedisRpcClient, keys};
+use clamator::redis::{ClientOptions, ConnectOptions, RedisRpcClient};
 use clamator::{Error, ProtocolError, TransportError};
 use clamator_arith::{AddParams, ArithClient, Empty, FailParams, SlowAddParams, Text};
+use clamator_over_redis::ops::keys;
 use clap::Parser;
 use serde_json::{Value, json};
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use clamator::redis::keys;
 use clamator_interop::harness::{self, InteropDir, Lines, ReadyChild, StdinMode, read_all};
+use clamator_over_redis::ops::keys;
 use clamator_test_support::RedisServer;
 use serde_json::Value;
 

@@ -1,19 +1,26 @@
-//! The suite's own test runner (the test target has `harness = false`): it
-//! takes libtest's command line (name filters, `--exact`, `--skip`, `--list`,
-//! `--test-threads`; `--nocapture` and the rest are accepted and ignored, as
-//! nothing is captured), sets up the environment once, runs the selected
-//! cases on a few threads, and prints a libtest-like line per test, the
-//! scenario x direction table (stdout, then a copy on stderr) and, last, the
-//! libtest-style summary line.
+//! The suite's runner (the test target has `harness = false`), on
+//! `libtest-mimic`: libtest's command line (a name filter, `--exact`,
+//! `--skip`, `--list`, `--ignored`, `--test-threads`, `--nocapture`, ...),
+//! its `test <name> ... ok` lines, failure report, `test result:` summary
+//! line and exit status come from there. What this adds: the environment
+//! (venv, `arith-server`, Redis) is set up once, by the first test that runs,
+//! and torn down when the run ends; long cases are started first, on 4
+//! threads by default (cases mostly wait on child processes); a case that
+//! covers both directions runs once for its two tests; and after the summary
+//! line the scenario x direction table (stdout, then a copy on stderr).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Failed, Trial};
+
 use super::{Dir, Env};
+
+/// Cases in flight at once unless `--test-threads` says otherwise.
+const DEFAULT_THREADS: usize = 4;
 
 /// A scenario: one row of the table.
 #[derive(Debug, Clone, Copy)]
@@ -34,75 +41,16 @@ pub(crate) type Outcomes = Vec<(Dir, Result<(), String>)>;
 /// both directions at once.
 pub(crate) struct Case {
     pub(crate) scenario: Scenario,
-    /// The directions (table cells) it reports.
+    /// The directions (table cells, tests) it reports.
     pub(crate) dirs: Vec<Dir>,
-    /// Runs it. Long cases are queued first to shorten the run.
+    /// Runs it.
     pub(crate) run: Box<dyn Fn(&Env) -> Outcomes + Send + Sync>,
-    /// Rough duration, for scheduling.
+    /// Rough duration: long cases are queued first to shorten the run.
     pub(crate) weight: u32,
-}
-
-impl Case {
-    fn names(&self) -> Vec<String> {
-        self.dirs
-            .iter()
-            .map(|d| test_name(self.scenario, *d))
-            .collect()
-    }
 }
 
 fn test_name(s: Scenario, d: Dir) -> String {
     format!("{}::{}", s.key, d.key())
-}
-
-/// The parts of libtest's command line this runner honours.
-#[derive(Debug, Default)]
-struct Cli {
-    filters: Vec<String>,
-    skips: Vec<String>,
-    exact: bool,
-    list: bool,
-    ignored_only: bool,
-    threads: Option<usize>,
-}
-
-fn parse_cli() -> Cli {
-    let mut cli = Cli::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--exact" => cli.exact = true,
-            "--list" => cli.list = true,
-            "--ignored" => cli.ignored_only = true,
-            "--skip" => cli.skips.extend(args.next()),
-            "--test-threads" => cli.threads = args.next().and_then(|n| n.parse().ok()),
-            // Flags of libtest that take a value: skip the value.
-            "--color" | "--format" | "--logfile" | "-Z" | "--shuffle-seed" => {
-                args.next();
-            }
-            a if a.starts_with("--test-threads=") => {
-                cli.threads = a["--test-threads=".len()..].parse().ok();
-            }
-            a if a.starts_with("--skip=") => cli.skips.push(a["--skip=".len()..].to_owned()),
-            // --nocapture, --show-output, --quiet, --include-ignored, ...: nothing to do.
-            a if a.starts_with('-') => {}
-            a => cli.filters.push(a.to_owned()),
-        }
-    }
-    cli
-}
-
-impl Cli {
-    fn selects(&self, name: &str) -> bool {
-        let hit = |f: &String| {
-            if self.exact {
-                name == f
-            } else {
-                name.contains(f.as_str())
-            }
-        };
-        (self.filters.is_empty() || self.filters.iter().any(hit)) && !self.skips.iter().any(hit)
-    }
 }
 
 /// The result of one test (one table cell).
@@ -110,140 +58,116 @@ impl Cli {
 struct Cell {
     passed: bool,
     elapsed: Duration,
-    error: Option<String>,
 }
 
-/// Runs the suite; the process exit code says whether every test passed.
-pub(crate) fn main(scenarios: &[Scenario], cases: Vec<Case>) -> ExitCode {
-    let cli = parse_cli();
-    let started = Instant::now();
-    let total_tests: usize = cases.iter().map(|c| c.dirs.len()).sum();
-    let mut selected: Vec<Case> = if cli.ignored_only {
-        Vec::new() // nothing here is #[ignore]d
-    } else {
-        cases
-            .into_iter()
-            .filter(|c| c.names().iter().any(|n| cli.selects(n)))
-            .collect()
-    };
-    if cli.list {
-        for c in &selected {
-            for n in c.names() {
-                println!("{n}: test");
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
-    let ran_tests: usize = selected.iter().map(|c| c.dirs.len()).sum();
-    let filtered_out = total_tests - ran_tests;
-    println!("\nrunning {ran_tests} tests");
-    if selected.is_empty() {
-        summary(0, 0, filtered_out, started.elapsed());
-        return ExitCode::SUCCESS;
-    }
+/// The run's environment, set up by the first test that needs it; an
+/// `Err` (what is missing) fails every test.
+type SharedEnv = Arc<OnceLock<Result<Env, String>>>;
 
-    println!("setting up: Python venv (setup-venv.sh), arith-server build, Redis...");
-    let env = match Env::setup() {
-        Ok(env) => env,
-        Err(e) => {
-            println!("\nsetup failed, no scenario could run:\n{e}\n");
-            eprintln!("interop suite setup failed: {e}");
-            summary(0, ran_tests, filtered_out, started.elapsed());
-            return ExitCode::FAILURE;
+/// Sets the environment up once, saying so on stdout.
+fn env(shared: &SharedEnv, started: Instant) -> Result<&Env, Failed> {
+    let env = shared.get_or_init(|| {
+        println!("setting up: Python venv (setup-venv.sh), arith-server build, Redis...");
+        let env = Env::setup();
+        match &env {
+            Ok(env) => println!(
+                "setup done in {:.1}s (Redis {})",
+                started.elapsed().as_secs_f64(),
+                env.redis_url
+            ),
+            Err(e) => eprintln!("interop suite setup failed: {e}"),
         }
-    };
-    println!(
-        "setup done in {:.1}s (Redis {})",
-        started.elapsed().as_secs_f64(),
-        env.redis_url
-    );
-
-    selected.sort_by_key(|c| std::cmp::Reverse(c.weight));
-    let queue = Mutex::new(selected.into_iter().collect::<VecDeque<Case>>());
-    let cells: Mutex<BTreeMap<(u8, usize), Cell>> = Mutex::new(BTreeMap::new());
-    let threads = cli.threads.unwrap_or(4).max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let Some(case) = lock(&queue).pop_front() else {
-                        break;
-                    };
-                    let t0 = Instant::now();
-                    let outcomes = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        (case.run)(&env)
-                    })) {
-                        Ok(outcomes) => outcomes,
-                        Err(panic) => {
-                            let msg = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                                .unwrap_or_else(|| "panicked".to_owned());
-                            case.dirs
-                                .iter()
-                                .map(|d| (*d, Err(format!("panicked: {msg}"))))
-                                .collect()
-                        }
-                    };
-                    let elapsed = t0.elapsed();
-                    for dir in &case.dirs {
-                        let result = outcomes
-                            .iter()
-                            .find(|(d, _)| d == dir)
-                            .map(|(_, r)| r.clone())
-                            .unwrap_or_else(|| Err("the case reported no outcome".to_owned()));
-                        let name = test_name(case.scenario, *dir);
-                        let line = match &result {
-                            Ok(()) => format!("test {name} ... ok ({:.1}s)", elapsed.as_secs_f64()),
-                            Err(_) => {
-                                format!("test {name} ... FAILED ({:.1}s)", elapsed.as_secs_f64())
-                            }
-                        };
-                        println!("{line}");
-                        let _ = std::io::stdout().flush();
-                        let col = Dir::ALL.iter().position(|d| d == dir).unwrap_or(0);
-                        lock(&cells).insert(
-                            (case.scenario.number, col),
-                            Cell {
-                                passed: result.is_ok(),
-                                elapsed,
-                                error: result.err(),
-                            },
-                        );
-                    }
-                }
-            });
-        }
+        env
     });
+    env.as_ref()
+        .map_err(|e| Failed::from(format!("setup failed, no scenario could run:\n{e}")))
+}
 
-    let cells = cells.into_inner().unwrap_or_else(|p| p.into_inner());
-    let failed: Vec<String> = cells
-        .iter()
-        .filter(|(_, c)| !c.passed)
-        .map(|((n, col), c)| {
-            let s = scenarios.iter().find(|s| s.number == *n).copied();
-            let name = s.map(|s| test_name(s, Dir::ALL[*col])).unwrap_or_default();
-            format!("---- {name} ----\n{}\n", c.error.as_deref().unwrap_or(""))
-        })
-        .collect();
-    if !failed.is_empty() {
-        println!("\nfailures:\n");
-        for f in &failed {
-            println!("{f}");
+/// A case's outcomes and how long it took, computed once for all its tests.
+type Shared = Arc<OnceLock<(Outcomes, Duration)>>;
+
+/// Runs `case` (once, whichever of its tests comes first); a panic fails
+/// every direction it covers.
+fn run_once<'a>(once: &'a Shared, case: &Case, env: &Env) -> &'a (Outcomes, Duration) {
+    once.get_or_init(|| {
+        let t0 = Instant::now();
+        let outcomes = match std::panic::catch_unwind(AssertUnwindSafe(|| (case.run)(env))) {
+            Ok(outcomes) => outcomes,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "panicked".to_owned());
+                case.dirs
+                    .iter()
+                    .map(|d| (*d, Err(format!("panicked: {msg}"))))
+                    .collect()
+            }
+        };
+        (outcomes, t0.elapsed())
+    })
+}
+
+/// Runs the suite; the exit code says whether every selected test passed
+/// (libtest's: 101 when one failed).
+pub(crate) fn main(scenarios: &[Scenario], cases: Vec<Case>) -> ExitCode {
+    let started = Instant::now();
+    let mut args = Arguments::from_args();
+    args.test_threads.get_or_insert(DEFAULT_THREADS);
+    let shared_env: SharedEnv = Arc::new(OnceLock::new());
+    let cells: Arc<Mutex<BTreeMap<(u8, usize), Cell>>> = Arc::default();
+
+    let mut trials = Vec::new();
+    for case in cases {
+        let case = Arc::new(case);
+        let once: Shared = Arc::new(OnceLock::new());
+        for dir in case.dirs.clone() {
+            let (case, once, shared_env, cells) = (
+                Arc::clone(&case),
+                Arc::clone(&once),
+                Arc::clone(&shared_env),
+                Arc::clone(&cells),
+            );
+            let weight = case.weight;
+            let name = test_name(case.scenario, dir);
+            let trial = Trial::test(name, move || {
+                let env = env(&shared_env, started)?;
+                let (outcomes, elapsed) = run_once(&once, &case, env);
+                let result = outcomes
+                    .iter()
+                    .find(|(d, _)| *d == dir)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| Err("the case reported no outcome".to_owned()));
+                let col = Dir::ALL.iter().position(|d| *d == dir).unwrap_or(0);
+                lock(&cells).insert(
+                    (case.scenario.number, col),
+                    Cell {
+                        passed: result.is_ok(),
+                        elapsed: *elapsed,
+                    },
+                );
+                result.map_err(Failed::from)
+            });
+            trials.push((weight, trial));
         }
     }
-    let table = render_table(scenarios, &cells);
-    println!("\n{table}");
-    eprintln!("\n{table}");
-    let passed = cells.values().filter(|c| c.passed).count();
-    let n_failed = cells.len() - passed;
-    summary(passed, n_failed, filtered_out, started.elapsed());
-    if n_failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    // Listed in scenario order; run longest first (a stable sort keeps the
+    // directions of a case together).
+    if !args.list {
+        trials.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
     }
+    let conclusion = libtest_mimic::run(&args, trials.into_iter().map(|(_, t)| t).collect());
+    // Every test has run: the environment (its redis-server) goes now.
+    drop(shared_env);
+
+    let cells = lock(&cells);
+    if !cells.is_empty() {
+        let table = render_table(scenarios, &cells);
+        println!("{table}\n");
+        eprintln!("\n{table}");
+    }
+    conclusion.exit_code()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -290,13 +214,4 @@ fn render_table(scenarios: &[Scenario], cells: &BTreeMap<(u8, usize), Cell>) -> 
     out += "(8: one pool of both servers; a column is that client's 200 calls. \
             9: the crashed worker is of the client's language, the column's server reclaims.)";
     out
-}
-
-fn summary(passed: usize, failed: usize, filtered_out: usize, elapsed: Duration) {
-    let status = if failed == 0 { "ok" } else { "FAILED" };
-    println!(
-        "\ntest result: {status}. {passed} passed; {failed} failed; 0 ignored; 0 measured; \
-         {filtered_out} filtered out; finished in {:.2}s\n",
-        elapsed.as_secs_f64()
-    );
 }
