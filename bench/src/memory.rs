@@ -14,7 +14,6 @@
 //! The probe runs in a process of its own so that memory the benchmark
 //! allocated and freed before does not hide the growth.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clamator_arith::{AddParams, ArithClient};
@@ -76,14 +75,14 @@ pub(crate) async fn probe(
     let client = super::rust_client::start(redis_url, prefix, SEND_WITHIN * 2).await?;
     let redis = redis::Client::open(redis_url).map_err(|e| format!("bad Redis URL: {e}"))?;
     let mut conn = connect(&redis, Duration::from_secs(5)).await?;
-    let stream = clamator_over_redis::keys::command_stream(prefix, "arith");
+    let stream = clamator_over_redis::ops::keys::command_stream(prefix, "arith");
     let rss_before_kb = vm_rss_kb()?;
     let mut calls = Vec::with_capacity(in_flight);
     let deadline = Instant::now() + SEND_WITHIN;
     let mut held = 0;
     while calls.len() < in_flight && Instant::now() < deadline {
         for _ in 0..BATCH.min(in_flight - calls.len()) {
-            let arith = ArithClient::new(Arc::clone(&client));
+            let arith = ArithClient::new(client.clone());
             let a = calls.len() as f64;
             calls.push(tokio::spawn(async move {
                 arith.add(AddParams { a, b: 1.0 }).await

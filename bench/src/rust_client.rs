@@ -1,7 +1,6 @@
 //! The Rust client side: typed `arith.add` calls through one shared
-//! [`RedisRpcClient`], one task per call in flight.
+//! [`RedisRpcClient`] (clones of it), one task per call in flight.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_arith::{AddParams, ArithClient};
@@ -14,38 +13,34 @@ pub(crate) async fn start(
     redis_url: &str,
     prefix: &str,
     timeout: Duration,
-) -> Result<Arc<RedisRpcClient>, String> {
+) -> Result<RedisRpcClient, String> {
     let conn = ConnectOptions::new(prefix, redis_url)
         .map_err(|e| format!("configuring the Rust client failed: {e}"))?;
     let client =
         RedisRpcClient::connect_with(conn, ClientOptions::default().default_timeout(timeout))
             .await
             .map_err(|e| format!("connecting the Rust client failed: {e}"))?;
-    let client = Arc::new(client);
     Ok(client)
 }
 
-/// Closes `client` (deleting its reply stream) once no call slot holds it any
-/// more; while one does, dropping it is all that can be done.
-pub(crate) async fn close(client: Arc<RedisRpcClient>) {
-    if let Ok(client) = Arc::try_unwrap(client) {
-        client.close().await;
-    }
+/// Closes `client` (deleting its reply stream), for every clone.
+pub(crate) async fn close(client: RedisRpcClient) {
+    client.close().await;
 }
 
 /// One call slot: makes typed calls through the shared client.
 #[derive(Debug)]
 pub(crate) struct RustCaller {
     /// The typed client over the shared transport.
-    arith: ArithClient<Arc<RedisRpcClient>>,
+    arith: ArithClient<RedisRpcClient>,
 }
 
 impl RustCaller {
     /// `concurrency` call slots sharing `client`.
-    pub(crate) fn many(client: &Arc<RedisRpcClient>, concurrency: usize) -> Vec<RustCaller> {
+    pub(crate) fn many(client: &RedisRpcClient, concurrency: usize) -> Vec<RustCaller> {
         (0..concurrency)
             .map(|_| RustCaller {
-                arith: ArithClient::new(Arc::clone(client)),
+                arith: ArithClient::new(client.clone()),
             })
             .collect()
     }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_protocol::client::{OutgoingCall, OutgoingNotification};
-use clamator_protocol::{ClientTransport, Error, PendingCalls, Response, TransportError};
+use clamator_protocol::transport::{OutgoingCall, OutgoingNotification, PendingCalls};
+use clamator_protocol::{ClientTransport, Error, Response, TransportError};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -26,11 +26,23 @@ use tracing::Instrument;
 /// from its own `<prefix>:replies:<instance_id>`.
 ///
 /// Many calls may be in flight at once on one client (they share one
-/// multiplexed connection); share it by reference or in an `Arc`. Dropping
-/// it aborts its reply loop and fails its pending calls; its reply stream
-/// expires after `reply_stream_ttl`. [`close`](Self::close) also deletes it.
-#[derive(Debug)]
+/// multiplexed connection). Clone it to share it: a clone is a pointer to
+/// the same client (one connection, one reply stream, one reply loop), as
+/// redis-rs's multiplexed connection and tonic's channel are. Dropping the
+/// last clone aborts its reply loop and fails its pending calls; its reply
+/// stream expires after `reply_stream_ttl`. [`close`](Self::close) on any
+/// clone ends the client for every clone, and also deletes the reply
+/// stream; calls made through a clone afterwards fail at once with
+/// [`TransportError::Stopped`].
+#[derive(Debug, Clone)]
 pub struct RedisRpcClient {
+    /// The client every clone shares.
+    inner: Arc<ClientInner>,
+}
+
+/// What the clones of one [`RedisRpcClient`] share.
+#[derive(Debug)]
+struct ClientInner {
     /// Where Redis is, the key prefix.
     conn: ConnectOptions,
     /// Default timeout, reply stream TTL.
@@ -43,14 +55,21 @@ pub struct RedisRpcClient {
     shared: Arc<SharedConn>,
     /// Calls awaiting their replies, by id key.
     pending: PendingCalls,
-    /// Fired by `close()` and on drop.
+    /// Fired by `close()` and when the last clone is dropped.
     shutdown: CancellationToken,
-    /// The reply loop task.
-    reply_loop: AbortOnDropHandle<()>,
-    /// The task that keeps the reply stream's TTL fresh, if it has one.
-    keepalive: Option<AbortOnDropHandle<()>>,
+    /// The client's tasks, taken by the first `close()` to await them.
+    tasks: Mutex<ClientTasks>,
     /// Frees this client's reply stream in the process-wide registry.
     _claim: ReplyStreamClaim,
+}
+
+/// The tasks of one client; each aborts when its handle is dropped.
+#[derive(Debug)]
+struct ClientTasks {
+    /// The reply loop task.
+    reply_loop: Option<AbortOnDropHandle<()>>,
+    /// The task that keeps the reply stream's TTL fresh, if it has one.
+    keepalive: Option<AbortOnDropHandle<()>>,
 }
 
 /// The reply streams clients of this process read, by Redis address: a
@@ -95,34 +114,62 @@ async fn keep_reply_stream(
     period: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticks.tick() => {}
-        }
+    let task = ReplyStreamKeeper {
+        shared,
+        stream,
+        ttl,
+        ttl_ms,
+        maxlen,
+    };
+    crate::periodic::run(task, period, shutdown).await;
+}
+
+/// One refresh of the reply stream's TTL (the keep-alive's tick).
+#[derive(Debug)]
+struct ReplyStreamKeeper {
+    /// `PEXPIRE` and the re-creation go over the shared connection.
+    shared: std::sync::Arc<SharedConn>,
+    /// The reply stream.
+    stream: String,
+    /// Its TTL.
+    ttl: Duration,
+    /// Its TTL in ms, for `PEXPIRE`.
+    ttl_ms: u64,
+    /// `MAXLEN ~` of a re-created stream.
+    maxlen: usize,
+}
+
+impl crate::periodic::Periodic for ReplyStreamKeeper {
+    const NAME: &'static str = "reply stream keep-alive";
+    const LOUDNESS: crate::periodic::Loudness = crate::periodic::Loudness::Quiet;
+    const FAILED: &'static str = "refreshing the reply stream's TTL failed; retrying next period";
+
+    fn subject(&self) -> crate::periodic::Subject<'_> {
+        crate::periodic::Subject::ReplyStream(&self.stream)
+    }
+
+    async fn tick(
+        &mut self,
+        _shutdown: &CancellationToken,
+    ) -> Result<crate::periodic::Flow, crate::conn::ConnError> {
+        let (shared, stream) = (&self.shared, &self.stream);
         let mut cmd = redis::cmd("PEXPIRE");
-        cmd.arg(&stream).arg(ttl_ms);
-        match shared.query::<i64>(&cmd, shared.command_timeout()).await {
-            Ok(1) => {}
-            Ok(_) => {
-                tracing::warn!(reply_stream = %stream,
-                    "reply stream was gone (expired while this process was frozen, or \
-                     deleted); re-creating it");
-                let pipe = commands::open_reply_stream(&stream, ttl, maxlen);
-                if let Err(error) = shared
-                    .query_pipeline::<()>(&pipe, shared.command_timeout())
-                    .await
-                {
-                    tracing::warn!(reply_stream = %stream, %error,
-                        "re-creating the reply stream failed; retrying next period");
-                }
+        cmd.arg(stream).arg(self.ttl_ms);
+        if shared.query::<i64>(&cmd, shared.command_timeout()).await? != 1 {
+            tracing::warn!(reply_stream = %stream,
+                "reply stream was gone (expired while this process was frozen, or \
+                 deleted); re-creating it");
+            let pipe = commands::open_reply_stream(stream, self.ttl, self.maxlen);
+            if let Err(error) = shared
+                .query_pipeline::<()>(&pipe, shared.command_timeout())
+                .await
+            {
+                tracing::warn!(reply_stream = %stream, %error,
+                    "re-creating the reply stream failed; retrying next period");
             }
-            Err(error) => tracing::debug!(reply_stream = %stream, %error,
-                "refreshing the reply stream's TTL failed; retrying next period"),
         }
+        Ok(crate::periodic::Flow::Continue)
     }
 }
 
@@ -219,16 +266,20 @@ impl RedisRpcClient {
         };
         tracing::debug!(%reply_stream, "Redis RPC client connected");
         Ok(RedisRpcClient {
-            conn,
-            options,
-            instance_id,
-            reply_stream,
-            shared,
-            pending,
-            shutdown,
-            reply_loop,
-            keepalive,
-            _claim: claim,
+            inner: Arc::new(ClientInner {
+                conn,
+                options,
+                instance_id,
+                reply_stream,
+                shared,
+                pending,
+                shutdown,
+                tasks: Mutex::new(ClientTasks {
+                    reply_loop: Some(reply_loop),
+                    keepalive,
+                }),
+                _claim: claim,
+            }),
         })
     }
 
@@ -257,39 +308,47 @@ impl RedisRpcClient {
 
     /// This client's instance id.
     pub fn instance_id(&self) -> &str {
-        &self.instance_id
+        &self.inner.instance_id
     }
 
     /// The key of this client's reply stream.
     pub fn reply_stream(&self) -> &str {
-        &self.reply_stream
+        &self.inner.reply_stream
     }
 
     /// Fails pending calls with [`TransportError::Stopped`], stops the reply
-    /// loop and deletes the reply stream. Cancel-safe: dropping this future
-    /// aborts what is left (the reply stream then expires by its TTL).
-    pub async fn close(mut self) {
-        self.pending.fail_all();
-        self.shutdown.cancel();
-        if let Some(keepalive) = &mut self.keepalive
-            && tokio::time::timeout(self.conn.command_timeout, keepalive)
+    /// loop and deletes the reply stream: the client ends for every clone.
+    /// Cancel-safe: dropping this future aborts what is left (the reply
+    /// stream then expires by its TTL).
+    pub async fn close(self) {
+        let inner = &self.inner;
+        inner.pending.fail_all();
+        inner.shutdown.cancel();
+        let (keepalive, reply_loop) = {
+            let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            (tasks.keepalive.take(), tasks.reply_loop.take())
+        };
+        if let Some(mut keepalive) = keepalive
+            && tokio::time::timeout(inner.conn.command_timeout, &mut keepalive)
                 .await
                 .is_err()
         {
             tracing::debug!("the reply stream's keepalive did not stop in time; aborted");
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.reply_loop).await;
+        if let Some(mut reply_loop) = reply_loop {
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut reply_loop).await;
+        }
         let mut del = redis::cmd("DEL");
-        del.arg(&self.reply_stream);
-        if let Err(error) = self
+        del.arg(&inner.reply_stream);
+        if let Err(error) = inner
             .shared
-            .query::<i64>(&del, self.conn.command_timeout)
+            .query::<i64>(&del, inner.conn.command_timeout)
             .await
         {
-            tracing::warn!(reply_stream = %self.reply_stream, %error,
+            tracing::warn!(reply_stream = %inner.reply_stream, %error,
                 "deleting the reply stream at close failed; it is left behind");
         }
-        tracing::debug!(reply_stream = %self.reply_stream, "Redis RPC client closed");
+        tracing::debug!(reply_stream = %inner.reply_stream, "Redis RPC client closed");
     }
 
     /// Calls `service.method` with JSON params and waits for its JSON
@@ -306,13 +365,13 @@ impl RedisRpcClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        clamator_protocol::client::call(self, service, method, &params, timeout).await
+        clamator_protocol::transport::call(self, service, method, &params, timeout).await
     }
 
     /// Sends a notification (`type` and `envelope`, no `reply-to`); returns
     /// once Redis has accepted it. No reply ever comes.
     pub async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), Error> {
-        clamator_protocol::client::notify(self, service, method, &params).await
+        clamator_protocol::transport::notify(self, service, method, &params).await
     }
 
     /// Registers the call, XADDs it and waits for its response, in the
@@ -323,7 +382,7 @@ impl RedisRpcClient {
     /// client (BENCHMARKS.md): the send is boxed and freed once Redis took
     /// the request.
     fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> CallFuture<'_> {
-        let timeout = timeout.unwrap_or(self.options.default_timeout);
+        let timeout = timeout.unwrap_or(self.inner.options.default_timeout);
         let deadline = Instant::now() + timeout;
         let (metrics, span, waiting, sending) = self.prepare(call, deadline, timeout);
         CallFuture {
@@ -347,13 +406,13 @@ impl RedisRpcClient {
     ) -> (
         crate::metrics::ClientCall,
         tracing::Span,
-        clamator_protocol::client::PendingCall,
+        clamator_protocol::transport::PendingCall,
         BoxFuture<'_, Result<(), Error>>,
     ) {
         let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
-        let stream = keys::command_stream(&self.conn.key_prefix, &call.service);
+        let stream = keys::command_stream(&self.inner.conn.key_prefix, &call.service);
         let span = trace::client_span(&call.service, &call.method, &stream, Some(&call.key));
-        let waiting = self.pending.register(call.key);
+        let waiting = self.inner.pending.register(call.key);
         let sending = Box::pin(
             self.send_request(stream, call.envelope, deadline, timeout, span.clone())
                 .instrument(span.clone()),
@@ -372,21 +431,26 @@ impl RedisRpcClient {
         timeout: Duration,
         span: tracing::Span,
     ) -> Result<(), Error> {
+        // Closed through another clone: nothing would read the reply.
+        if self.inner.shutdown.is_cancelled() {
+            return Err(TransportError::Stopped.into());
+        }
         let context = trace::outgoing(&span);
         let xadd = commands::add_request(
             &stream,
             &envelope,
             Some(commands::ReplyTo {
-                stream: &self.reply_stream,
+                stream: &self.inner.reply_stream,
                 timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
-                nomkstream: self.options.reply_stream_ttl.is_some(),
+                nomkstream: self.inner.options.reply_stream_ttl.is_some(),
             }),
             context.as_ref().map(trace::Outgoing::fields),
         );
         drop(envelope);
         match self
+            .inner
             .shared
-            .query_until::<redis::Value>(&xadd, self.conn.command_timeout, Some(deadline))
+            .query_until::<redis::Value>(&xadd, self.inner.conn.command_timeout, Some(deadline))
             .await
         {
             Ok(id) => {
@@ -401,9 +465,12 @@ impl RedisRpcClient {
     /// XADDs a notification envelope (no `reply-to`), in its client span
     /// (`clamator.notify`).
     async fn send_note(&self, notification: OutgoingNotification) -> Result<(), Error> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(TransportError::Stopped.into());
+        }
         let metrics =
             crate::metrics::ClientNote::start(&notification.service, &notification.method);
-        let stream = keys::command_stream(&self.conn.key_prefix, &notification.service);
+        let stream = keys::command_stream(&self.inner.conn.key_prefix, &notification.service);
         let span = trace::client_span(&notification.service, &notification.method, &stream, None);
         let context = trace::outgoing(&span);
         let xadd = commands::add_request(
@@ -413,8 +480,9 @@ impl RedisRpcClient {
             context.as_ref().map(trace::Outgoing::fields),
         );
         let outcome = self
+            .inner
             .shared
-            .query::<redis::Value>(&xadd, self.conn.command_timeout)
+            .query::<redis::Value>(&xadd, self.inner.conn.command_timeout)
             .instrument(span.clone())
             .await
             .map(|id| trace::record_message_id(&span, &id))
@@ -434,7 +502,7 @@ pin_project_lite::pin_project! {
     /// every call in flight costs the client (BENCHMARKS.md).
     struct CallFuture<'a> {
         sending: Option<BoxFuture<'a, Result<(), Error>>>,
-        waiting: clamator_protocol::client::PendingCall,
+        waiting: clamator_protocol::transport::PendingCall,
         #[pin]
         sleep: tokio::time::Sleep,
         timeout: Duration,
@@ -507,10 +575,11 @@ impl ClientTransport for RedisRpcClient {
     }
 }
 
-impl Drop for RedisRpcClient {
+impl Drop for ClientInner {
     fn drop(&mut self) {
-        // The tasks abort with their handles; callers still waiting (on
-        // another task, through a reference that outlived a scope) are told.
+        // The last clone is gone. The tasks abort with their handles;
+        // callers still waiting (on another task, through a reference that
+        // outlived a scope) are told.
         self.shutdown.cancel();
         self.pending.fail_all();
     }

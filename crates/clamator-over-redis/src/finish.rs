@@ -36,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::commands;
 use crate::conn::{Answer, SharedConn};
-use crate::worker::InFlight;
+use crate::health::{Monitor, ServerLoop};
+use crate::pool::InFlight;
+use crate::service_keys::ServiceKeys;
 
 /// The most replies one round trip writes.
 const MAX_BATCH: usize = 128;
@@ -113,21 +115,24 @@ pub(crate) struct Done {
     pub(crate) written: oneshot::Sender<()>,
 }
 
+/// Where handlers queue their finished entries for the finish loop. The
+/// receiver outlives a finish loop that panicked: the restarted loop takes
+/// it over (locked once per run of the loop, never per entry).
+pub(crate) type DoneQueue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Done>>>;
+
 /// The writer loop of one service on one server, owned by its runner.
 #[derive(Debug)]
 pub(crate) struct FinishLoop {
     /// Handled entries, in the order they finished.
-    pub(crate) rx: mpsc::UnboundedReceiver<Done>,
-    /// The service, for logs.
-    pub(crate) service: String,
-    /// Its command stream.
-    pub(crate) stream: String,
-    /// Its consumer group.
-    pub(crate) group: String,
+    pub(crate) rx: DoneQueue,
+    /// The service's command stream and group (and its name, for logs).
+    pub(crate) keys: Arc<ServiceKeys>,
     /// `MAXLEN ~` of reply streams.
     pub(crate) reply_maxlen: usize,
     /// Replies and acks go over the shared connection.
     pub(crate) shared: Arc<SharedConn>,
+    /// The fault-injection hook.
+    pub(crate) monitor: Arc<Monitor>,
 }
 
 /// What the loop holds between round trips.
@@ -149,14 +154,20 @@ impl FinishLoop {
     /// any more) and what was queued is written, or until every sender is
     /// gone. Replies still refused then are dropped unacked: their entries
     /// stay pending and another worker (or a reclaim) runs them again.
-    pub(crate) async fn run(mut self, close: CancellationToken) {
+    pub(crate) async fn run(self, close: CancellationToken) {
+        let mut rx = self.rx.lock().await;
         let mut state = State::default();
         let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
         let mut closing = false;
         loop {
+            if state.acks.is_empty() && state.retry.is_empty() {
+                // Between rounds, with nothing of its own held: where an
+                // injected panic loses no entry.
+                self.monitor.trip(ServerLoop::Finish);
+            }
             let mut batch = Vec::new();
             if closing {
-                match self.rx.recv().await {
+                match rx.recv().await {
                     Some(done) => batch.push(done),
                     None => break,
                 }
@@ -164,7 +175,7 @@ impl FinishLoop {
                 let retry_at = state.retry_at;
                 let ack_at = state.ack_at;
                 tokio::select! {
-                    next = self.rx.recv() => match next {
+                    next = rx.recv() => match next {
                         Some(done) => batch.push(done),
                         None => break,
                     },
@@ -175,14 +186,14 @@ impl FinishLoop {
                     () = sleep_until(ack_at) => {}
                     () = close.cancelled() => {
                         // No new sends; what is queued is still received.
-                        self.rx.close();
+                        rx.close();
                         closing = true;
                         continue;
                     }
                 }
             }
             while batch.len() < MAX_BATCH {
-                match self.rx.try_recv() {
+                match rx.try_recv() {
                     Ok(done) => batch.push(done),
                     Err(_) => break,
                 }
@@ -200,7 +211,7 @@ impl FinishLoop {
             self.round(&mut state, Vec::new(), true).await;
         }
         if !state.retry.is_empty() || !state.acks.is_empty() {
-            tracing::warn!(service = %self.service, replies = state.retry.len(),
+            tracing::warn!(service = %self.keys.service, replies = state.retry.len(),
                 acks = state.acks.len(),
                 "stopping with replies or acks Redis refused; their entries stay pending and \
                  are run again by another worker");
@@ -241,7 +252,7 @@ impl FinishLoop {
         let mut cmds = Vec::with_capacity(replies.len() + 1);
         if !acked.is_empty() {
             let mut ack = redis::cmd("XACK");
-            ack.arg(&self.stream).arg(&self.group);
+            ack.arg(&self.keys.stream).arg(&self.keys.group);
             for mark in &acked {
                 ack.arg(&mark.id);
             }
@@ -258,23 +269,54 @@ impl FinishLoop {
             .await
             .into_iter();
         if !acked.is_empty() {
-            match answers.next() {
-                Some(Ok(_)) | None => {}
-                Some(Err(error)) if error.is_transient() => {
-                    tracing::warn!(service = %self.service, entries = acked.len(), %error,
-                        "acknowledging answered entries failed for now; retrying (their \
-                         replies are written)");
-                    state.acks.append(&mut acked);
-                    state.ack_at = Some(now + RETRY_FIRST);
-                }
-                Some(Err(error)) => tracing::warn!(service = %self.service,
-                    entries = acked.len(), %error,
-                    "Redis refused to acknowledge answered entries; they stay pending and \
-                     are reclaimed later"),
-            }
+            self.acked(state, &mut acked, answers.next(), now);
         }
         // Acked (or left pending for good): their in-flight marks go.
         drop(acked);
+        self.written(state, replies, answers, &mut signals);
+        if !state.acks.is_empty() && state.ack_at.is_none() {
+            state.ack_at = Some(now + ACK_LINGER);
+        }
+        for written in signals {
+            let _ = written.send(());
+        }
+    }
+
+    /// Reads the answer to the round's `XACK` of `acked`: a failure for now
+    /// puts them back into `state` to ack again soon.
+    fn acked(
+        &self,
+        state: &mut State,
+        acked: &mut Vec<InFlight>,
+        answer: Option<Answer>,
+        now: Instant,
+    ) {
+        match answer {
+            Some(Ok(_)) | None => {}
+            Some(Err(error)) if error.is_transient() => {
+                tracing::warn!(service = %self.keys.service, entries = acked.len(), %error,
+                    "acknowledging answered entries failed for now; retrying (their \
+                     replies are written)");
+                state.acks.append(acked);
+                state.ack_at = Some(now + RETRY_FIRST);
+            }
+            Some(Err(error)) => tracing::warn!(service = %self.keys.service,
+                entries = acked.len(), %error,
+                "Redis refused to acknowledge answered entries; they stay pending and \
+                 are reclaimed later"),
+        }
+    }
+
+    /// Reads the answers to the round's replies: settled ones are queued to
+    /// be acked (and their handlers signalled), those refused for now are
+    /// kept in `state` to write again.
+    fn written(
+        &self,
+        state: &mut State,
+        replies: Vec<Done>,
+        answers: impl Iterator<Item = Answer>,
+        signals: &mut Vec<oneshot::Sender<()>>,
+    ) {
         let mut again = 0;
         let mut first_reason = None;
         for (done, answer) in replies.into_iter().zip(answers) {
@@ -282,10 +324,10 @@ impl FinishLoop {
             let entry_id = &done.in_flight.id;
             match ReplyOutcome::of(&answer) {
                 ReplyOutcome::Written => {}
-                ReplyOutcome::Gone => tracing::debug!(service = %self.service,
+                ReplyOutcome::Gone => tracing::debug!(service = %self.keys.service,
                     %entry_id, reply_to = %to,
                     "reply stream is gone (its client stopped or expired); reply dropped"),
-                ReplyOutcome::Refused(error) => tracing::warn!(service = %self.service,
+                ReplyOutcome::Refused(error) => tracing::warn!(service = %self.keys.service,
                     %entry_id, reply_to = %to, %error,
                     "Redis refused the reply for good; its caller will time out (the entry \
                      is acked)"),
@@ -302,24 +344,18 @@ impl FinishLoop {
             signals.push(done.written);
         }
         if let Some(reason) = first_reason {
-            crate::metrics::replies_retried(&self.service, again);
-            tracing::warn!(service = %self.service, replies = again, error = %reason,
+            crate::metrics::replies_retried(&self.keys.service, again);
+            tracing::warn!(service = %self.keys.service, replies = again, error = %reason,
                 "Redis refused replies for now; keeping them and writing them again with \
                  backoff (their entries stay pending, their handlers do not run again)");
-        }
-        if !state.acks.is_empty() && state.ack_at.is_none() {
-            state.ack_at = Some(now + ACK_LINGER);
-        }
-        for written in signals {
-            let _ = written.send(());
         }
     }
 
     /// Logs and counts a reply given up: its caller's deadline passed while
     /// Redis kept refusing it.
     fn give_up(&self, done: &Done) {
-        crate::metrics::reply_abandoned(&self.service);
-        tracing::warn!(service = %self.service, entry_id = %done.in_flight.id,
+        crate::metrics::reply_abandoned(&self.keys.service);
+        tracing::warn!(service = %self.keys.service, entry_id = %done.in_flight.id,
             reply_to = %done.reply.as_ref().map_or("", |r| r.to.as_str()),
             "Redis refused the reply until its caller's deadline passed; the reply is \
              dropped and the entry acked (its caller has timed out)");

@@ -30,12 +30,13 @@
 //! | `clamator.server.group.lag` | gauge | `rpc.service` | entries of the command stream the service's group has not been handed yet (`XINFO GROUPS` lag; not set when Redis cannot tell) |
 //! | `clamator.server.group.pending` | gauge | `rpc.service` | entries delivered to the group and not yet acknowledged, by any worker |
 //! | `clamator.server.group.entries_read` | gauge | `rpc.service` | entries the group has been handed since it was created (`entries-read`) |
+//! | `clamator.server.loop_restarts` | counter | `rpc.service`, `loop` (`consumer`, `reclaim`, `lease`, `housekeeping`, `finish`) | server loops restarted after a panic |
 //! | `clamator.redis.reconnects` | counter | `role` (`shared`, `consumer`, `reply`) | connections re-opened after a failure |
 //!
 //! `rpc.method` is the wire method without the service (`add` of
 //! `arith.add`). On servers a method the service does not have is
 //! `_unknown`, so junk sent to a command stream cannot grow the number of
-//! series. The group gauges are sampled once a second by the trim loop from
+//! series. The group gauges are sampled once a second by the housekeeping loop from
 //! the `XINFO GROUPS` it runs anyway: every worker of a pool reports the same
 //! values.
 
@@ -77,8 +78,7 @@ mod on {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use clamator_protocol::envelope::Request;
-    use clamator_protocol::{Dispatcher, Error, Response, TransportError};
+    use clamator_protocol::{Dispatcher, Error, Request, Response, TransportError};
     use metrics::{Label, SharedString, Unit, counter, gauge, histogram};
     use redis::streams::StreamInfoGroupsReply;
 
@@ -100,6 +100,7 @@ mod on {
     const GROUP_PENDING: &str = "clamator.server.group.pending";
     const GROUP_READ: &str = "clamator.server.group.entries_read";
     const RECONNECTS: &str = "clamator.redis.reconnects";
+    const LOOP_RESTARTS: &str = "clamator.server.loop_restarts";
 
     const SERVICE: &str = "rpc.service";
     const METHOD: &str = "rpc.method";
@@ -172,6 +173,10 @@ mod on {
             describe_counter!(
                 RECONNECTS,
                 "Redis connections re-opened after a failure, by role"
+            );
+            describe_counter!(
+                LOOP_RESTARTS,
+                "Server loops restarted after a panic, by loop"
             );
         });
     }
@@ -404,6 +409,12 @@ mod on {
         describe();
         counter!(SERVER_ABANDONED, SERVICE => service.to_owned()).increment(1);
     }
+
+    /// A loop (`consumer`, `reclaim`, ...) of `service` was restarted after a panic.
+    pub(crate) fn loop_restarted(service: &str, which: &'static str) {
+        describe();
+        counter!(LOOP_RESTARTS, SERVICE => service.to_owned(), "loop" => which).increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -411,8 +422,7 @@ mod off {
     //! The same API, empty: call sites need no `cfg`.
     use std::future::Future;
 
-    use clamator_protocol::envelope::Request;
-    use clamator_protocol::{Dispatcher, Error, Response};
+    use clamator_protocol::{Dispatcher, Error, Request, Response};
     use redis::streams::StreamInfoGroupsReply;
 
     /// Nothing.
@@ -499,13 +509,17 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn reply_abandoned(_service: &str) {}
+
+    #[inline(always)]
+    pub(crate) fn loop_restarted(_service: &str, _which: &'static str) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clamator_protocol::Id;
     use clamator_protocol::RpcError;
-    use clamator_protocol::envelope::{Id, build_error, build_success};
+    use clamator_protocol::transport::{build_error, build_success};
     use serde_json::json;
 
     #[test]

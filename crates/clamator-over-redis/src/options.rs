@@ -11,29 +11,62 @@
 use std::time::Duration;
 
 /// The Redis URL [`ConnectOptions::from_env`] uses when `$REDIS_URL` is unset.
-pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
+pub(crate) const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 /// The environment variable [`ConnectOptions::from_env`] reads.
-pub const REDIS_URL_ENV: &str = "REDIS_URL";
+pub(crate) const REDIS_URL_ENV: &str = "REDIS_URL";
 /// Default idle time after which another worker reclaims a pending entry: 60 s (the peer's).
-pub const DEFAULT_CONSUMER_CLAIM_IDLE: Duration = Duration::from_millis(60_000);
+pub(crate) const DEFAULT_CONSUMER_CLAIM_IDLE: Duration = Duration::from_millis(60_000);
 /// Default approximate cap on a reply stream's length: 1024 entries (the peer's).
-pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 1024;
+pub(crate) const DEFAULT_REPLY_STREAM_MAXLEN: usize = 1024;
 /// Default call timeout: 30 s (the peer's).
-pub const DEFAULT_CALL_TIMEOUT: Duration = clamator_protocol::DEFAULT_TIMEOUT;
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = clamator_protocol::DEFAULT_TIMEOUT;
 /// Default time `stop()` gives in-flight handlers to finish: 5 s.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(5_000);
+pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(5_000);
 /// Default number of handlers of one service running at once on one server: 64.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+pub(crate) const DEFAULT_MAX_CONCURRENCY: usize = 64;
 /// Default bound on one Redis command (and on opening a connection): 5 s.
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(5_000);
+pub(crate) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Default number of deliveries after which an entry no worker acknowledged is
 /// dead-lettered instead of delivered again: 10.
-pub const DEFAULT_MAX_DELIVERIES: u32 = 10;
+pub(crate) const DEFAULT_MAX_DELIVERIES: u32 = 10;
 /// Approximate cap on a dead-letter stream's length (`MAXLEN ~`): 10000 entries.
-pub const DEAD_LETTER_MAXLEN: usize = 10_000;
+pub(crate) const DEAD_LETTER_MAXLEN: usize = 10_000;
 /// Default time to live of a Rust client's reply stream, refreshed while the
 /// client runs: 60 s.
-pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(60);
+
+/// How often a server's periodic loops pass and how long its reads block.
+/// Not a setting: every server runs with [`Timing::DEFAULT`]; only tests
+/// shorten it (through the hidden [`ServerOptions::__loop_tick`]), so they
+/// wait for a pass rather than a second. Read once, when a loop starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// The housekeeping loop's period.
+    pub(crate) housekeeping: Duration,
+    /// The reclaim loop's shortest period: it runs every
+    /// `max(reclaim_floor, consumer_claim_idle / 4)`.
+    pub(crate) reclaim_floor: Duration,
+    /// How long one `XREADGROUP` of the consumer loop blocks.
+    pub(crate) block: Duration,
+}
+
+impl Timing {
+    /// What every server runs with: each 1 s (docs/WIRE.md §7 for the reclaim floor).
+    pub(crate) const DEFAULT: Timing = Timing {
+        housekeeping: crate::housekeeping::PERIOD,
+        reclaim_floor: Duration::from_secs(1),
+        block: crate::consumer::BLOCK,
+    };
+
+    /// Every period and block `tick` long.
+    pub(crate) fn every(tick: Duration) -> Timing {
+        Timing {
+            housekeeping: tick,
+            reclaim_floor: tick,
+            block: tick,
+        }
+    }
+}
 
 /// A setting that cannot work. Each message says what to set instead.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +245,7 @@ impl ConnectOptions {
         Self::open(key_prefix.into(), url, "the URL")
     }
 
-    /// Redis at `$REDIS_URL`, or [`DEFAULT_REDIS_URL`] when it is unset or
+    /// Redis at `$REDIS_URL`, or `redis://localhost:6379` when it is unset or
     /// empty. The only place the environment is read.
     pub fn from_env(key_prefix: impl Into<String>) -> Result<ConnectOptions, ConfigError> {
         match std::env::var(REDIS_URL_ENV) {
@@ -404,6 +437,8 @@ pub struct ServerOptions {
     pub(crate) handler_timeout: Option<Duration>,
     /// How long `start()` retries while Redis is unreachable; `None`: until it answers.
     pub(crate) start_timeout: Option<Duration>,
+    /// The loops' periods and read block: [`Timing::DEFAULT`] but in tests.
+    pub(crate) timing: Timing,
 }
 
 impl Default for ServerOptions {
@@ -420,6 +455,7 @@ impl Default for ServerOptions {
             skip_expired: true,
             handler_timeout: None,
             start_timeout: None,
+            timing: Timing::DEFAULT,
         }
     }
 }
@@ -546,9 +582,25 @@ impl ServerOptions {
         self
     }
 
+    /// For clamator's own tests only, not a setting (unstable: it may change
+    /// or go away in any release): the housekeeping loop passes every `tick`,
+    /// the reclaim loop every `max(tick, consumer_claim_idle / 4)`, and each
+    /// `XREADGROUP` blocks for `tick`, instead of 1 s each, so a test waits
+    /// for a pass rather than a second. Must be positive (a zero `BLOCK`
+    /// would block forever).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __loop_tick(mut self, tick: Duration) -> Self {
+        self.timing = Timing::every(tick);
+        self
+    }
+
     /// Checks every setting.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_instance_id(self.instance_id.as_ref())?;
+        if self.timing.block.is_zero() {
+            return Err(ConfigError::ZeroDuration("__loop_tick"));
+        }
         if self.max_concurrency == 0 {
             return Err(ConfigError::ZeroCount {
                 setting: "max_concurrency",
@@ -589,7 +641,7 @@ impl ServerOptions {
 
     /// The period of the reclaim loop: `max(1 s, consumer_claim_idle / 4)` (docs/WIRE.md §7).
     pub(crate) fn reclaim_period(&self) -> Duration {
-        (self.consumer_claim_idle / 4).max(Duration::from_secs(1))
+        (self.consumer_claim_idle / 4).max(self.timing.reclaim_floor)
     }
 }
 
@@ -704,6 +756,33 @@ mod tests {
             .instance_id("fixed");
         assert_eq!(s.reclaim_period(), Duration::from_secs(1));
         assert_eq!(s.new_instance_id(), "fixed");
+    }
+
+    #[test]
+    fn loops_pass_every_second_unless_a_test_shortens_them() {
+        let second = Duration::from_secs(1);
+        let s = ServerOptions::default();
+        assert_eq!(
+            s.timing,
+            Timing {
+                housekeeping: second,
+                reclaim_floor: second,
+                block: second,
+            }
+        );
+        let tick = Duration::from_millis(50);
+        let fast = ServerOptions::default()
+            .consumer_claim_idle(Duration::from_millis(400))
+            .__loop_tick(tick);
+        assert_eq!(fast.timing, Timing::every(tick));
+        assert_eq!(fast.reclaim_period(), Duration::from_millis(100));
+        assert!(fast.validate().is_ok());
+        assert!(matches!(
+            ServerOptions::default()
+                .__loop_tick(Duration::ZERO)
+                .validate(),
+            Err(ConfigError::ZeroDuration("__loop_tick"))
+        ));
     }
 
     #[test]

@@ -30,29 +30,36 @@ use redis::streams::StreamPendingCountReply;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::ConnError;
-use crate::dead_letter::DeadEntry;
+use crate::conn::{ConnError, SharedConn};
+use crate::dead_letter::{DeadEntry, DeadLetters};
 use crate::entry::parse_entries;
-use crate::worker::ServiceWorker;
+use crate::group;
+use crate::health::{Monitor, ServerLoop};
+use crate::periodic::{Flow, Loudness, Periodic, Subject};
+use crate::pool::HandlerPool;
+use crate::service_keys::ServiceKeys;
 
 /// The most entries one pass takes over to run (the peer's XAUTOCLAIM COUNT).
 pub(crate) const MAX_COUNT: usize = 32;
 
-/// Every `period`, once at least one handler slot is free, claims up to
-/// min(32, free slots) idle entries to run, and dead-letters those at the
-/// delivery limit.
+/// Every period (`max(1 s, consumer_claim_idle / 4)`), once at least one
+/// handler slot is free, claims up to min(32, free slots) idle entries to
+/// run, and dead-letters those at the delivery limit. Run by
+/// [`crate::periodic::run`], on the shared connection: nothing here blocks.
 #[derive(Debug)]
 pub(crate) struct ReclaimLoop {
-    /// The service reclaimed for.
-    pub(crate) worker: Arc<ServiceWorker>,
-    /// `max(1 s, consumer_claim_idle / 4)`.
-    pub(crate) period: Duration,
+    /// The service's stream, group and consumer.
+    pub(crate) keys: Arc<ServiceKeys>,
+    /// `XPENDING` and `XCLAIM` go over the shared connection.
+    pub(crate) shared: Arc<SharedConn>,
+    /// Where claimed entries run.
+    pub(crate) pool: Arc<HandlerPool>,
     /// The idle time after which an entry is claimed.
     pub(crate) claim_idle: Duration,
-    /// Deliveries after which an idle entry is dead-lettered; `None`: never.
-    pub(crate) max_deliveries: Option<u32>,
-    /// Fired by `stop()`.
-    pub(crate) shutdown: CancellationToken,
+    /// Where entries at the delivery limit go; `None`: redelivered forever.
+    pub(crate) dead_letters: Option<Arc<DeadLetters>>,
+    /// The fault-injection hook.
+    pub(crate) monitor: Arc<Monitor>,
 }
 
 /// What `XPENDING` said of one idle entry.
@@ -66,104 +73,62 @@ struct Idle {
     dead: bool,
 }
 
-impl ReclaimLoop {
-    /// Runs until shutdown. Uses the shared connection: nothing here blocks.
-    pub(crate) async fn run(self) {
-        let w = Arc::clone(&self.worker);
-        let mut ticks =
-            tokio::time::interval_at(tokio::time::Instant::now() + self.period, self.period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => break,
-                _ = ticks.tick() => {}
-            }
-            // Wait for one free slot (claiming more than we can start would
-            // strand entries), then take what else is free. The semaphore is
-            // fair, so a consumer loop parked on all the slots of a small pool
-            // hands one over when its read returns.
-            let first = tokio::select! {
-                () = self.shutdown.cancelled() => break,
-                permit = w.slots.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break, // semaphore closed: the server is going away
-                },
-            };
-            let mut permits = vec![first];
-            permits.extend(w.try_take_slots(MAX_COUNT - 1));
-            match self.pass(permits).await {
-                Ok(()) => {}
-                Err(e) if e.is_no_group() => w.recreate_group(&self.shutdown).await,
-                Err(error) => {
-                    tracing::warn!(service = %w.service, %error, "reclaiming failed; retrying next period");
-                }
-            }
-        }
-        tracing::debug!(service = %w.service, "reclaim loop stopped");
+impl Periodic for ReclaimLoop {
+    const NAME: &'static str = "reclaim";
+    const LOUDNESS: Loudness = Loudness::Loud;
+    const FAILED: &'static str = "reclaiming failed; retrying next period";
+
+    fn subject(&self) -> Subject<'_> {
+        Subject::Service(&self.keys.service)
     }
 
+    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<Flow, ConnError> {
+        self.monitor.trip(ServerLoop::Reclaim);
+        // Wait for one free slot (claiming more than we can start would
+        // strand entries), then take what else is free. The semaphore is
+        // fair, so a consumer loop parked on all the slots of a small pool
+        // hands one over when its read returns.
+        let Some(first) = self.pool.take_slot(shutdown).await else {
+            return Ok(Flow::Stop);
+        };
+        let mut permits = vec![first];
+        permits.extend(self.pool.try_take_slots(MAX_COUNT - 1));
+        match self.pass(permits).await {
+            Err(e) if e.is_no_group() => {
+                group::recreate(&self.keys, &self.shared, &self.monitor, shutdown).await;
+                Ok(Flow::Continue)
+            }
+            other => other.map(|()| Flow::Continue),
+        }
+    }
+}
+
+impl ReclaimLoop {
     /// One pass with these free handler slots (unused ones are released on return).
     async fn pass(&self, mut permits: Vec<OwnedSemaphorePermit>) -> Result<(), ConnError> {
-        let w = &self.worker;
-        let limit = w.shared.command_timeout();
-        let idle_ms = self.claim_idle.as_millis() as u64;
-        // Our own running entries may be listed too (when their leases are not
-        // renewed); ask for enough to see past them.
-        let mut cmd = redis::cmd("XPENDING");
-        cmd.arg(&w.stream)
-            .arg(&w.group)
-            .arg("IDLE")
-            .arg(idle_ms)
-            .arg("-")
-            .arg("+")
-            .arg(MAX_COUNT + w.in_flight_len());
-        let listed: StreamPendingCountReply = w.shared.query(&cmd, limit).await?;
-        let mut wanted: HashMap<String, Idle> = HashMap::new();
-        // Claimed (and so dead-lettered) in stream order.
-        let mut order = Vec::new();
-        let mut live = 0;
-        for p in listed.ids {
-            if w.is_in_flight(&p.id) {
-                continue; // its handler runs here: not abandoned, whatever its count
-            }
-            let dead = self
-                .max_deliveries
-                .is_some_and(|max| p.times_delivered >= max as usize);
-            if !dead {
-                if live == permits.len() {
-                    continue; // no slot to run it: a later pass takes it
-                }
-                live += 1;
-            }
-            order.push(p.id.clone());
-            wanted.insert(
-                p.id,
-                Idle {
-                    deliveries: p.times_delivered,
-                    consumer: p.consumer,
-                    dead,
-                },
-            );
-        }
+        let (wanted, order) = self.list_idle(permits.len()).await?;
         if wanted.is_empty() {
             return Ok(());
         }
+        let k = &self.keys;
         let mut cmd = redis::cmd("XCLAIM");
-        cmd.arg(&w.stream)
-            .arg(&w.group)
-            .arg(&w.consumer)
-            .arg(idle_ms);
+        cmd.arg(&k.stream)
+            .arg(&k.group)
+            .arg(&k.consumer)
+            .arg(self.claim_idle.as_millis() as u64);
         for id in &order {
             cmd.arg(id);
         }
-        let claimed = match parse_entries(w.shared.query(&cmd, limit).await?) {
+        let limit = self.shared.command_timeout();
+        let claimed = match parse_entries(self.shared.query(&cmd, limit).await?) {
             Ok(claimed) => claimed,
             Err(error) => {
                 // What we claimed stays pending with us and is claimed again later.
-                tracing::warn!(service = %w.service, %error, "unreadable XCLAIM reply");
+                tracing::warn!(service = %k.service, %error, "unreadable XCLAIM reply");
                 return Ok(());
             }
         };
+        let mut wanted = wanted;
         let mut dead = Vec::new();
         for entry in claimed {
             let Some(idle) = wanted.remove(&entry.id) else {
@@ -185,13 +150,64 @@ impl ReclaimLoop {
             let mut entry = entry.into_entry();
             entry.deliveries = Some(idle.deliveries + 1);
             entry.reclaimed_from = Some(idle.consumer);
-            if w.spawn(entry, permit) {
-                w.metrics.reclaimed();
+            if self.pool.spawn(entry, permit) {
+                self.pool.worker().metrics().reclaimed();
             }
         }
-        if let Some(max) = self.max_deliveries {
-            w.dead_letter(dead, max).await;
+        if let Some(dead_letters) = &self.dead_letters {
+            dead_letters.bury(dead).await;
         }
         Ok(())
+    }
+
+    /// `XPENDING <stream> <group> IDLE <claim idle> - + <n>`: the idle entries
+    /// to claim, by id, and their ids in stream order (claimed, and so
+    /// dead-lettered, in that order): every dead one, and as many live ones
+    /// as there are `slots`.
+    async fn list_idle(
+        &self,
+        slots: usize,
+    ) -> Result<(HashMap<String, Idle>, Vec<String>), ConnError> {
+        let k = &self.keys;
+        let max_deliveries = self.dead_letters.as_ref().map(|d| d.max_deliveries);
+        // Our own running entries may be listed too (when their leases are not
+        // renewed); ask for enough to see past them.
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&k.stream)
+            .arg(&k.group)
+            .arg("IDLE")
+            .arg(self.claim_idle.as_millis() as u64)
+            .arg("-")
+            .arg("+")
+            .arg(MAX_COUNT + self.pool.in_flight_len());
+        let listed: StreamPendingCountReply = self
+            .shared
+            .query(&cmd, self.shared.command_timeout())
+            .await?;
+        let mut wanted: HashMap<String, Idle> = HashMap::new();
+        let mut order = Vec::new();
+        let mut live = 0;
+        for p in listed.ids {
+            if self.pool.is_in_flight(&p.id) {
+                continue; // its handler runs here: not abandoned, whatever its count
+            }
+            let dead = max_deliveries.is_some_and(|max| p.times_delivered >= max as usize);
+            if !dead {
+                if live == slots {
+                    continue; // no slot to run it: a later pass takes it
+                }
+                live += 1;
+            }
+            order.push(p.id.clone());
+            wanted.insert(
+                p.id,
+                Idle {
+                    deliveries: p.times_delivered,
+                    consumer: p.consumer,
+                    dead,
+                },
+            );
+        }
+        Ok((wanted, order))
     }
 }

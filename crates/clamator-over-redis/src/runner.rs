@@ -1,6 +1,7 @@
 //! One service served by one server: the runner owns every task of that
-//! service (consumer, reclaim, trim, lease and finish loops; the handlers live
-//! in the worker's tracker) and stops them in order.
+//! service (consumer, reclaim, housekeeping, lease and finish loops, each
+//! under a supervisor that restarts it after a panic; the handlers live in
+//! its [`HandlerPool`]) and stops them in order.
 //!
 //! Stopping, in order: the reading loops end (their parked read is unblocked,
 //! again and again until it has ended); the handlers get the shutdown grace,
@@ -10,47 +11,115 @@
 //! whose future was dropped, a server dropped without stop) aborts every task
 //! and abandons the handlers: no task outlives its runner.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::join_all;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::conn::{BlockingConn, Unblocker};
-use crate::consumer::{self, ConsumerLoop};
-use crate::finish::FinishLoop;
-use crate::lease::LeaseLoop;
+use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
+use crate::consumer::ConsumerLoop;
+use crate::dead_letter::DeadLetters;
+use crate::finish::{DoneQueue, FinishLoop};
+use crate::health::{Monitor, ServerLoop, ServiceHealth};
+use crate::housekeeping::HousekeepingLoop;
+use crate::lease::{LeaseLoop, Leases};
+use crate::metrics::ServiceMetrics;
 use crate::options::ServerOptions;
+use crate::periodic;
+use crate::poison_log::PoisonLog;
+use crate::pool::HandlerPool;
 use crate::reclaim::ReclaimLoop;
-use crate::trim::TrimLoop;
-use crate::worker::ServiceWorker;
+use crate::service_keys::ServiceKeys;
+use crate::supervise::Supervised;
+use crate::worker::{Rules, Worker};
 
 /// How long `stop()` waits for abandoned handlers to notice after the grace.
 const ABANDON_WAIT: Duration = Duration::from_secs(1);
 /// How often `stop()` repeats `CLIENT UNBLOCK` until the consumer loop ends.
 const UNBLOCK_EVERY: Duration = Duration::from_millis(50);
 
+/// What one service needs before its loops start, made by `start()`.
+#[derive(Debug)]
+pub(crate) struct ServiceParts {
+    /// Its keys and names.
+    pub(crate) keys: Arc<ServiceKeys>,
+    /// Its handlers.
+    pub(crate) pool: Arc<HandlerPool>,
+    /// Its metrics.
+    pub(crate) metrics: Arc<ServiceMetrics>,
+    /// Its poison log (reported by handlers, flushed by housekeeping).
+    pub(crate) poison_log: Arc<PoisonLog>,
+    /// What the handlers hand to the finish loop.
+    pub(crate) done: DoneQueue,
+}
+
+impl ServiceParts {
+    /// The parts of `service` under `key_prefix`, served by `instance_id`.
+    pub(crate) fn new(
+        key_prefix: &str,
+        service: &str,
+        instance_id: &str,
+        dispatcher: &clamator_protocol::Dispatcher,
+        options: &ServerOptions,
+    ) -> ServiceParts {
+        let keys = Arc::new(ServiceKeys::new(key_prefix, service, instance_id));
+        let metrics = Arc::new(ServiceMetrics::new(service, dispatcher));
+        let poison_log = Arc::new(PoisonLog::new(service));
+        let (done, rx) = mpsc::unbounded_channel();
+        let rules = Rules {
+            skip_expired: options.skip_expired,
+            handler_timeout: options.handler_timeout,
+        };
+        let worker = Worker::new(
+            Arc::clone(&keys),
+            dispatcher.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&poison_log),
+            rules,
+            done,
+        );
+        ServiceParts {
+            keys,
+            pool: Arc::new(HandlerPool::new(worker, options.max_concurrency)),
+            metrics,
+            poison_log,
+            done: Arc::new(tokio::sync::Mutex::new(rx)),
+        }
+    }
+}
+
 /// Every task of one service on one server.
 #[derive(Debug)]
 pub(crate) struct ServiceRunner {
-    /// The state the loops and handlers share.
-    worker: Arc<ServiceWorker>,
-    /// Fired first at stop: the consumer, reclaim and trim loops end.
+    /// The service's keys and names.
+    keys: Arc<ServiceKeys>,
+    /// The handlers.
+    pool: Arc<HandlerPool>,
+    /// Renews and hands over the handlers' leases.
+    leases: Leases,
+    /// Unblocks the consumer's read at stop.
+    shared: Arc<SharedConn>,
+    /// What `health()` reports.
+    monitor: Arc<Monitor>,
+    /// Fired first at stop: the consumer, reclaim and housekeeping loops end.
     shutdown: CancellationToken,
     /// Fired once no handler runs any more (or they were abandoned): the
     /// lease loop ends.
-    leases: CancellationToken,
+    leases_stop: CancellationToken,
     /// Fired last: the finish loop writes what is queued and ends.
     close: CancellationToken,
-    /// The consumer, reclaim and trim loops.
+    /// The consumer, reclaim and housekeeping loops' supervisors.
     loops: Vec<AbortOnDropHandle<()>>,
-    /// The lease loop, unless leases are off.
+    /// The lease loop's supervisor, unless leases are off.
     lease: Option<AbortOnDropHandle<()>>,
-    /// The finish loop (replies and acks).
+    /// The finish loop's supervisor (replies and acks).
     finish: AbortOnDropHandle<()>,
-    /// Ends the consumer loop's parked read.
-    unblocker: Unblocker,
+    /// Ends the current consumer loop's parked read (a restarted consumer
+    /// loop has a connection, and so an unblocker, of its own).
+    unblocker: Arc<Mutex<Unblocker>>,
     /// How long handlers get at stop.
     grace: Duration,
     /// The claim idle abandoned entries are marked with at stop.
@@ -60,63 +129,73 @@ pub(crate) struct ServiceRunner {
 }
 
 impl ServiceRunner {
-    /// Starts every loop of `worker`'s service.
+    /// Starts every loop of the service of `parts`, reading on `conn`
+    /// (connected by `start()`; a restarted consumer loop opens a new one
+    /// with `connector`).
     pub(crate) fn spawn(
-        worker: Arc<ServiceWorker>,
+        parts: ServiceParts,
         conn: BlockingConn,
-        finish: FinishLoop,
+        shared: Arc<SharedConn>,
+        connector: Connector,
         options: &ServerOptions,
-        command_timeout: Duration,
     ) -> ServiceRunner {
+        let ServiceParts { keys, pool, .. } = &parts;
+        let monitor = Arc::new(Monitor::new(options.renew_leases));
         let shutdown = CancellationToken::new();
-        let leases = CancellationToken::new();
+        let leases_stop = CancellationToken::new();
         let close = CancellationToken::new();
-        let unblocker = conn.unblocker();
+        let supervised = |which, stop: &CancellationToken| Supervised {
+            which,
+            keys: Arc::clone(keys),
+            monitor: Arc::clone(&monitor),
+            stop: stop.clone(),
+        };
+        let unblocker = Arc::new(Mutex::new(conn.unblocker()));
+        let leases = Leases {
+            keys: Arc::clone(keys),
+            shared: Arc::clone(&shared),
+            pool: Arc::clone(pool),
+        };
+        let command_timeout = connector.command_timeout();
         let loops = vec![
-            spawn(
-                ConsumerLoop {
-                    worker: Arc::clone(&worker),
-                    conn,
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ),
-            spawn(
-                ReclaimLoop {
-                    worker: Arc::clone(&worker),
-                    period: options.reclaim_period(),
-                    claim_idle: options.consumer_claim_idle,
-                    max_deliveries: options.max_deliveries,
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ),
-            spawn(
-                TrimLoop {
-                    worker: Arc::clone(&worker),
-                    trim: options.trim_command_streams,
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            ),
+            supervised(ServerLoop::Consumer, &shutdown).spawn(consumer_loop(
+                &parts,
+                conn,
+                &shared,
+                connector,
+                (&shutdown, &monitor, &unblocker),
+                options.timing.block,
+            )),
+            supervised(ServerLoop::Reclaim, &shutdown)
+                .spawn(reclaim_loop(&parts, &shared, options, &monitor, &shutdown)),
+            supervised(ServerLoop::Housekeeping, &shutdown).spawn(housekeeping_loop(
+                &parts, &shared, options, &monitor, &shutdown,
+            )),
         ];
         // Not stopped with the loops above: handlers that still run during
         // the shutdown grace keep their leases.
         let lease = options.renew_leases.then(|| {
-            spawn(
-                LeaseLoop {
-                    worker: Arc::clone(&worker),
-                    period: options.lease_period(),
-                    shutdown: leases.clone(),
-                }
-                .run(),
-            )
+            let (leases, monitor, stop) =
+                (leases.clone(), Arc::clone(&monitor), leases_stop.clone());
+            let period = options.lease_period();
+            supervised(ServerLoop::Lease, &leases_stop).spawn(move || {
+                let task = LeaseLoop {
+                    leases: leases.clone(),
+                    monitor: Arc::clone(&monitor),
+                };
+                periodic::run(task, period, stop.clone())
+            })
         });
-        let finish = spawn(finish.run(close.clone()));
+        let finish = supervised(ServerLoop::Finish, &close)
+            .spawn(finish_loop(&parts, &shared, options, &monitor, &close));
         ServiceRunner {
-            worker,
-            shutdown,
+            keys: parts.keys,
+            pool: parts.pool,
             leases,
+            shared,
+            monitor,
+            shutdown,
+            leases_stop,
             close,
             loops,
             lease,
@@ -125,41 +204,50 @@ impl ServiceRunner {
             grace: options.shutdown_grace,
             claim_idle: options.consumer_claim_idle,
             // A read that could not be unblocked ends by its BLOCK timeout.
-            loop_wait: consumer::BLOCK + command_timeout + Duration::from_secs(1),
+            loop_wait: options.timing.block + command_timeout + Duration::from_secs(1),
         }
     }
 
     /// The service served.
     pub(crate) fn service(&self) -> &str {
-        &self.worker.service
+        &self.keys.service
+    }
+
+    /// The service's health now.
+    pub(crate) fn health(&self) -> ServiceHealth {
+        self.monitor.snapshot(&self.keys.service)
+    }
+
+    /// Makes loop `which` panic at its next pass (fault injection).
+    pub(crate) fn inject_panic(&self, which: ServerLoop) {
+        self.monitor.inject_panic(which);
     }
 
     /// Stops every task of the service (see the module docs for the order).
     /// Cancel-safe: dropping this future drops the runner, which aborts what
     /// is left.
     pub(crate) async fn stop(mut self) {
-        let w = Arc::clone(&self.worker);
+        let service = Arc::clone(&self.keys);
+        let service = service.service.as_str();
         self.shutdown.cancel();
         if !self.join_loops().await {
-            tracing::warn!(service = %w.service, "a server loop did not stop in time; aborting it");
+            tracing::warn!(%service, "a server loop did not stop in time; aborting it");
             self.loops.iter().for_each(|l| l.abort());
         }
 
-        w.handlers.close();
-        if tokio::time::timeout(self.grace, w.handlers.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(service = %w.service, unfinished = w.handlers.len(),
+        let pool = Arc::clone(&self.pool);
+        pool.close_handlers();
+        if tokio::time::timeout(self.grace, pool.wait()).await.is_err() {
+            tracing::warn!(%service, unfinished = pool.running(),
                 grace_ms = self.grace.as_millis() as u64,
                 "handlers still running after the shutdown grace; abandoning them \
                  (their entries are handed over to the other workers)");
             // Stop renewing first, so no renewal undoes the hand-over.
             self.stop_leases().await;
-            let abandoned = w.in_flight_ids();
-            w.abandon.cancel();
-            let _ = tokio::time::timeout(ABANDON_WAIT, w.handlers.wait()).await;
-            w.hand_over(&abandoned, self.claim_idle).await;
+            let abandoned = pool.in_flight_ids();
+            pool.abandon();
+            let _ = tokio::time::timeout(ABANDON_WAIT, pool.wait()).await;
+            self.leases.hand_over(&abandoned, self.claim_idle).await;
         } else {
             self.stop_leases().await;
         }
@@ -169,16 +257,16 @@ impl ServiceRunner {
             .await
             .is_err()
         {
-            tracing::warn!(service = %w.service,
+            tracing::warn!(%service,
                 "the last replies and acks were not written in time; their entries stay \
                  pending and are reclaimed later");
         }
-        w.slots.close();
+        pool.close();
     }
 
     /// Ends the lease loop.
     async fn stop_leases(&mut self) {
-        self.leases.cancel();
+        self.leases_stop.cancel();
         if let Some(lease) = &mut self.lease {
             let _ = tokio::time::timeout(self.loop_wait, lease).await;
         }
@@ -190,13 +278,18 @@ impl ServiceRunner {
     /// fired parks its read *after* the first unblock, which then found
     /// nothing to end. Returns whether all ended in time.
     async fn join_loops(&mut self) -> bool {
-        let shared = Arc::clone(&self.worker.shared);
+        let shared = Arc::clone(&self.shared);
+        let unblocker = Arc::clone(&self.unblocker);
         let joined = join_all(self.loops.iter_mut());
         tokio::pin!(joined);
         let deadline = tokio::time::sleep(self.loop_wait);
         tokio::pin!(deadline);
         loop {
-            self.unblocker.unblock(&shared).await;
+            let current = unblocker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            current.unblock(&shared).await;
             tokio::select! {
                 _ = &mut joined => return true,
                 () = &mut deadline => return false,
@@ -206,9 +299,134 @@ impl ServiceRunner {
     }
 }
 
-/// Spawns a task that is aborted when its handle is dropped.
-fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> AbortOnDropHandle<()> {
-    AbortOnDropHandle::new(tokio::spawn(task))
+/// The consumer loop's maker: the first run reads on `conn`, each restart
+/// opens a connection of its own (and publishes its unblocker for `stop()`).
+fn consumer_loop(
+    parts: &ServiceParts,
+    conn: BlockingConn,
+    shared: &Arc<SharedConn>,
+    connector: Connector,
+    (shutdown, monitor, unblocker): (&CancellationToken, &Arc<Monitor>, &Arc<Mutex<Unblocker>>),
+    block: Duration,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
+    let (keys, pool, shared) = (
+        Arc::clone(&parts.keys),
+        Arc::clone(&parts.pool),
+        Arc::clone(shared),
+    );
+    let (shutdown, monitor, unblocker) =
+        (shutdown.clone(), Arc::clone(monitor), Arc::clone(unblocker));
+    let mut first = Some(conn);
+    move || {
+        let conn = first
+            .take()
+            .unwrap_or_else(|| BlockingConn::new(connector.clone(), &keys.stream));
+        *unblocker.lock().unwrap_or_else(PoisonError::into_inner) = conn.unblocker();
+        Box::pin(
+            ConsumerLoop {
+                keys: Arc::clone(&keys),
+                pool: Arc::clone(&pool),
+                shared: Arc::clone(&shared),
+                conn,
+                shutdown: shutdown.clone(),
+                monitor: Arc::clone(&monitor),
+                block,
+            }
+            .run(),
+        )
+    }
+}
+
+/// The reclaim loop's maker.
+fn reclaim_loop(
+    parts: &ServiceParts,
+    shared: &Arc<SharedConn>,
+    options: &ServerOptions,
+    monitor: &Arc<Monitor>,
+    shutdown: &CancellationToken,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
+    let dead_letters = options.max_deliveries.map(|max_deliveries| {
+        Arc::new(DeadLetters {
+            keys: Arc::clone(&parts.keys),
+            shared: Arc::clone(shared),
+            metrics: Arc::clone(&parts.metrics),
+            reply_maxlen: options.reply_stream_maxlen,
+            max_deliveries,
+        })
+    });
+    let (keys, pool, shared) = (
+        Arc::clone(&parts.keys),
+        Arc::clone(&parts.pool),
+        Arc::clone(shared),
+    );
+    let (monitor, shutdown) = (Arc::clone(monitor), shutdown.clone());
+    let (period, claim_idle) = (options.reclaim_period(), options.consumer_claim_idle);
+    move || {
+        let task = ReclaimLoop {
+            keys: Arc::clone(&keys),
+            shared: Arc::clone(&shared),
+            pool: Arc::clone(&pool),
+            claim_idle,
+            dead_letters: dead_letters.clone(),
+            monitor: Arc::clone(&monitor),
+        };
+        Box::pin(periodic::run(task, period, shutdown.clone()))
+    }
+}
+
+/// The housekeeping loop's maker.
+fn housekeeping_loop(
+    parts: &ServiceParts,
+    shared: &Arc<SharedConn>,
+    options: &ServerOptions,
+    monitor: &Arc<Monitor>,
+    shutdown: &CancellationToken,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
+    let (keys, metrics, poison_log) = (
+        Arc::clone(&parts.keys),
+        Arc::clone(&parts.metrics),
+        Arc::clone(&parts.poison_log),
+    );
+    let (shared, monitor, shutdown) = (Arc::clone(shared), Arc::clone(monitor), shutdown.clone());
+    let (trim, period) = (options.trim_command_streams, options.timing.housekeeping);
+    move || {
+        let task = HousekeepingLoop {
+            keys: Arc::clone(&keys),
+            shared: Arc::clone(&shared),
+            metrics: Arc::clone(&metrics),
+            poison_log: Arc::clone(&poison_log),
+            trim,
+            monitor: Arc::clone(&monitor),
+        };
+        Box::pin(periodic::run(task, period, shutdown.clone()))
+    }
+}
+
+/// The finish loop's maker: each run takes over the same queue.
+fn finish_loop(
+    parts: &ServiceParts,
+    shared: &Arc<SharedConn>,
+    options: &ServerOptions,
+    monitor: &Arc<Monitor>,
+    close: &CancellationToken,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
+    let (keys, rx, shared) = (
+        Arc::clone(&parts.keys),
+        Arc::clone(&parts.done),
+        Arc::clone(shared),
+    );
+    let (monitor, close) = (Arc::clone(monitor), close.clone());
+    let reply_maxlen = options.reply_stream_maxlen;
+    move || {
+        let task = FinishLoop {
+            rx: Arc::clone(&rx),
+            keys: Arc::clone(&keys),
+            reply_maxlen,
+            shared: Arc::clone(&shared),
+            monitor: Arc::clone(&monitor),
+        };
+        Box::pin(task.run(close.clone()))
+    }
 }
 
 impl Drop for ServiceRunner {
@@ -218,9 +436,9 @@ impl Drop for ServiceRunner {
         // drop, abandoned handlers end at their next await and their entries
         // stay pending for another worker.
         self.shutdown.cancel();
-        self.leases.cancel();
+        self.leases_stop.cancel();
         self.close.cancel();
-        self.worker.abandon.cancel();
-        self.worker.slots.close();
+        self.pool.abandon();
+        self.pool.close();
     }
 }

@@ -14,10 +14,10 @@ use futures::future::join_all;
 
 use crate::backoff::Backoff;
 use crate::conn::{BlockingConn, ConnError, Connector, SharedConn};
-use crate::finish::FinishLoop;
+use crate::group;
+use crate::health::{ServerLoop, ServiceHealth};
 use crate::options::{ConfigError, ConnectOptions, ServerOptions};
-use crate::runner::ServiceRunner;
-use crate::worker::ServiceWorker;
+use crate::runner::{ServiceParts, ServiceRunner};
 
 /// Builds a server: where Redis is ([`ConnectOptions`]), how to serve
 /// ([`ServerOptions`]), and what (the registered contracts).
@@ -122,13 +122,13 @@ impl RedisServerBuilder {
         };
         let runners = prepared
             .into_iter()
-            .map(|(worker, conn, finish)| {
+            .map(|(parts, conn)| {
                 ServiceRunner::spawn(
-                    worker,
+                    parts,
                     conn,
-                    finish,
+                    Arc::clone(&starting.shared),
+                    starting.connector.clone(),
                     &starting.options,
-                    starting.conn.command_timeout,
                 )
             })
             .collect();
@@ -157,7 +157,7 @@ struct Starting {
 }
 
 /// What `start()` prepares for one service before any loop runs.
-type Prepared = (Arc<ServiceWorker>, BlockingConn, FinishLoop);
+type Prepared = (ServiceParts, BlockingConn);
 
 impl Starting {
     /// One attempt at what `start()` needs from Redis, per service: the
@@ -166,47 +166,46 @@ impl Starting {
     async fn prepare(&self, services: &[String]) -> Result<Vec<Prepared>, (String, ConnError)> {
         let mut prepared = Vec::with_capacity(services.len());
         for service in services {
-            let (mut worker, finish) = ServiceWorker::new(
+            let parts = ServiceParts::new(
                 &self.conn.key_prefix,
                 service,
                 &self.instance_id,
-                self.dispatcher.clone(),
-                Arc::clone(&self.shared),
-                self.options.max_concurrency,
-                self.options.reply_stream_maxlen,
+                &self.dispatcher,
+                &self.options,
             );
-            worker.set_skip_expired(self.options.skip_expired);
-            worker.set_handler_timeout(self.options.handler_timeout);
-            let worker = Arc::new(worker);
-            worker.ensure_group().await.map_err(|e| {
-                (
-                    format!(
-                        "creating the consumer group of {} (XGROUP CREATE)",
-                        worker.stream
-                    ),
-                    e,
-                )
+            let keys = &parts.keys;
+            group::ensure(keys, &self.shared).await.map_err(|e| {
+                let doing = "creating the consumer group of";
+                (format!("{doing} {} (XGROUP CREATE)", keys.stream), e)
             })?;
-            crate::trim::heal_at_start(&worker).await.map_err(|e| {
-                (
-                    format!(
-                        "checking the consumer group of {} for a skipped backlog (XINFO GROUPS)",
-                        worker.stream
-                    ),
-                    e,
-                )
-            })?;
-            worker.sync_clock().await.map_err(|e| {
-                (
-                    "reading Redis's clock (TIME) to compare call deadlines".to_owned(),
-                    e,
-                )
-            })?;
-            let mut conn = BlockingConn::new(self.connector.clone(), &worker.stream);
+            group::heal_at_start(keys, &self.shared)
+                .await
+                .map_err(|e| {
+                    let doing = "checking the consumer group of";
+                    (
+                        format!(
+                            "{doing} {} for a skipped backlog (XINFO GROUPS)",
+                            keys.stream
+                        ),
+                        e,
+                    )
+                })?;
+            parts
+                .pool
+                .worker()
+                .sync_clock(&self.shared)
+                .await
+                .map_err(|e| {
+                    (
+                        "reading Redis's clock (TIME) to compare call deadlines".to_owned(),
+                        e,
+                    )
+                })?;
+            let mut conn = BlockingConn::new(self.connector.clone(), &keys.stream);
             conn.connect()
                 .await
                 .map_err(|e| (format!("opening the consumer connection of {service}"), e))?;
-            prepared.push((worker, conn, finish));
+            prepared.push((parts, conn));
         }
         Ok(prepared)
     }
@@ -218,9 +217,12 @@ impl Starting {
 /// Per service a runner owns a consumer loop (`XREADGROUP` on a connection of
 /// its own), a reclaim loop (claims entries another worker left pending
 /// longer than `consumer_claim_idle`, dead-letters those delivered
-/// `max_deliveries` times), a lease loop, a trim loop and a finish loop
+/// `max_deliveries` times), a lease loop, a housekeeping loop (group
+/// checks and metrics, the poison-log summary, trimming) and a finish loop
 /// (replies and acks, batched on one shared multiplexed connection);
-/// handlers run concurrently up to `max_concurrency`.
+/// handlers run concurrently up to `max_concurrency`. A loop that panics is
+/// logged, counted and restarted with backoff; [`health`](Self::health)
+/// tells.
 ///
 /// Dropping it without `stop()` aborts every task at once; the entries of
 /// running handlers stay pending and another worker reclaims them after
@@ -253,6 +255,35 @@ impl RedisRpcServer {
     /// The services served.
     pub fn services(&self) -> impl Iterator<Item = &str> {
         self.runners.iter().map(ServiceRunner::service)
+    }
+
+    /// The health of each service served, in the order of
+    /// [`services`](Self::services): whether each of its loops runs, how
+    /// often they were restarted after a panic, whether Redis answered the
+    /// last check (once a second) and when it last did, and whether the
+    /// service's consumer group exists. Cheap: reads a few atomics per
+    /// service; sends nothing to Redis.
+    pub fn health(&self) -> Vec<ServiceHealth> {
+        self.runners.iter().map(ServiceRunner::health).collect()
+    }
+
+    /// Fault injection for tests: makes loop `which` (`consumer`,
+    /// `reclaim`, `lease`, `housekeeping`, `finish`: [`ServerLoop::name`]) of
+    /// `service` panic at its next pass (the consumer's next read, the
+    /// finish loop's next round, a periodic loop's next tick), as a bug
+    /// would. Returns whether the service is served here and runs that loop.
+    /// Not part of the stable API.
+    #[doc(hidden)]
+    pub fn __inject_panic(&self, service: &str, which: &str) -> bool {
+        let which = ServerLoop::ALL.into_iter().find(|l| l.name() == which);
+        let runner = self.runners.iter().find(|r| r.service() == service);
+        match (runner, which) {
+            (Some(runner), Some(which)) => {
+                runner.inject_panic(which);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Stops reading, lets in-flight handlers finish within `shutdown_grace`

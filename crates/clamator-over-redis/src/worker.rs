@@ -1,24 +1,24 @@
-//! One service hosted by one server: the state its consumer and reclaim loops
-//! share, and the handling of one entry (docs/WIRE.md §7).
+//! [`Worker`]: the handling of one entry of one service (docs/WIRE.md §7):
+//! check `reply-to`, skip an expired request, parse once, dispatch, and hand
+//! reply + ack to the finish loop. Its handler tasks run in the service's
+//! [`HandlerPool`](crate::pool::HandlerPool).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use clamator_protocol::deadline;
-use clamator_protocol::dispatch::read_incoming;
-use clamator_protocol::{Dispatcher, HandlerLimit};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use clamator_protocol::transport::{HandlerLimit, deadline, read_incoming};
+use clamator_protocol::{Context, Dispatcher, Request};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, Span};
 
 use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
-use crate::finish::{Done, FinishLoop, Reply};
+use crate::finish::{Done, Reply};
 use crate::keys;
 use crate::metrics;
 use crate::poison_log::PoisonLog;
+use crate::pool::InFlight;
+use crate::service_keys::ServiceKeys;
 use crate::trace;
 
 /// This host's clock, ms since the epoch.
@@ -28,47 +28,19 @@ fn local_now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The most entry ids one `XCLAIM` names.
-const MAX_CLAIM_IDS: usize = 256;
-
-/// How long a loop waits after failing to recreate a missing group.
-const RECREATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// A service's worker on one server.
+/// What handling an entry needs: the service's names, the dispatcher, the
+/// request rules (deadlines, handler timeout) and where finished entries go.
 #[derive(Debug)]
-pub(crate) struct ServiceWorker {
-    /// The service name.
-    pub(crate) service: String,
-    /// Its command stream key.
-    pub(crate) stream: String,
-    /// The key prefix: replies go only to `<prefix>:replies:<id>`.
-    key_prefix: String,
-    /// The consumer group (the service name).
-    pub(crate) group: String,
-    /// This server's consumer in the group.
-    pub(crate) consumer: String,
-    /// Where entries no worker acknowledged go (`<prefix>:dead:<service>`).
-    pub(crate) dead_stream: String,
+pub(crate) struct Worker {
+    /// The service's keys and names.
+    keys: Arc<ServiceKeys>,
     /// Runs the handlers.
     dispatcher: Dispatcher,
     /// Its metrics (nothing without the `metrics` feature).
-    pub(crate) metrics: metrics::ServiceMetrics,
-    /// Replies, acks, group creation and reclaims: never behind a blocked read.
-    pub(crate) shared: Arc<SharedConn>,
-    /// One permit per handler allowed to run; loops take permits before
-    /// reading, so they never fetch entries they cannot start.
-    pub(crate) slots: Arc<Semaphore>,
-    /// `MAXLEN ~` of the reply streams written to.
-    pub(crate) reply_maxlen: usize,
-    /// Entry ids whose handler runs here now: the reclaim loop must not start
-    /// them a second time when it claims them back from ourselves. With the
-    /// server span of each, so lease events land in it.
-    in_flight: Mutex<HashMap<String, Span>>,
-    /// The handler tasks, so `stop()` can wait for them.
-    pub(crate) handlers: TaskTracker,
-    /// Fired when handlers must be abandoned (grace over, or dropped):
-    /// their entries stay pending for another worker to reclaim.
-    pub(crate) abandon: CancellationToken,
+    metrics: Arc<metrics::ServiceMetrics>,
+    /// Warnings about dropped entries, aggregated so a flood cannot flood
+    /// the logs (flushed by the housekeeping loop).
+    poison_log: Arc<PoisonLog>,
     /// Redis's clock minus ours, in ms (request deadlines are in Redis's
     /// clock: entry ids); measured at start with `TIME`.
     clock_offset_ms: AtomicI64,
@@ -76,318 +48,79 @@ pub(crate) struct ServiceWorker {
     skip_expired: bool,
     /// How long a handler may run before it is cancelled (config `handler_timeout`).
     handler_timeout: Option<std::time::Duration>,
-    /// Warnings about dropped entries, aggregated so a flood cannot flood the logs.
-    pub(crate) poison_log: PoisonLog,
     /// Handled entries go to the service's finish loop, which writes replies
     /// and acks in batches.
     done: mpsc::UnboundedSender<Done>,
 }
 
-/// Removes an entry id from the in-flight set when dropped: by the finish
-/// loop once the entry is acked (or left pending at stop), so the reclaim
-/// loop never starts it again here and its lease is renewed until then.
-#[derive(Debug)]
-pub(crate) struct InFlight {
-    worker: Arc<ServiceWorker>,
-    /// The entry id.
-    pub(crate) id: String,
+/// How a worker treats requests (from `ServerOptions`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// Whether requests whose caller gave up are skipped.
+    pub(crate) skip_expired: bool,
+    /// How long a handler may run before it is cancelled.
+    pub(crate) handler_timeout: Option<std::time::Duration>,
 }
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.worker.in_flight().remove(&self.id);
-        self.worker.metrics.handler_ended();
+/// What [`Worker::run`] needs of the entry it runs.
+struct Run<'a> {
+    /// The entry.
+    entry: &'a Entry,
+    /// Whether the entry names a reply stream.
+    answerable: bool,
+    /// When its caller stops waiting, if it said.
+    give_up_at: Option<tokio::time::Instant>,
+    /// Its place among the handlers running here.
+    in_flight: &'a InFlight,
+}
+
+/// Runs `handler`, firing `ctx`'s cancellation signal when the caller's
+/// deadline passes while it still runs (then goes on awaiting it: stopping
+/// is the handler's choice; `handler_timeout` is the server's). Without a
+/// context or a deadline, just the handler.
+async fn cancel_at_deadline<F: std::future::Future>(handler: F, ctx: Option<Context>) -> F::Output {
+    let Some((ctx, deadline)) = ctx.and_then(|c| c.deadline().map(|d| (c, d))) else {
+        return handler.await;
+    };
+    tokio::pin!(handler);
+    tokio::select! {
+        biased;
+        out = &mut handler => return out,
+        () = tokio::time::sleep_until(deadline.into()) => ctx.cancel(),
     }
+    handler.await
 }
 
-impl ServiceWorker {
-    /// A worker for `service`.
+impl Worker {
+    /// A worker for the service of `keys` that hands finished entries to `done`.
     pub(crate) fn new(
-        key_prefix: &str,
-        service: &str,
-        instance_id: &str,
+        keys: Arc<ServiceKeys>,
         dispatcher: Dispatcher,
-        shared: Arc<SharedConn>,
-        max_concurrency: usize,
-        reply_maxlen: usize,
-    ) -> (Self, FinishLoop) {
-        let (done, rx) = mpsc::unbounded_channel();
-        let finish = FinishLoop {
-            rx,
-            service: service.to_owned(),
-            stream: keys::command_stream(key_prefix, service),
-            group: keys::group(service),
-            reply_maxlen,
-            shared: Arc::clone(&shared),
-        };
-        let worker = ServiceWorker {
-            service: service.to_owned(),
-            stream: keys::command_stream(key_prefix, service),
-            key_prefix: key_prefix.to_owned(),
-            group: keys::group(service),
-            consumer: keys::consumer(service, instance_id),
-            dead_stream: keys::dead_letter_stream(key_prefix, service),
-            metrics: metrics::ServiceMetrics::new(service, &dispatcher),
+        metrics: Arc<metrics::ServiceMetrics>,
+        poison_log: Arc<PoisonLog>,
+        rules: Rules,
+        done: mpsc::UnboundedSender<Done>,
+    ) -> Worker {
+        Worker {
+            keys,
             dispatcher,
-            shared,
-            slots: Arc::new(Semaphore::new(max_concurrency)),
-            reply_maxlen,
-            in_flight: Mutex::new(HashMap::new()),
-            handlers: TaskTracker::new(),
-            abandon: CancellationToken::new(),
+            metrics,
+            poison_log,
             clock_offset_ms: AtomicI64::new(0),
-            skip_expired: true,
-            handler_timeout: None,
-            poison_log: PoisonLog::new(service),
+            skip_expired: rules.skip_expired,
+            handler_timeout: rules.handler_timeout,
             done,
-        };
-        (worker, finish)
-    }
-
-    /// The key prefix.
-    pub(crate) fn key_prefix(&self) -> &str {
-        &self.key_prefix
-    }
-
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Span>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether the handler of entry `id` runs here now.
-    pub(crate) fn is_in_flight(&self, id: &str) -> bool {
-        self.in_flight().contains_key(id)
-    }
-
-    /// How many handlers run here now.
-    pub(crate) fn in_flight_len(&self) -> usize {
-        self.in_flight().len()
-    }
-
-    /// The ids of the entries whose handlers run here now.
-    pub(crate) fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight().keys().cloned().collect()
-    }
-
-    /// Takes up to `max` free handler slots without waiting (maybe none).
-    pub(crate) fn try_take_slots(&self, max: usize) -> Vec<OwnedSemaphorePermit> {
-        let mut permits = Vec::new();
-        while permits.len() < max {
-            match self.slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        permits
-    }
-
-    /// `XGROUP CREATE <stream> <service> 0 MKSTREAM`; an existing group is fine.
-    ///
-    /// At `0`, not at `$` as the peer does: a new group is handed every entry
-    /// already in the stream, so requests queued before any worker started
-    /// (or XADDed after Redis restarted without persistence, before the group
-    /// was recreated) are answered instead of skipped. Requests whose caller
-    /// gave up meanwhile are acked without running (`skip_expired`).
-    pub(crate) async fn ensure_group(&self) -> Result<(), ConnError> {
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg("0")
-            .arg("MKSTREAM");
-        match self
-            .shared
-            .query::<redis::Value>(&cmd, self.shared.command_timeout())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_busy_group() => Ok(()),
-            Err(e) => Err(e),
         }
     }
 
-    /// Recreates the group after Redis lost it (NOGROUP), logging the outcome;
-    /// pauses after a failure so a loop that keeps hitting NOGROUP does not spin.
-    pub(crate) async fn recreate_group(&self, shutdown: &CancellationToken) {
-        match self.ensure_group().await {
-            Ok(()) => tracing::warn!(service = %self.service, stream = %self.stream,
-                "consumer group was missing (Redis restarted without persistence?); recreated it"),
-            Err(e) => {
-                tracing::warn!(service = %self.service, error = %e,
-                    "consumer group is missing and recreating it failed; will retry");
-                tokio::select! {
-                    () = shutdown.cancelled() => {}
-                    () = tokio::time::sleep(RECREATE_PAUSE) => {}
-                }
-            }
-        }
+    /// The service's keys and names.
+    pub(crate) fn keys(&self) -> &ServiceKeys {
+        &self.keys
     }
 
-    /// Starts handling `entry` on a task holding `permit`; skips an entry whose
-    /// handler already runs here (claimed back from ourselves). Returns
-    /// whether a handler was started.
-    pub(crate) fn spawn(self: &Arc<Self>, entry: Entry, permit: OwnedSemaphorePermit) -> bool {
-        let (span, trace) = {
-            let mut in_flight = self.in_flight();
-            if in_flight.contains_key(&entry.id) {
-                tracing::debug!(service = %self.service, entry_id = %entry.id,
-                    "entry already being handled here; not starting it twice");
-                return false;
-            }
-            let (span, trace) = trace::server_span(
-                &self.service,
-                &self.stream,
-                &self.group,
-                &self.consumer,
-                &entry,
-            );
-            in_flight.insert(entry.id.clone(), span.clone());
-            (span, trace)
-        };
-        self.metrics.handler_started();
-        let guard = InFlight {
-            worker: Arc::clone(self),
-            id: entry.id.clone(),
-        };
-        let worker = Arc::clone(self);
-        let guard_id = entry.id.clone();
-        // Not instrumented here: `handle` enters the span once the envelope
-        // told its name (entering starts an OpenTelemetry span).
-        self.handlers.spawn(async move {
-            let _permit = permit;
-            tokio::select! {
-                () = worker.abandon.cancelled() => {
-                    trace.event(&span, || tracing::debug!(service = %worker.service,
-                        entry_id = %guard_id,
-                        "handler abandoned at shutdown; the entry stays pending for reclaim"));
-                }
-                () = worker.handle(entry, &span, &trace, guard) => {}
-            }
-        });
-        true
-    }
-
-    /// `XCLAIM <stream> <group> <own consumer> 0 <ids...> [IDLE <ms>] JUSTID`,
-    /// up to [`MAX_CLAIM_IDS`] ids per command: keeps entries pending with
-    /// this consumer and sets their idle time (0 without `idle`). Neither a
-    /// delivery nor a read. Stops at the first failure and returns it.
-    pub(crate) async fn reset_idle(
-        &self,
-        ids: &[String],
-        idle: Option<std::time::Duration>,
-    ) -> Result<(), ConnError> {
-        for chunk in ids.chunks(MAX_CLAIM_IDS) {
-            let mut cmd = redis::cmd("XCLAIM");
-            cmd.arg(&self.stream)
-                .arg(&self.group)
-                .arg(&self.consumer)
-                .arg(0);
-            for id in chunk {
-                cmd.arg(id);
-            }
-            if let Some(idle) = idle {
-                cmd.arg("IDLE").arg(idle.as_millis() as u64);
-            }
-            cmd.arg("JUSTID");
-            self.shared
-                .query::<redis::Value>(&cmd, self.shared.command_timeout())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Which of `ids` are still pending with this worker's consumer: an entry
-    /// another worker reclaimed (this process was frozen past the claim idle)
-    /// is no longer ours, and renewing or handing it over would take it back.
-    /// One `XPENDING <stream> <group> <id> <id> 1 <consumer>` per id, in one
-    /// pipeline. (Between this check and the `XCLAIM` that follows, another
-    /// worker could still take an entry; that needs the entry idle for the
-    /// whole claim idle, which the renewals prevent.)
-    pub(crate) async fn still_owned(&self, ids: &[String]) -> Result<Vec<String>, ConnError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.cmd("XPENDING")
-                .arg(&self.stream)
-                .arg(&self.group)
-                .arg(id)
-                .arg(id)
-                .arg(1)
-                .arg(&self.consumer);
-        }
-        let replies: Vec<redis::Value> = self
-            .shared
-            .query_pipeline(&pipe, self.shared.command_timeout())
-            .await?;
-        Ok(ids
-            .iter()
-            .zip(replies)
-            .filter(|(_, reply)| matches!(reply, redis::Value::Array(rows) if !rows.is_empty()))
-            .map(|(id, _)| id.clone())
-            .collect())
-    }
-
-    /// Renews the leases of the running handlers' entries this worker still
-    /// owns (idle time reset to 0); warns about those it lost.
-    pub(crate) async fn renew_leases(&self) -> Result<usize, ConnError> {
-        let ids = self.in_flight_ids();
-        let owned = self.still_owned(&ids).await?;
-        if owned.len() < ids.len() {
-            let lost: Vec<&String> = ids.iter().filter(|id| !owned.contains(id)).collect();
-            tracing::warn!(service = %self.service, ?lost,
-                "entries whose handlers run here were taken over by another worker (this \
-                 process or Redis was frozen past consumer_claim_idle): they may run twice; \
-                 their leases are no longer renewed");
-            for id in lost {
-                self.in_span(id, || {
-                    tracing::warn!(service = %self.service, entry_id = %id,
-                    "lease lost: another worker took this entry over; it may run twice")
-                });
-            }
-        }
-        self.reset_idle(&owned, None).await?;
-        for id in &owned {
-            self.in_span(id, || {
-                tracing::debug!(service = %self.service, entry_id = %id,
-                "lease renewed")
-            });
-        }
-        Ok(owned.len())
-    }
-
-    /// Runs `f` (an event) in the server span of in-flight entry `id`.
-    fn in_span(&self, id: &str, f: impl FnOnce()) {
-        let span = self.in_flight().get(id).cloned();
-        match span {
-            Some(span) => span.in_scope(f),
-            None => f(),
-        }
-    }
-
-    /// Hands entries whose handlers were abandoned at shutdown over to the
-    /// other workers: marks them idle for the claim idle time, so the next
-    /// reclaim pass of any worker (Rust or Python) takes them at once instead
-    /// of a claim idle later. Best effort: on failure they are reclaimed after
-    /// the claim idle as usual.
-    pub(crate) async fn hand_over(&self, ids: &[String], claim_idle: std::time::Duration) {
-        let owned = match self.still_owned(ids).await {
-            Ok(owned) => owned,
-            Err(error) => {
-                tracing::warn!(service = %self.service, %error, entries = ids.len(),
-                    "handing abandoned entries over failed; they are reclaimed after \
-                     consumer_claim_idle instead");
-                return;
-            }
-        };
-        let ids = owned.as_slice();
-        match self.reset_idle(ids, Some(claim_idle)).await {
-            Ok(()) => tracing::info!(service = %self.service, entries = ids.len(),
-                "abandoned entries handed over: other workers reclaim them at their next pass"),
-            Err(error) => tracing::warn!(service = %self.service, %error, entries = ids.len(),
-                "handing abandoned entries over failed; they are reclaimed after \
-                 consumer_claim_idle instead"),
-        }
+    /// The service's metrics.
+    pub(crate) fn metrics(&self) -> &metrics::ServiceMetrics {
+        &self.metrics
     }
 
     /// Handles one entry: poison is acked and dropped (answered with its
@@ -397,51 +130,24 @@ impl ServiceWorker {
     ///
     /// Events go to the entry's server span `span`, which is entered for the
     /// dispatch and the write once the request's method is recorded.
-    async fn handle(
+    pub(crate) async fn handle(
         &self,
-        entry: Entry,
+        mut entry: Entry,
         span: &Span,
         trace: &trace::ServerTrace,
         in_flight: InFlight,
     ) {
-        // Replies go only to this prefix's reply streams: a `reply-to` naming
-        // anything else (a command stream, a dead-letter stream, a key of
-        // another application) would let one request write to, and trim,
-        // that key. Such an entry is not run at all.
-        let reply_to = match &entry.reply_to {
-            None => None,
-            Some(raw) => match keys::reply_target(&self.key_prefix, raw) {
-                Some(to) => Some(to.to_owned()),
-                None => {
-                    let shown: String = String::from_utf8_lossy(raw).chars().take(200).collect();
-                    trace.event(span, || {
-                        self.poison_log.report(
-                            &entry.id,
-                            "bad-reply-to",
-                            &format_args!(
-                                "reply-to {shown:?} is not a reply stream of this prefix \
-                                 (<prefix>:replies:<id>); not run, nothing written"
-                            ),
-                        );
-                    });
-                    self.finish(None, None, in_flight)
-                        .instrument(span.clone())
-                        .await;
-                    return;
-                }
-            },
+        let Ok(reply_to) = self.reply_target(&entry, span, trace) else {
+            return self.drop_unrun(in_flight, span).await;
         };
         if self.caller_gave_up(&entry) {
-            trace.event(span, || tracing::debug!(service = %self.service, entry_id = %entry.id,
+            trace.event(span, || tracing::debug!(service = %self.keys.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it"));
             self.metrics.expired();
-            self.finish(None, None, in_flight)
-                .instrument(span.clone())
-                .await;
-            return;
+            return self.drop_unrun(in_flight, span).await;
         }
         let give_up_at = self.caller_deadline(&entry);
-        let Some(envelope) = entry.envelope else {
+        let Some(envelope) = entry.envelope.take() else {
             trace.event(span, || {
                 self.poison_log.report(
                     &entry.id,
@@ -449,14 +155,77 @@ impl ServiceWorker {
                     &"entry without an envelope field",
                 );
             });
-            self.finish(None, None, in_flight)
-                .instrument(span.clone())
-                .await;
-            return;
+            return self.drop_unrun(in_flight, span).await;
         };
-        let reply = match read_incoming(&envelope) {
+        let answerable = reply_to.is_some();
+        let run = Run {
+            entry: &entry,
+            answerable,
+            give_up_at,
+            in_flight: &in_flight,
+        };
+        let reply = self.run(&envelope, run, span, trace).await;
+        let reply = match (reply_to, reply) {
+            (Some(to), Some(text)) => Some(Reply {
+                to,
+                text,
+                nomkstream: entry.nomkstream,
+            }),
+            _ => None,
+        };
+        self.finish(give_up_at, reply, in_flight)
+            .instrument(span.clone())
+            .await;
+    }
+
+    /// Where the entry's reply goes: `Ok(None)` without a `reply-to`,
+    /// `Err(())` (reported as poison) when it names anything but a reply
+    /// stream of this prefix. A command stream, a dead-letter stream or a key
+    /// of another application would let one request write to, and trim,
+    /// that key: such an entry is not run at all.
+    fn reply_target(
+        &self,
+        entry: &Entry,
+        span: &Span,
+        trace: &trace::ServerTrace,
+    ) -> Result<Option<String>, ()> {
+        let Some(raw) = &entry.reply_to else {
+            return Ok(None);
+        };
+        if let Some(to) = keys::reply_target(&self.keys.key_prefix, raw) {
+            return Ok(Some(to.to_owned()));
+        }
+        let shown: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+        trace.event(span, || {
+            self.poison_log.report(
+                &entry.id,
+                "bad-reply-to",
+                &format_args!(
+                    "reply-to {shown:?} is not a reply stream of this prefix \
+                     (<prefix>:replies:<id>); not run, nothing written"
+                ),
+            );
+        });
+        Err(())
+    }
+
+    /// Parses the envelope once and runs a request; returns the reply text,
+    /// if any (`answerable`: the entry names a reply stream).
+    async fn run(
+        &self,
+        envelope: &[u8],
+        Run {
+            entry,
+            answerable,
+            give_up_at,
+            in_flight,
+        }: Run<'_>,
+        span: &Span,
+        trace: &trace::ServerTrace,
+    ) -> Option<String> {
+        let request = match read_incoming(envelope) {
             Err(poison) => {
-                let answered = poison.reply().is_some() && reply_to.is_some();
+                let answered = poison.reply().is_some() && answerable;
                 let _entered = span.enter();
                 trace.own(span);
                 self.poison_log.report(
@@ -473,49 +242,81 @@ impl ServiceWorker {
                     ),
                 );
                 // -32700 / -32600 to its id, when the id could be read.
-                poison.into_reply()
+                return poison.into_reply();
             }
             // A response on a command stream: nothing to run, nobody to answer.
-            Ok(None) => None,
-            Ok(Some(request)) => {
-                trace::record_request(span, &self.service, &request.method, request.id.as_ref());
-                let context = trace.own(span);
-                if let Some(from) = &entry.reclaimed_from {
-                    span.in_scope(|| {
-                        tracing::info!(service = %self.service, entry_id = %entry.id,
-                        deliveries = entry.deliveries.unwrap_or(0), %from,
-                        "reclaimed an entry left pending too long; handling it")
-                    });
-                }
-                let handled = self.metrics.request(&request);
-                let limit = self.handler_timeout.map(|limit| HandlerLimit {
-                    limit,
-                    timer: tokio::time::sleep(limit),
-                });
-                let run = self
-                    .dispatcher
-                    .dispatch_limited(request.from_queue(&self.service), limit);
-                trace::handling(context, handled.wrap(run))
-                    .instrument(span.clone())
-                    .await
-            }
+            Ok(None) => return None,
+            Ok(Some(request)) => request,
         };
-        let reply = match (reply_to, reply) {
-            (Some(to), Some(text)) => Some(Reply {
-                to,
-                text,
-                nomkstream: entry.nomkstream,
-            }),
-            _ => None,
-        };
-        self.finish(give_up_at, reply, in_flight)
+        trace::record_request(
+            span,
+            &self.keys.service,
+            &request.method,
+            request.id.as_ref(),
+        );
+        let context = trace.own(span);
+        if let Some(from) = &entry.reclaimed_from {
+            span.in_scope(|| {
+                tracing::info!(service = %self.keys.service, entry_id = %entry.id,
+                deliveries = entry.deliveries.unwrap_or(0), %from,
+                "reclaimed an entry left pending too long; handling it")
+            });
+        }
+        let handled = self.metrics.request(&request);
+        let limit = self.handler_timeout.map(|limit| HandlerLimit {
+            limit,
+            timer: tokio::time::sleep(limit),
+        });
+        // Only for methods that take one: the others pay nothing for it.
+        let ctx = self
+            .dispatcher
+            .wants_context(&self.keys.service, &request.method)
+            .then(|| self.context(&request, entry, give_up_at, in_flight));
+        let signal = ctx.clone();
+        let run = self.dispatcher.dispatch_limited_with(
+            request.from_queue(&self.keys.service),
+            ctx,
+            limit,
+        );
+        let run = cancel_at_deadline(run, signal);
+        trace::handling(context, handled.wrap(run))
+            .instrument(span.clone())
+            .await
+    }
+
+    /// The handler's view of its request: the caller's deadline, the
+    /// delivery count, the caller's trace id, and a signal fired when the
+    /// deadline passes (see [`cancel_at_deadline`]) or the server abandons
+    /// its handlers (the grace at stop ended).
+    fn context(
+        &self,
+        request: &Request,
+        entry: &Entry,
+        give_up_at: Option<tokio::time::Instant>,
+        in_flight: &InFlight,
+    ) -> Context {
+        let mut ctx = Context::new(&request.service, &request.method, request.id.clone())
+            .with_delivery(entry.deliveries.map_or(1, |n| n as u64))
+            .with_cancel(in_flight.abandoned());
+        if let Some(at) = give_up_at {
+            ctx = ctx.with_deadline(at.into_std());
+        }
+        if let Some(incoming) = &entry.trace {
+            ctx = ctx.with_trace_id(incoming.parent.trace_id_hex());
+        }
+        ctx
+    }
+
+    /// Acks an entry that is not run, with nothing to answer.
+    async fn drop_unrun(&self, in_flight: InFlight, span: &Span) {
+        self.finish(None, None, in_flight)
             .instrument(span.clone())
             .await;
     }
 
     /// Whether the entry carries its caller's timeout (`timeout-ms`, sent by
     /// Rust clients) and the caller has given up
-    /// ([`clamator_protocol::deadline::caller_gave_up`]): it would drop the reply.
+    /// ([`clamator_protocol::transport::deadline::caller_gave_up`]): it would drop the reply.
     fn caller_gave_up(&self, entry: &Entry) -> bool {
         let (Some(sent), Some(timeout)) = (entry.added_ms(), entry.timeout_ms) else {
             return false;
@@ -537,23 +338,12 @@ impl ServiceWorker {
         Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
     }
 
-    /// Sets whether requests whose caller gave up are skipped.
-    pub(crate) fn set_skip_expired(&mut self, on: bool) {
-        self.skip_expired = on;
-    }
-
-    /// Sets how long a handler may run before it is cancelled.
-    pub(crate) fn set_handler_timeout(&mut self, limit: Option<std::time::Duration>) {
-        self.handler_timeout = limit;
-    }
-
     /// Measures Redis's clock against ours (`TIME`), so deadlines written in
     /// entry ids compare right even when the two hosts' clocks differ.
-    pub(crate) async fn sync_clock(&self) -> Result<(), ConnError> {
+    pub(crate) async fn sync_clock(&self, shared: &SharedConn) -> Result<(), ConnError> {
         let before = local_now_ms();
-        let (secs, micros): (u64, u64) = self
-            .shared
-            .query(&redis::cmd("TIME"), self.shared.command_timeout())
+        let (secs, micros): (u64, u64) = shared
+            .query(&redis::cmd("TIME"), shared.command_timeout())
             .await?;
         let after = local_now_ms();
         let redis_ms = secs.saturating_mul(1000).saturating_add(micros / 1000);

@@ -1,4 +1,4 @@
-//! Every role runs with exactly the ACL `clamator_over_redis::acl` documents,
+//! Every role runs with exactly the ACL `clamator_over_redis::ops::acl` documents,
 //! and Redis refuses nothing it sends (`ACL LOG` stays empty for its user),
 //! through the paths that use the most commands: calls, a backlog skipped by
 //! a group created at `$` (healed with `XGROUP SETID`), trimming, a long
@@ -13,14 +13,16 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use clamator_over_redis::acl::Role;
+use clamator_over_redis::ops::acl::Role;
+use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
 use clamator_protocol::service::unary;
 use clamator_protocol::{
     ContractDescriptor, HandlerFuture, MethodDescriptor, Service, TransportError,
 };
+use clamator_test_support::context::{LOOP_TICK, housekeeping_passes};
 use clamator_test_support::{RedisServer, unique_prefix};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -261,7 +263,8 @@ async fn each_role_runs_with_exactly_its_documented_acl() {
 
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(600))
-        .shutdown_grace(Duration::from_millis(200));
+        .shutdown_grace(Duration::from_millis(200))
+        .__loop_tick(LOOP_TICK);
     let server = within(
         RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))
             .options(options)
@@ -308,10 +311,10 @@ async fn each_role_runs_with_exactly_its_documented_acl() {
         }
     })
     .await;
-    // Let the trim loop (once a second: XINFO GROUPS, XRANGE, XTRIM MINID ~)
-    // make two passes; an approximate trim of a few entries removes nothing
+    // Let the housekeeping loop (XINFO GROUPS, XPENDING, XTRIM MINID ~) make
+    // two more passes; an approximate trim of a few entries removes nothing
     // visible, but a refused command would show in ACL LOG below.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    housekeeping_passes(&server, 2).await;
     // A stop with a handler running hands its entry over.
     let long = client.call(
         "acl",

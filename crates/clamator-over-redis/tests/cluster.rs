@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient, ServerOptions, keys};
+use clamator_over_redis::ops::keys;
+use clamator_over_redis::{ClientOptions, ConnectOptions, RedisRpcClient, ServerOptions};
 use clamator_protocol::contract::{ContractDescriptor, MethodDescriptor};
 use clamator_protocol::service::{HandlerFuture, Service};
 use clamator_protocol::{Dispatcher, Error, TransportError};
@@ -414,7 +415,7 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
-    use clamator_over_redis::acl::Role;
+    use clamator_over_redis::ops::acl::Role;
     use clamator_test_support::sentinel::{Resp, command};
     let cluster = shared_cluster();
     let prefix = unique_prefix();

@@ -1,8 +1,8 @@
 //! The single-Redis suites, run again on a Redis Cluster of 3 primaries.
 //!
-//! This binary's name starts with `cluster_`, so every `TestContext::new()`
-//! in the files below gives a context on its shared cluster
-//! (`clamator_test_support::context::is_cluster_binary`): the round trip and
+//! Each file below gets its contexts with `TestContext::on(crate::DEPLOYMENT)`,
+//! and here `DEPLOYMENT` is the binary's shared cluster (in each file's own
+//! binary, its shared Redis): the round trip and
 //! notifications (`rpc.rs`), every docs/WIRE.md §4 error row (`conformance.rs`), the
 //! worker pool and crash recovery (`pool.rs`), dead letters, trimming, the
 //! fault tests and the lifecycle (stop, CLIENT UNBLOCK routed to the stream's
@@ -12,6 +12,12 @@
 //! failover, resharding) is in `cluster.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clamator_test_support::context::Deployment;
+
+/// Where every `TestContext::on(crate::DEPLOYMENT)` of the files below puts
+/// its test: this binary's shared Redis Cluster.
+const DEPLOYMENT: Deployment = Deployment::Cluster;
 
 #[path = "conformance.rs"]
 mod conformance;
@@ -30,7 +36,7 @@ mod trim;
 
 #[test]
 fn the_suites_here_run_on_the_cluster() {
-    let ctx = clamator_test_support::TestContext::new();
+    let ctx = clamator_test_support::TestContext::on(DEPLOYMENT);
     assert!(ctx.is_cluster(), "{}", ctx.url());
     assert!(ctx.conn().is_cluster());
     assert_eq!(

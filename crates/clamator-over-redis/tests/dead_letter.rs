@@ -6,10 +6,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use clamator_over_redis::{ServerOptions, keys};
+use clamator_over_redis::ServerOptions;
+use clamator_over_redis::ops::keys;
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::{Value, json};
+
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 /// The entries of a stream, oldest first: id and fields as text.
 async fn entries(conn: &mut RawConn, key: &str) -> Vec<(String, HashMap<String, String>)> {
@@ -36,7 +43,7 @@ async fn entries(conn: &mut RawConn, key: &str) -> Vec<(String, HashMap<String, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answered() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let stream = ctx.stream();
     let dead_stream = keys::dead_letter_stream(ctx.prefix(), "arith");
     let mut conn = ctx.raw().await;
@@ -122,7 +129,7 @@ async fn a_request_that_kills_every_worker_is_dead_lettered_and_its_caller_answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let stream = ctx.stream();
     let dead_stream = keys::dead_letter_stream(ctx.prefix(), "arith");
     let reply_to = keys::reply_stream(ctx.prefix(), "raw-caller");
@@ -228,7 +235,7 @@ async fn dead_letters_keep_every_field_and_answer_with_the_id_as_sent() {
 /// One 1.2 s `slowAdd` on servers that dead-letter after one delivery; returns
 /// the dead-stream length and the result.
 async fn long_call_with_max_deliveries_1(renew_leases: bool, servers: usize) -> (usize, Value) {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(300))
         .renew_leases(renew_leases)
@@ -276,7 +283,7 @@ async fn a_renewed_lease_keeps_other_workers_from_dead_lettering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_max_deliveries_entries_are_redelivered_forever() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let stream = ctx.stream();
     let reply_to = keys::reply_stream(ctx.prefix(), "raw-caller");
     let mut conn = ctx.raw().await;
@@ -394,8 +401,10 @@ async fn a_full_redis_delays_a_dead_letter_and_loses_nothing() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    // Long enough for the server to start and Redis to fill before the
+    // entry is due (it is made idle 0 again then).
     let options = ServerOptions::default()
-        .consumer_claim_idle(Duration::from_millis(1_500))
+        .consumer_claim_idle(Duration::from_millis(1_000))
         .max_deliveries(Some(1));
     let arith = TestArith::new();
     let server = ctx.server(options, &arith).await;

@@ -19,11 +19,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{RedisRpcClient, RedisRpcServer, ServerOptions, keys};
+use clamator_over_redis::ops::keys;
+use clamator_over_redis::{RedisRpcClient, RedisRpcServer, ServerOptions};
 use clamator_protocol::TransportError;
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::{Value, json};
+
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 /// A request entry as any family client writes it, with a string id `r<i>`;
 /// returns its entry id.
@@ -43,12 +50,16 @@ async fn xadd_request(conn: &mut RawConn, stream: &str, reply_to: &str, i: usize
 }
 
 /// Reads `reply_to` until `want` replies came (bounded), then a little longer
-/// to catch duplicates; returns how often each id was answered.
+/// to catch duplicates (one and a half housekeeping periods of `ctx`'s
+/// servers, at least 500 ms: a group moved back is read again at once);
+/// returns how often each id was answered.
 async fn collect_replies(
+    ctx: &TestContext,
     conn: &mut RawConn,
     reply_to: &str,
     want: usize,
 ) -> HashMap<String, usize> {
+    let settle = (ctx.loop_period() * 3 / 2).max(Duration::from_millis(500));
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut last = "0-0".to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -81,8 +92,7 @@ async fn collect_replies(
             }
         }
         if seen.len() >= want && settle_until.is_none() {
-            // Long enough for a duplicate delivery by reclaim to show.
-            settle_until = Some(Instant::now() + Duration::from_millis(1_500));
+            settle_until = Some(Instant::now() + settle);
         }
     }
     seen
@@ -128,7 +138,7 @@ async fn requests_added_right_after_a_restart_without_persistence_are_answered_o
         for i in base..base + 200 {
             xadd_request(&mut conn, &stream, &reply_to, i).await;
         }
-        let seen = collect_replies(&mut conn, &reply_to, 200).await;
+        let seen = collect_replies(&ctx, &mut conn, &reply_to, 200).await;
         assert_each_once(&seen, base..base + 200);
         // And the Rust client works again without being restarted.
         let deadline = Instant::now() + WAIT;
@@ -163,7 +173,8 @@ async fn requests_added_right_after_a_restart_without_persistence_are_answered_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
-    let ctx = TestContext::new();
+    // The real housekeeping period (1 s): the trim below runs at it.
+    let ctx = TestContext::on(crate::DEPLOYMENT).with_real_timing();
     let stream = ctx.stream();
     let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
     let mut conn = ctx.raw().await;
@@ -188,7 +199,7 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
     .await;
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&mut conn, &reply_to, 100).await;
+    let seen = collect_replies(&ctx, &mut conn, &reply_to, 100).await;
     assert_each_once(&seen, 0..100);
     assert_eq!(within(early).await.unwrap().unwrap(), json!({"sum": 501.0}));
     assert_eq!(arith.handled().len(), 101, "each request ran once");
@@ -209,7 +220,7 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
 /// they are delivered, and never trims them away undelivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let stream = ctx.stream();
     let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
     let mut conn = ctx.raw().await;
@@ -220,7 +231,7 @@ async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
     create_group(&mut conn, &stream).await;
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&mut conn, &reply_to, 30).await;
+    let seen = collect_replies(&ctx, &mut conn, &reply_to, 30).await;
     assert_each_once(&seen, 0..30);
     within(server.stop()).await;
 }
@@ -305,7 +316,7 @@ async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let mut conn = ctx.raw().await;
     let own = ctx.stream();
     let string_key = keys::reply_stream(ctx.prefix(), "not-a-stream");
@@ -322,7 +333,7 @@ async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
     }
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&mut conn, &good, 10).await;
+    let seen = collect_replies(&ctx, &mut conn, &good, 10).await;
     assert_each_once(&seen, (0..20).filter(|i| i % 2 == 1));
     nothing_pending(&conn, &own, "every entry is acked, WRONGTYPE replies too").await;
     let kind: String = redis::cmd("TYPE")
@@ -336,7 +347,7 @@ async fn a_reply_redis_refuses_does_not_hold_back_the_acks_of_its_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_never_runs_a_long_handler_twice() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let (a, b) = (TestArith::new(), TestArith::new());
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(400))
@@ -362,8 +373,10 @@ async fn a_graceful_stop_never_runs_a_long_handler_twice() {
     for (i, r) in results.into_iter().enumerate() {
         assert_eq!(r.unwrap(), json!({"sum": i as f64}));
     }
-    // Two more reclaim periods of b: nothing to take over.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Absence of an event: an entry a left pending would be idle for the
+    // claim idle (400 ms) by now, and b's reclaim passes every 100 ms (its
+    // loop tick): a claim idle and three periods more, nothing to take over.
+    tokio::time::sleep(Duration::from_millis(400) + 3 * LOOP_TICK).await;
     assert_eq!(a.handled().len(), 5);
     assert!(
         b.handled().is_empty(),
@@ -376,7 +389,7 @@ async fn a_graceful_stop_never_runs_a_long_handler_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_abandoned_at_the_end_of_the_grace_are_handed_over_at_once() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let (a, b) = (TestArith::new(), TestArith::new());
     // Claim idle 8 s: reclaim passes every 2 s. Without the hand-over, b
     // could take the entry only 8 s after a's last renewal.
@@ -465,7 +478,7 @@ async fn a_worker_started_while_redis_is_down_serves_once_it_is_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_them() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let mut conn = ctx.raw().await;
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
@@ -505,7 +518,7 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
     // A peer's request (no reply-nomkstream) still gets its stream created.
     let peer_stream = keys::reply_stream(ctx.prefix(), "peer-client");
     xadd_request(&mut conn, &stream, &peer_stream, 3).await;
-    let seen = collect_replies(&mut conn, &peer_stream, 1).await;
+    let seen = collect_replies(&ctx, &mut conn, &peer_stream, 1).await;
     assert_each_once(&seen, [3]);
     within(server.stop()).await;
 }
@@ -516,7 +529,7 @@ async fn reply_streams_of_rust_clients_expire_and_late_replies_do_not_recreate_t
 /// must not be moved back, or the backlog would run again every second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let stream = ctx.stream();
     let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
     let mut conn = ctx.raw().await;
@@ -532,10 +545,11 @@ async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
         .unwrap();
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&mut conn, &reply_to, 19).await;
+    let seen = collect_replies(&ctx, &mut conn, &reply_to, 19).await;
     assert_each_once(&seen, 0..19);
-    // Three more passes of the trim loop (one a second): still once each.
-    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    // Three more passes of the housekeeping loop (which would move the group
+    // back): still once each.
+    housekeeping_passes(&server, 3).await;
     assert_eq!(arith.handled().len(), 19, "{:?}", arith.handled());
     within(server.stop()).await;
 }

@@ -116,7 +116,8 @@ async fn a_connection_reset_by_a_proxy_is_noticed_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_a_proxy_forgot_is_noticed_within_about_a_second() {
-    let ctx = TestContext::own_server();
+    // The real 1 s BLOCK, whose bound notices the loss.
+    let ctx = TestContext::own_server().with_real_timing();
     let took = serves_again_after(&ctx, TcpProxy::forget).await;
     // Was 6.2 s (BLOCK + the command timeout): the parked read never hears
     // of the reset; its bound (BLOCK 1 s + 500 ms) notices it now.

@@ -1,19 +1,27 @@
 //! Connect, close, start, stop, drop, and the configuration errors.
 //!
-//! Starting after a stop, stopping twice and calling on a closed client are
-//! not tested: `stop(self)` and `close(self)` make them compile errors.
+//! Starting after a stop and stopping twice are not tested: `stop(self)`
+//! makes them compile errors. A client's clones share it: calling through a
+//! clone of a closed client is tested.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConfigError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+    ClientOptions, ConfigError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
 use clamator_protocol::{Error, TransportError};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;
+
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 /// The [`ConfigError`] inside a start or connect error.
 fn config_error<T: std::fmt::Debug>(r: Result<T, TransportError>) -> ConfigError {
@@ -28,7 +36,7 @@ fn config_error<T: std::fmt::Debug>(r: Result<T, TransportError>) -> ConfigError
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_deletes_the_reply_stream_promptly() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -50,8 +58,48 @@ async fn close_deletes_the_reply_stream_promptly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_share_one_client_and_close_ends_it_for_all() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let client = ctx.client().await;
+    let clone = client.clone();
+    assert_eq!(
+        clone.reply_stream(),
+        client.reply_stream(),
+        "one reply stream"
+    );
+    // Dropping a clone leaves the client working.
+    drop(client.clone());
+    let (a, b) = within(futures::future::join(
+        client.call("arith", "add", json!({"a": 1, "b": 1}), None),
+        clone.call("arith", "add", json!({"a": 2, "b": 2}), None),
+    ))
+    .await;
+    assert_eq!(a.unwrap(), json!({"sum": 2.0}));
+    assert_eq!(b.unwrap(), json!({"sum": 4.0}));
+    let reply_stream = client.reply_stream().to_owned();
+    within(client.close()).await;
+    let mut raw = ctx.raw().await;
+    assert!(!exists(&mut raw, &reply_stream).await, "close deleted it");
+    // The clone fails at once, not after its timeout.
+    let started = Instant::now();
+    let r = within(clone.call("arith", "add", json!({"a": 1, "b": 1}), None)).await;
+    assert!(
+        matches!(r, Err(Error::Transport(TransportError::Stopped))),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        within(clone.notify("arith", "ping", json!({}))).await,
+        Err(Error::Transport(TransportError::Stopped))
+    ));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stop_lets_in_flight_handlers_finish() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx
         .server(
@@ -99,7 +147,8 @@ async fn server_stop_lets_in_flight_handlers_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stop_leaves_unfinished_entries_pending() {
-    let ctx = TestContext::new();
+    // The real 1 s BLOCK: a stop that had to wait it out would show.
+    let ctx = TestContext::on(crate::DEPLOYMENT).with_real_timing();
     let arith = TestArith::new();
     let server = ctx
         .server(
@@ -143,7 +192,7 @@ async fn server_stop_leaves_unfinished_entries_pending() {
 /// worker, which takes it over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_is_cancel_safe() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx
         .server(
@@ -192,7 +241,7 @@ async fn stop_is_cancel_safe() {
 /// foreign consumer claimed meanwhile stays with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_renewal_never_takes_back_an_entry_another_consumer_claimed() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     // Leases are renewed every 200 ms.
     let server = ctx
@@ -244,7 +293,8 @@ async fn lease_renewal_never_takes_back_an_entry_another_consumer_claimed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_server_stops_promptly() {
-    let ctx = TestContext::new();
+    // The real 1 s BLOCK: a stop that had to wait it out would show.
+    let ctx = TestContext::on(crate::DEPLOYMENT).with_real_timing();
     let server = ctx
         .server(ServerOptions::default(), &TestArith::new())
         .await;
@@ -293,7 +343,7 @@ async fn dropping_without_stop_releases_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_instance_id_is_used_by_one_client_at_a_time() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let fixed = || TestContext::client_options().instance_id("worker-1");
     let first = ctx.client_with(fixed()).await;
     assert_eq!(first.instance_id(), "worker-1");

@@ -11,9 +11,15 @@ use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;
 
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_the_load_each_call_once() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let (a, b) = (TestArith::new(), TestArith::new());
     let options = ServerOptions::default().max_concurrency(4);
     let server_a = ctx.server(options.clone(), &a).await;
@@ -50,7 +56,8 @@ async fn two_servers_share_the_load_each_call_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reclaim_completes_a_call_a_dead_consumer_took() {
-    let ctx = TestContext::new();
+    // The real reclaim period: 1 s, as a claim idle of 500 ms gives.
+    let ctx = TestContext::on(crate::DEPLOYMENT).with_real_timing();
     let stream = ctx.stream();
     let mut raw = ctx.raw().await;
     create_group(&mut raw, &stream).await;
@@ -105,7 +112,7 @@ async fn reclaim_completes_a_call_a_dead_consumer_took() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dropped_mid_handler_is_taken_over() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let options = ServerOptions::default().consumer_claim_idle(Duration::from_millis(500));
     let doomed = TestArith::new();
     let server_a = ctx.server(options.clone(), &doomed).await;
@@ -143,7 +150,7 @@ async fn a_server_dropped_mid_handler_is_taken_over() {
 /// server answers to request *text* is the conformance suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_entries_are_acked_and_answered_when_their_id_can_be_read() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -223,7 +230,7 @@ async fn poison_entries_are_acked_and_answered_when_their_id_can_be_read() {
 /// another consumer (standing in for a peer's reclaim loop) polls
 /// `XAUTOCLAIM ... 600 ...` every 50 ms; returns how many entries it took.
 async fn entries_a_peer_reclaims_from_a_long_handler(renew_leases: bool) -> usize {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(600))
         .renew_leases(renew_leases);

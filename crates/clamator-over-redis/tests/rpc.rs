@@ -6,15 +6,22 @@
 
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{ServerOptions, keys};
+use clamator_over_redis::ServerOptions;
+use clamator_over_redis::ops::keys;
 use clamator_protocol::{ClientTransport, Error, TransportError};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_and_wire_entries() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -29,9 +36,15 @@ async fn round_trip_and_wire_entries() {
     assert_eq!(echo, json!({"text": "héllo ✓"}));
     // Through the ClientTransport trait too.
     let transport: &dyn ClientTransport = &client;
-    let sum = within(transport.call_value("arith", "add", json!({"a": 1, "b": 1}), None))
-        .await
-        .unwrap();
+    let sum: Value = within(clamator_protocol::transport::call(
+        transport,
+        "arith",
+        "add",
+        &json!({"a": 1, "b": 1}),
+        None,
+    ))
+    .await
+    .unwrap();
     assert_eq!(sum, json!({"sum": 2.0}));
 
     // The request entry carries type, envelope and reply-to; nothing stays pending.
@@ -66,7 +79,7 @@ async fn round_trip_and_wire_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_replies_surface_as_rpc_errors_and_bad_names_never_leave() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -98,7 +111,7 @@ async fn error_replies_surface_as_rpc_errors_and_bad_names_never_leave() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_run_once_and_get_no_reply() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -128,7 +141,7 @@ async fn notifications_run_once_and_get_no_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_drop_the_late_reply() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = ctx.client().await;
@@ -186,7 +199,7 @@ async fn timeouts_drop_the_late_reply() {
 /// 500 ms command timeout every call is still answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_calls_in_flight_on_one_client() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
     let client = within(clamator_over_redis::RedisRpcClient::connect_with(
@@ -222,7 +235,7 @@ async fn ten_thousand_calls_in_flight_on_one_client() {
 }
 
 async fn run_slow_calls(max_concurrency: usize, calls: usize, sleep_ms: u64) -> Duration {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx
         .server(
@@ -321,7 +334,7 @@ async fn acks_of_calls_that_finish_together_are_coalesced() {
 /// then starts a server once the first is well past its deadline; returns the
 /// `a` of every request the server ran.
 async fn requests_run_after_a_backlog(skip_expired: bool) -> Vec<f64> {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let options = ServerOptions::default().skip_expired(skip_expired);
     // The group exists (a server ran before), but no server runs now.
     let conn = ctx.raw().await;
@@ -371,7 +384,7 @@ async fn with_skip_expired_off_every_request_runs_like_the_peer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_past_handler_timeout_is_cancelled_and_answered() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let arith = TestArith::new();
     let server = ctx
         .server(
@@ -411,6 +424,117 @@ async fn a_handler_past_handler_timeout_is_cancelled_and_answered() {
     .await;
     let ok = within(client.call("arith", "add", json!({"a": 1, "b": 1}), None)).await;
     assert_eq!(ok.unwrap(), json!({"sum": 2.0}), "the server keeps serving");
+    client.close().await;
+    server.stop().await;
+}
+
+/// What a handler that takes the request's context saw of it.
+#[derive(Debug)]
+struct Seen {
+    /// Time to the caller's deadline when the handler started.
+    remaining: Option<Duration>,
+    delivery: Option<u64>,
+    /// How long after starting the handler its signal fired (`None`: it
+    /// ran its whole 10 s).
+    cancelled_after: Option<Duration>,
+}
+
+/// `watch.wait`: a method that takes the request's context and waits up to
+/// 10 s for its cancellation signal, reporting what it saw.
+struct Watch {
+    descriptor: clamator_protocol::ContractDescriptor,
+    seen: tokio::sync::mpsc::UnboundedSender<Seen>,
+}
+
+impl clamator_protocol::Service for Watch {
+    fn descriptor(&self) -> &clamator_protocol::ContractDescriptor {
+        &self.descriptor
+    }
+
+    fn call(&self, _: &str, _: Value) -> Option<clamator_protocol::HandlerFuture> {
+        panic!("a method that takes a context is called with one");
+    }
+
+    fn wants_context(&self, method: &str) -> bool {
+        method == "wait"
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        _: Value,
+        ctx: clamator_protocol::Context,
+    ) -> Option<clamator_protocol::HandlerFuture> {
+        use futures::FutureExt;
+        let seen = self.seen.clone();
+        (method == "wait").then(|| {
+            async move {
+                let started = Instant::now();
+                let remaining = ctx.remaining();
+                let cancelled_after = tokio::select! {
+                    () = ctx.cancelled() => Some(started.elapsed()),
+                    () = tokio::time::sleep(Duration::from_secs(10)) => None,
+                };
+                // The server's deadline and the caller's timer fire about
+                // together: answer well after, so the caller has timed out.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = seen.send(Seen {
+                    remaining,
+                    delivery: ctx.delivery(),
+                    cancelled_after,
+                });
+                Ok(Some(json!({})))
+            }
+            .boxed()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_takes_its_context_is_told_when_its_caller_gives_up() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch {
+        descriptor: clamator_protocol::ContractDescriptor {
+            service: "watch".to_owned(),
+            methods: vec![clamator_protocol::MethodDescriptor {
+                name: "wait".to_owned(),
+                rust_name: "wait".to_owned(),
+                notification: false,
+                params_schema: json!({"type": "object"}),
+                result_schema: Some(json!({"type": "object"})),
+                params_schema_text: None,
+                result_schema_text: None,
+            }],
+        },
+        seen: tx,
+    };
+    let dispatcher = clamator_protocol::Dispatcher::builder()
+        .register_service(std::sync::Arc::new(watch))
+        .unwrap()
+        .build();
+    let server = within(
+        clamator_over_redis::RedisRpcServer::builder(ctx.conn())
+            .dispatcher(dispatcher)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = ctx.client().await;
+    // The caller waits 800 ms (its `timeout-ms`), then gives up.
+    let r = within(client.call("watch", "wait", json!({}), Some(Duration::from_millis(800)))).await;
+    assert!(
+        matches!(r, Err(Error::Transport(TransportError::Timeout { .. }))),
+        "{r:?}"
+    );
+    let seen = within(rx.recv()).await.unwrap();
+    assert_eq!(seen.delivery, Some(1), "{seen:?}");
+    let remaining = seen.remaining.expect("a Rust caller's deadline is known");
+    assert!(remaining <= Duration::from_millis(800), "{seen:?}");
+    // Fired at the deadline: the handler started with `remaining` to go
+    // (clock offsets and scheduling make it approximate, not 10 s).
+    let after = seen.cancelled_after.expect("the signal fired");
+    assert!(after < Duration::from_secs(3), "{seen:?}");
     client.close().await;
     server.stop().await;
 }

@@ -329,7 +329,9 @@ async fn failover_under_traffic(
         .wait_first_success_after(begun, Duration::from_secs(10))
         .await
         .expect("calls succeed before the failover");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Steady traffic for the second before the failover the outage is
+    // measured from (a load phase, not a wait for an event).
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let t0 = fail_over(setup, old);
     // Sentinel's part, measured on the side: when a sentinel names the new
@@ -358,8 +360,9 @@ async fn failover_under_traffic(
     let new = setup
         .wait_for_new_primary(old, Duration::from_secs(10))
         .expect("the sentinels agree on a new primary");
-    // Traffic on the new primary for a while, then stop.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Traffic on the new primary for a while (more than the last second
+    // the tail check below looks at), then stop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = traffic.finish().await;
 
     let stopping = Instant::now();

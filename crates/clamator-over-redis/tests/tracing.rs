@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_over_redis::{ServerOptions, keys};
-use clamator_protocol::trace_context::TraceParent;
+use clamator_over_redis::ServerOptions;
+use clamator_over_redis::ops::keys;
+use clamator_protocol::transport::trace_context::TraceParent;
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;

@@ -2,12 +2,16 @@
 //! go; pending and undelivered entries (of any group) stay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use clamator_over_redis::{RedisRpcClient, ServerOptions};
 use clamator_test_support::context::*;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;
+
+/// Where `TestContext::on(crate::DEPLOYMENT)` puts this file's tests when it
+/// is its own test binary: the binary's shared Redis. `cluster_suite.rs`
+/// includes this file and names its own (a cluster).
+#[allow(dead_code)] // unused where cluster_suite.rs includes this file
+const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 /// Small stream nodes, so `XTRIM MINID ~` (which drops whole nodes) shows.
 const NODE: usize = 8;
@@ -16,7 +20,7 @@ const NODE: usize = 8;
 /// with small stream nodes: every test here wants them, and no other binary
 /// shares this server.
 async fn small_nodes() -> (TestContext, RawConn) {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on(crate::DEPLOYMENT);
     let mut conn = ctx.raw().await;
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -134,8 +138,9 @@ async fn trimming_can_be_turned_off() {
         .await;
     let client = ctx.client().await;
     calls(&client, 50).await;
-    // Absence of an event: wait out more than one trim period (1 s).
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Absence of an event: after three housekeeping passes (two whole ones
+    // since the calls were acked), nothing was trimmed.
+    housekeeping_passes(&server, 3).await;
     assert_eq!(xlen(&mut conn, &ctx.stream()).await, 50);
     client.close().await;
     server.stop().await;

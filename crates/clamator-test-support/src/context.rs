@@ -6,8 +6,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, keys,
+    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use serde_json::Value;
@@ -19,6 +20,23 @@ use crate::{RedisServer, TestArith, shared_redis, unique_prefix};
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Call timeout of test clients (the default is 30 s).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The loop tick of test servers (`ServerOptions::__loop_tick`, hidden and
+/// for tests only): housekeeping passes, the reclaim loop's shortest period
+/// and each `XREADGROUP`'s block, instead of 1 s each, so a test waits for a
+/// pass, not for a second. Servers a [`TestContext`] starts run with it
+/// unless the context keeps the [real timing](TestContext::with_real_timing).
+pub const LOOP_TICK: Duration = Duration::from_millis(100);
+
+/// Where [`TestContext::on`] puts a test: what a test file that runs on
+/// more than one deployment names once, in its crate root (the test
+/// binary's own file), as `const DEPLOYMENT: Deployment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// The test binary's shared `redis-server` ([`TestContext::new`]).
+    OneRedis,
+    /// The test binary's shared Redis Cluster ([`TestContext::cluster`]).
+    Cluster,
+}
 
 /// One test's Redis: the test binary's shared server (or one of its own) and
 /// a key prefix no other test uses.
@@ -30,6 +48,9 @@ pub struct TestContext {
     prefix: String,
     /// The server, when this test owns it.
     own: Option<RedisServer>,
+    /// The loop tick of the servers this context starts; `None`: the real
+    /// timing (1 s).
+    tick: Option<Duration>,
 }
 
 impl Default for TestContext {
@@ -39,19 +60,37 @@ impl Default for TestContext {
 }
 
 impl TestContext {
-    /// A fresh prefix on the shared server of this test binary; in a test
-    /// binary whose name starts with `cluster_`, on its shared Redis Cluster
-    /// instead (see [`is_cluster_binary`]).
+    /// A fresh prefix on the shared server of this test binary.
     pub fn new() -> TestContext {
-        if is_cluster_binary() {
-            return Self::cluster();
-        }
         init_tracing();
         TestContext {
             url: shared_redis().url(),
             prefix: unique_prefix(),
             own: None,
+            tick: Some(LOOP_TICK),
         }
+    }
+
+    /// A fresh prefix on `deployment`: the shared server ([`new`](Self::new))
+    /// or the shared cluster ([`cluster`](Self::cluster)). A test file that
+    /// `cluster_suite.rs` includes (`#[path = "pool.rs"] mod pool;`) calls
+    /// `TestContext::on(crate::DEPLOYMENT)`: the binary's root file says
+    /// where its tests run, so the same tests assert the same behaviour on
+    /// one Redis and on 3 primaries.
+    pub fn on(deployment: Deployment) -> TestContext {
+        match deployment {
+            Deployment::OneRedis => Self::new(),
+            Deployment::Cluster => Self::cluster(),
+        }
+    }
+
+    /// This context with servers that run the real loop timing (each loop
+    /// every second), not [`LOOP_TICK`]: for the tests that keep the
+    /// defaults tested.
+    #[must_use]
+    pub fn with_real_timing(mut self) -> TestContext {
+        self.tick = None;
+        self
     }
 
     /// Whether this context is on a Redis Cluster.
@@ -68,6 +107,7 @@ impl TestContext {
             url: server.url(),
             prefix: unique_prefix(),
             own: Some(server),
+            tick: Some(LOOP_TICK),
         }
     }
 
@@ -85,6 +125,7 @@ impl TestContext {
             url: cluster.url(),
             prefix: unique_prefix(),
             own: None,
+            tick: Some(LOOP_TICK),
         }
     }
 
@@ -128,12 +169,30 @@ impl TestContext {
         ClientOptions::default().default_timeout(CALL_TIMEOUT)
     }
 
-    /// A started server hosting `arith` with `options`.
+    /// The housekeeping period of the servers this context starts:
+    /// [`LOOP_TICK`], or 1 s with [`with_real_timing`](Self::with_real_timing).
+    pub fn loop_period(&self) -> Duration {
+        self.tick.unwrap_or(Duration::from_secs(1))
+    }
+
+    /// `options` with this context's loop timing: [`LOOP_TICK`], unless
+    /// [`with_real_timing`](Self::with_real_timing). For servers a test
+    /// builds itself.
+    pub fn timed(&self, options: ServerOptions) -> ServerOptions {
+        match self.tick {
+            Some(tick) => options.__loop_tick(tick),
+            None => options,
+        }
+    }
+
+    /// A started server hosting `arith` with `options` (and this context's
+    /// loop timing, see [`timed`](Self::timed)).
     pub async fn server(&self, options: ServerOptions, arith: &TestArith) -> RedisRpcServer {
         self.server_on(self.conn(), options, arith).await
     }
 
-    /// A started server hosting `arith` with `options` on `conn`.
+    /// A started server hosting `arith` with `options` (and this context's
+    /// loop timing) on `conn`.
     pub async fn server_on(
         &self,
         conn: ConnectOptions,
@@ -142,7 +201,7 @@ impl TestContext {
     ) -> RedisRpcServer {
         within(
             RedisRpcServer::builder(conn)
-                .options(options)
+                .options(self.timed(options))
                 .dispatcher(arith.dispatcher())
                 .start(),
         )
@@ -173,24 +232,42 @@ impl TestContext {
     }
 }
 
-/// Whether this test binary runs its tests on a Redis Cluster: its name
-/// starts with `cluster_`. Such a binary includes a test file written for one
-/// Redis (`#[path = "pool.rs"] mod pool;`), and every
-/// [`TestContext::new`] in it gives a context on the binary's shared
-/// cluster: the same tests, asserting the same behaviour, on 3 primaries.
-pub fn is_cluster_binary() -> bool {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().starts_with("cluster_"))
-        })
-        .unwrap_or(false)
+/// Waits (at most [`WAIT`]) until the housekeeping loop of every service
+/// of `server` has read its groups `passes` more times: an absence (nothing
+/// trimmed, nothing run again) is then asserted after that many passes, not
+/// after a guessed time. Reads `health()`'s `last_redis_answer`, which each
+/// pass that Redis answers moves on (at most a pass per ms is told apart;
+/// a pass is a [`LOOP_TICK`] or a second apart).
+pub async fn housekeeping_passes(server: &RedisRpcServer, passes: usize) {
+    let answers = |server: &RedisRpcServer| -> Vec<std::time::Instant> {
+        server
+            .health()
+            .iter()
+            .map(|h| h.last_redis_answer)
+            .collect()
+    };
+    let mut last = answers(server);
+    let mut seen = vec![0; last.len()];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while seen.iter().any(|&n| n < passes) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {passes} housekeeping passes within {WAIT:?}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = answers(server);
+        for ((seen, last), now) in seen.iter_mut().zip(&mut last).zip(now) {
+            if now > *last {
+                *seen += 1;
+                *last = now;
+            }
+        }
+    }
 }
 
 /// A raw test connection: to one server, or to a cluster (commands routed
 /// by key, as the transport's are).
-pub type RawConn = clamator_over_redis::Conn;
+pub type RawConn = clamator_over_redis::ops::Conn;
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {

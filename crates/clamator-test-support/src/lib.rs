@@ -12,8 +12,9 @@
 //! - `arith` (feature `arith`): `TestArith`, the `arith` interop contract
 //!   served by the reference handler plus probes tests await.
 //! - `context` (feature `redis`): `TestContext`, servers and clients of the
-//!   Redis transport on the shared server (or an own one), and raw-Redis
-//!   helpers.
+//!   Redis transport on the shared server (or an own one, or the shared
+//!   cluster: `Deployment`), their loops every `LOOP_TICK` unless a test
+//!   keeps the real timing, and raw-Redis helpers.
 //! - [`cluster`]: a throwaway Redis Cluster (one shared per test binary, or
 //!   one a test owns to kill nodes and move slots).
 //! - [`tls`]: throwaway TLS `redis-server`s with certificates made at run
