@@ -78,6 +78,11 @@ enum Command {
     Acl(cmd::acl::AclArgs),
     /// Generate Rust, Python or TypeScript/Zod from a contract file, or check checked-in output.
     Codegen(cmd::codegen::CodegenArgs),
+    /// Print a shell completion script: `clamator completions bash > /etc/bash_completion.d/clamator`.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Print the man page (roff): `clamator man > ~/.local/share/man/man1/clamator.1`;
+    /// `clamator man call` prints `clamator-call(1)`.
+    Man(cmd::completions::ManArgs),
 }
 
 async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
@@ -94,6 +99,8 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Demo(args) => cmd::demo::run(global, args).await,
         Command::Acl(args) => cmd::acl::run(global, args),
         Command::Codegen(args) => cmd::codegen::run(args),
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::completions::man(args),
     }
 }
 

@@ -1334,3 +1334,54 @@ fn dead_lists_and_requeues_what_servers_dead_lettered() {
         .unwrap();
     assert_eq!(n, 1, "left where it was");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_itself() {
+    for (shell, marker) in [
+        ("bash", "_clamator()"),
+        ("zsh", "#compdef clamator"),
+        ("fish", "complete -c clamator"),
+    ] {
+        let out = bare_cli().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = stdout_text(&out);
+        assert!(
+            script.contains(marker),
+            "{shell}: no {marker:?} in {script}"
+        );
+        // Every subcommand is completed, the new ones included.
+        for sub in [
+            "call",
+            "pending",
+            "dead",
+            "top",
+            "codegen",
+            "completions",
+            "man",
+        ] {
+            assert!(script.contains(sub), "{shell}: {sub} missing");
+        }
+    }
+    let out = bare_cli().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+
+    let out = bare_cli().arg("man").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = stdout_text(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH clamator"),
+        "{page}"
+    );
+    // roff escapes dashes.
+    assert!(page.contains("clamator\\-completions(1)"), "{page}");
+    assert!(page.contains("key\\-prefix"), "{page}");
+    let out = bare_cli().args(["man", "call"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout_text(&out).contains(".TH clamator-call 1"), "{out:?}");
+    let out = bare_cli().args(["man", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -4,6 +4,7 @@
 pub(crate) mod acl;
 pub(crate) mod call;
 pub(crate) mod codegen;
+pub(crate) mod completions;
 pub(crate) mod dead;
 pub(crate) mod demo;
 pub(crate) mod notify;
