@@ -14,19 +14,12 @@ mod support;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clamator_interop::check;
+use clamator_interop::output::{expect_num, ok, rpc_error};
 use clamator_over_redis::ops::keys;
 use serde_json::{Value, json};
 use support::runner::{Case, Outcomes, Scenario};
 use support::{ClientOpts, Dir, Env, Lang, SERVICE, ServerOpts, short};
-
-/// Returns `Err(message)` from the enclosing function unless `cond` holds.
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 const SCENARIOS: [Scenario; 10] = [
     scenario(1, "s01_basic_calls", "basic calls"),
@@ -82,59 +75,6 @@ fn main() -> ExitCode {
 
 // ---- helpers over driver output lines -------------------------------------
 
-/// The `ok` value of an output line.
-fn ok<'a>(out: &'a Value, what: &str) -> Result<&'a Value, String> {
-    out.get("ok")
-        .ok_or_else(|| format!("{what}: expected {{\"ok\": ...}}, got {}", short(out)))
-}
-
-/// A number field of the `ok` value.
-fn ok_num(out: &Value, field: &str, what: &str) -> Result<f64, String> {
-    ok(out, what)?
-        .get(field)
-        .and_then(Value::as_f64)
-        .ok_or_else(|| {
-            format!(
-                "{what}: expected a number at ok.{field}, got {}",
-                short(out)
-            )
-        })
-}
-
-/// Checks `ok.<field>` equals `want`.
-fn expect_num(out: &Value, field: &str, want: f64, what: &str) -> Result<(), String> {
-    let got = ok_num(out, field, what)?;
-    check!(
-        got == want,
-        "{what}: expected ok.{field} == {want}, got {got}"
-    );
-    Ok(())
-}
-
-/// The `error` object of an output line, checked to carry `code` and `message`.
-fn rpc_error<'a>(
-    out: &'a Value,
-    code: i64,
-    message: &str,
-    what: &str,
-) -> Result<&'a Value, String> {
-    let err = out
-        .get("error")
-        .ok_or_else(|| format!("{what}: expected an RPC error {code}, got {}", short(out)))?;
-    check!(
-        err["code"].as_i64() == Some(code) && err["message"] == message,
-        "{what}: expected error {code} {message:?}, got {}",
-        short(out)
-    );
-    check!(
-        err.get("data").is_some(),
-        "{what}: the error has no data member (must be present, null when empty): {}",
-        short(out)
-    );
-    Ok(err)
-}
-
-/// Checks `data.errors` is a non-empty list of `{loc: [...], msg: "..."}` objects.
 fn expect_issue_list<'a>(err: &'a Value, what: &str) -> Result<&'a Vec<Value>, String> {
     let list = err["data"]["errors"]
         .as_array()

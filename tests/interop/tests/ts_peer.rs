@@ -30,9 +30,11 @@ use clamator::RpcError;
 use clamator::redis::{ConnectOptions, RedisRpcServer};
 use clamator_arith::ArithContract;
 use clamator_contract_file::{ContractFile, export};
+use clamator_interop::check;
 use clamator_interop::harness::{
     self, InteropDir, Lines, ReadyChild, StdinMode, TsPeer, read_all, run_to_success,
 };
+use clamator_interop::output::{expect_num, ok, rpc_error, short};
 use clamator_over_redis::ops::keys;
 use clamator_test_support::{shared_redis, unique_prefix};
 use serde_json::{Value, json};
@@ -49,15 +51,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Building `arith-server` (a fresh clone compiles the workspace).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const SERVICE: &str = "arith";
-
-/// Returns `Err(message)` from the enclosing function unless `cond` holds.
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 // ---------------------------------------------------------------- environment
 
@@ -485,57 +478,6 @@ fn exists(key: &str) -> Result<bool, String> {
 }
 
 // ---------------------------------------------------------------- output checks
-
-/// A JSON value shortened for messages.
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() <= 400 {
-        return s;
-    }
-    let mut end = 400;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes)", &s[..end], s.len())
-}
-
-fn ok<'a>(out: &'a Value, what: &str) -> Result<&'a Value, String> {
-    out.get("ok")
-        .ok_or_else(|| format!("{what}: expected {{\"ok\": ...}}, got {}", short(out)))
-}
-
-fn expect_num(out: &Value, field: &str, want: f64, what: &str) -> Result<(), String> {
-    let got = ok(out, what)?.get(field).and_then(Value::as_f64);
-    check!(
-        got == Some(want),
-        "{what}: expected ok.{field} == {want}, got {}",
-        short(out)
-    );
-    Ok(())
-}
-
-/// The `error` of an output line, checked to carry `code`, `message` and a `data` member.
-fn rpc_error<'a>(
-    out: &'a Value,
-    code: i64,
-    message: &str,
-    what: &str,
-) -> Result<&'a Value, String> {
-    let err = out
-        .get("error")
-        .ok_or_else(|| format!("{what}: expected an RPC error {code}, got {}", short(out)))?;
-    check!(
-        err["code"].as_i64() == Some(code) && err["message"] == message,
-        "{what}: expected error {code} {message:?}, got {}",
-        short(out)
-    );
-    check!(
-        err.get("data").is_some(),
-        "{what}: the error has no data member: {}",
-        short(out)
-    );
-    Ok(err)
-}
 
 /// Checks the details of a validation error (`-32602`, or `-32603` "Result
 /// validation failed") name `field` (`None`: the params as a whole).

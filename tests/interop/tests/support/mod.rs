@@ -608,19 +608,4 @@ impl Redis {
     }
 }
 
-/// A JSON value shortened for messages (the 1 MiB echo must not flood them).
-pub(crate) fn short(v: &Value) -> String {
-    short_str(&v.to_string())
-}
-
-fn short_str(s: &str) -> String {
-    const MAX: usize = 400;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes)", &s[..end], s.len())
-}
+pub(crate) use clamator_interop::output::{short, short_str};
