@@ -5,6 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod value_de;
+
 /// One validation problem: where it is, what is wrong, and its kind.
 ///
 /// Serialized as `{"loc": [...], "msg": "...", "type": "..."}`, the shape the
@@ -53,33 +55,53 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ValidationIssue> {
     // Tracking the path copies every key on the way; only a value that does
     // not decode needs it, for the problem's `loc`: decode first without
     // (from a reference: the value is still there to decode again).
-    if let Ok(decoded) = T::deserialize(&value) {
-        return Ok(decoded);
-    }
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
-        let mut loc: Vec<Value> = err
-            .path()
-            .iter()
-            .filter_map(|seg| match seg {
-                serde_path_to_error::Segment::Seq { index } => Some(Value::from(*index)),
-                serde_path_to_error::Segment::Map { key } => Some(Value::from(key.clone())),
-                serde_path_to_error::Segment::Enum { variant } => {
-                    Some(Value::from(variant.clone()))
-                }
-                serde_path_to_error::Segment::Unknown => None,
+    let json_err = match T::deserialize(&value) {
+        Ok(decoded) => return Ok(decoded),
+        Err(err) => err,
+    };
+    // Decode again through our own deserializer, whose error records which
+    // `serde::de::Error` method reported the problem (the kind, the missing
+    // field), with the path tracked for `loc`.
+    match serde_path_to_error::deserialize::<_, T>(value_de::ValueDe(&value)) {
+        Err(err) => {
+            let mut loc = path_loc(err.path());
+            let problem = err.inner();
+            if let Some(field) = problem.field() {
+                loc.push(Value::from(field));
+            }
+            Err(ValidationIssue {
+                loc,
+                msg: strip_position(problem.msg()),
+                kind: problem.kind().as_str().to_owned(),
             })
-            .collect();
-        let msg = err.inner().to_string();
-        let (kind, field) = classify(&msg);
-        if let Some(field) = field {
-            loc.push(Value::from(field));
         }
-        ValidationIssue {
-            loc,
-            msg: strip_position(&msg),
-            kind: kind.to_owned(),
+        // Our deserializer accepted what serde_json rejected (they should
+        // agree): serde_json's verdict stands, in its words, of no known kind.
+        Ok(_) => {
+            let loc = serde_path_to_error::deserialize::<_, T>(&value)
+                .err()
+                .map(|err| path_loc(err.path()))
+                .unwrap_or_default();
+            Err(ValidationIssue {
+                loc,
+                msg: strip_position(&json_err.to_string()),
+                kind: "value_error".to_owned(),
+            })
         }
-    })
+    }
+}
+
+/// A tracked path as `loc` items: field names and variant names as strings,
+/// list indices as integers.
+fn path_loc(path: &serde_path_to_error::Path) -> Vec<Value> {
+    path.iter()
+        .filter_map(|seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => Some(Value::from(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(Value::from(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => Some(Value::from(variant.clone())),
+            serde_path_to_error::Segment::Unknown => None,
+        })
+        .collect()
 }
 
 /// Like [`decode`], for params and results, which are always JSON objects on
@@ -96,6 +118,7 @@ pub fn decode_object<T: DeserializeOwned>(value: Value) -> Result<T, ValidationI
     decode(value)
 }
 
+/// How [`decode_object`] names the JSON type of what it got instead of an object.
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -104,30 +127,6 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
-    }
-}
-
-/// The kind of a serde error message, and the field it names (for missing or unknown fields).
-fn classify(msg: &str) -> (&'static str, Option<String>) {
-    let named = |prefix: &str| {
-        msg.strip_prefix(prefix)
-            .and_then(|rest| rest.strip_prefix('`'))
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    };
-    if msg.starts_with("missing field") {
-        ("missing", named("missing field "))
-    } else if msg.starts_with("unknown field") {
-        // serde_path_to_error already ends the path with the unknown key.
-        ("extra_forbidden", None)
-    } else if msg.starts_with("invalid type") {
-        ("invalid_type", None)
-    } else if msg.starts_with("invalid value") || msg.starts_with("unknown variant") {
-        ("invalid_value", None)
-    } else if msg.starts_with("invalid length") {
-        ("invalid_length", None)
-    } else {
-        ("value_error", None)
     }
 }
 
@@ -140,62 +139,4 @@ fn strip_position(msg: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Inner {
-        x: f64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    #[allow(dead_code)]
-    struct P {
-        a: f64,
-        sleep_ms: Option<u64>,
-        items: Vec<Inner>,
-    }
-
-    #[test]
-    fn missing_field_names_the_field() {
-        let e = decode::<P>(json!({"items": []})).unwrap_err();
-        assert_eq!(e.kind, "missing");
-        assert_eq!(e.loc, vec![json!("a")]);
-        assert_eq!(e.path(), "a");
-    }
-
-    #[test]
-    fn unknown_field_is_extra_forbidden() {
-        let e = decode::<P>(json!({"a": 1, "items": [], "zzz": 1})).unwrap_err();
-        assert_eq!(e.kind, "extra_forbidden");
-        assert_eq!(e.loc, vec![json!("zzz")]);
-    }
-
-    #[test]
-    fn wrong_type_in_nested_list() {
-        let e = decode::<P>(json!({"a": 1, "items": [{"x": 1}, {"x": "no"}]})).unwrap_err();
-        assert_eq!(e.kind, "invalid_type");
-        assert_eq!(e.loc, vec![json!("items"), json!(1), json!("x")]);
-        assert!(e.msg.contains("invalid type"), "{}", e.msg);
-    }
-
-    #[test]
-    fn non_object_params() {
-        let e = decode_object::<P>(json!([1, 2, []])).unwrap_err();
-        assert_eq!(e.kind, "model_type");
-        assert!(e.loc.is_empty());
-        assert_eq!(e.path(), ".");
-        assert!(decode_object::<P>(json!(null)).is_err());
-        assert!(decode_object::<P>(json!({"a": 1, "items": []})).is_ok());
-    }
-
-    #[test]
-    fn camel_case_wire_names() {
-        let p = decode::<P>(json!({"a": 1, "sleepMs": 5, "items": []})).unwrap();
-        assert_eq!(p.sleep_ms, Some(5));
-    }
-}
+mod tests;
