@@ -4,6 +4,9 @@
 //! gracefully (in-flight calls finish within the shutdown grace).
 //! `--metrics-addr HOST:PORT` serves the transport's metrics as Prometheus
 //! text at `http://HOST:PORT/metrics` (feature `metrics`, on by default).
+//! `--health-addr HOST:PORT` serves the liveness and readiness probes at
+//! `http://HOST:PORT/healthz` and `/readyz` once the server started (feature
+//! `health`, on by default).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,6 +90,11 @@ struct Args {
     /// Serve metrics as Prometheus text at http://HOST:PORT/metrics.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve health probes once started: http://HOST:PORT/healthz (200 while the
+    /// process and its loops are fine) and /readyz (200 while Redis answers and
+    /// the group exists, else 503), each with a JSON body.
+    #[arg(long, env = "CLAMATOR_HEALTH_ADDR", value_name = "HOST:PORT")]
+    health_addr: Option<std::net::SocketAddr>,
 }
 
 /// Bucket bounds (seconds) of the duration histograms: 100 µs to 30 s.
@@ -118,6 +126,43 @@ fn serve_metrics(_addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::
     )
 }
 
+/// The running HTTP server of the health probes.
+#[cfg(feature = "health")]
+type HealthServer = clamator::redis::health::HealthServer;
+#[cfg(not(feature = "health"))]
+type HealthServer = std::convert::Infallible;
+
+/// Serves `server`'s liveness and readiness probes on `addr`.
+#[cfg(feature = "health")]
+async fn serve_health(
+    server: &RedisRpcServer,
+    addr: std::net::SocketAddr,
+) -> Result<HealthServer, Box<dyn std::error::Error>> {
+    clamator::redis::health::serve_http(server.health_probe(), addr)
+        .await
+        .map_err(|e| format!("serving health probes on {addr}: {e}").into())
+}
+
+#[cfg(not(feature = "health"))]
+async fn serve_health(
+    _server: &RedisRpcServer,
+    _addr: std::net::SocketAddr,
+) -> Result<HealthServer, Box<dyn std::error::Error>> {
+    Err(
+        "this arith-server was built without its `health` feature: rebuild with it (on by \
+         default) to use --health-addr"
+            .into(),
+    )
+}
+
+/// Stops serving the health probes.
+async fn stop_health(health: HealthServer) {
+    #[cfg(feature = "health")]
+    health.shutdown().await;
+    #[cfg(not(feature = "health"))]
+    match health {}
+}
+
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(addr) = args.metrics_addr {
         serve_metrics(addr)?;
@@ -147,6 +192,16 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Retries (with a warning per attempt) while Redis is unreachable.
         .start()
         .await?;
+    let health = match args.health_addr {
+        Some(addr) => match serve_health(&server, addr).await {
+            Ok(health) => Some(health),
+            Err(e) => {
+                server.stop().await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     println!("READY");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -157,7 +212,11 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         tracing::info!("stopping");
     };
+    // The probes answer while the server stops (not ready: its loops end).
     server.run_until(stop).await;
+    if let Some(health) = health {
+        stop_health(health).await;
+    }
     Ok(())
 }
 

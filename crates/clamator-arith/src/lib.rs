@@ -12,9 +12,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use clamator::RpcError;
 use clamator::schemars::JsonSchema;
 use clamator::serde::{self, Deserialize, Serialize, Serializer};
+use clamator::{Context, RpcError};
 
 /// `add` / `divide` params.
 #[clamator::model]
@@ -128,8 +128,9 @@ pub struct CheckedSum {
 pub trait Arith {
     /// `a + b`.
     async fn add(&self, params: AddParams) -> Result<SumResult, RpcError>;
-    /// `a + b` after sleeping `sleepMs`.
-    async fn slow_add(&self, params: SlowAddParams) -> Result<SumResult, RpcError>;
+    /// `a + b` after sleeping `sleepMs`; stops early (-32603 `Cancelled`)
+    /// when the request's context is cancelled (its caller gave up).
+    async fn slow_add(&self, params: SlowAddParams, ctx: &Context) -> Result<SumResult, RpcError>;
     /// `a / b`; `b == 0` is error -32000 "division by zero" with data `{"a": a}`.
     async fn divide(&self, params: AddParams) -> Result<QuotientResult, RpcError>;
     /// Returns its text unchanged.
@@ -154,7 +155,9 @@ pub struct ArithHandler {
     instance: String,
     /// Pings handled.
     pings: AtomicU64,
-    /// Print `CALL <method>` per handled call (the interop suite counts them).
+    /// Print `CALL <method>` per handled call (the interop suite counts
+    /// them), and `CANCELLED <method>` when a handler stops because its
+    /// caller gave up.
     trace_calls: bool,
 }
 
@@ -192,14 +195,25 @@ impl Arith for ArithHandler {
         Ok(SumResult { sum: p.a + p.b })
     }
 
-    async fn slow_add(&self, p: SlowAddParams) -> Result<SumResult, RpcError> {
+    async fn slow_add(&self, p: SlowAddParams, ctx: &Context) -> Result<SumResult, RpcError> {
         self.trace("slowAdd");
         let ms = if p.sleep_ms.is_finite() && p.sleep_ms > 0.0 {
             p.sleep_ms
         } else {
             0.0
         };
-        tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)) => {}
+            () = ctx.cancelled() => {
+                if self.trace_calls {
+                    println!("CANCELLED arith.slowAdd");
+                }
+                return Err(RpcError::internal(
+                    "Cancelled",
+                    "the caller gave up (cancelled or past its deadline); slowAdd stopped",
+                ));
+            }
+        }
         Ok(SumResult { sum: p.a + p.b })
     }
 

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clamator_over_redis::ops::Conn;
-use clamator_over_redis::{ConfigError, ConnectOptions, TlsHandshakeError};
-use clamator_protocol::TransportError;
+use clamator_over_redis::{ConfigError, ConnectError, ConnectOptions};
 #[cfg(feature = "cluster")]
 use redis::Value;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError};
@@ -414,20 +413,18 @@ impl Redis {
 
 /// Why opening a connection to `url` failed, as a CLI error: a TLS failure
 /// with what to change, or Redis unreachable with the reason.
-fn open_failed(url: &str, cluster: bool, error: &TransportError) -> CliError {
-    if let Some(tls) = TlsHandshakeError::find_in(error) {
-        return CliError::Tls {
-            url: url.to_owned(),
-            reason: tls.to_string(),
-        };
-    }
+fn open_failed(url: &str, cluster: bool, error: &ConnectError) -> CliError {
     let reason = match error {
-        // The transport's own wording ("connection lost: ...; check that the
-        // broker is reachable") repeats what the CLI message says: keep the cause.
-        TransportError::ConnectionLost {
-            source: Some(source),
-            ..
-        } => source.to_string(),
+        ConnectError::Tls(tls) => {
+            return CliError::Tls {
+                url: url.to_owned(),
+                reason: tls.to_string(),
+            };
+        }
+        ConnectError::Config(error) => return CliError::Usage(error.to_string()),
+        // The transport's own wording ("...; check that Redis runs there")
+        // repeats what the CLI message says: keep the cause.
+        ConnectError::Unreachable { source, .. } => source.to_string(),
         other => other.to_string(),
     };
     CliError::Unreachable {

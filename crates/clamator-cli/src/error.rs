@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clamator_over_redis::ConnectError;
 use clamator_protocol::{ProtocolError, RpcError, TransportError};
 
 use crate::conn::redact;
@@ -115,6 +116,17 @@ pub(crate) enum CliError {
         source: TransportError,
     },
 
+    /// Connecting or starting failed in another way (Redis refused, or
+    /// refuses for now).
+    #[error("{doing}: {source}")]
+    Connect {
+        /// What was being done.
+        doing: String,
+        /// The transport's error.
+        #[source]
+        source: ConnectError,
+    },
+
     /// A reply or request broke the protocol.
     #[error("{doing}: {source}")]
     Protocol {
@@ -165,6 +177,7 @@ impl CliError {
             | CliError::Redis { .. }
             | CliError::CallTimeout { .. }
             | CliError::Transport { .. }
+            | CliError::Connect { .. }
             | CliError::Protocol { .. }
             | CliError::NoRedisServer { .. }
             | CliError::Internal(_) => EXIT_TRANSPORT,
@@ -213,20 +226,35 @@ impl CliError {
         }
     }
 
-    /// A transport failure while doing `doing`; a failed connect reads as "cannot reach Redis".
-    pub(crate) fn transport(source: TransportError, doing: &str, url: &str) -> CliError {
-        if let Some(tls) = clamator_over_redis::TlsHandshakeError::find_in(&source) {
-            return CliError::Tls {
+    /// A failed connect or server start while doing `doing`: TLS with what
+    /// to change, an unreachable Redis as "cannot reach Redis", options as a
+    /// usage error.
+    pub(crate) fn connect(source: ConnectError, doing: &str, url: &str) -> CliError {
+        match source {
+            ConnectError::Tls(tls) => CliError::Tls {
                 url: url.to_owned(),
                 reason: format!("{doing}: {tls}"),
-            };
+            },
+            ConnectError::Unreachable { source, .. } => CliError::Unreachable {
+                url: url.to_owned(),
+                reason: format!("{doing}: {source}"),
+            },
+            ConnectError::Config(error) => CliError::Usage(error.to_string()),
+            source => CliError::Connect {
+                doing: doing.to_owned(),
+                source,
+            },
         }
+    }
+
+    /// A failed call's transport error while doing `doing`; a lost
+    /// connection reads as "cannot reach Redis".
+    pub(crate) fn transport(source: TransportError, doing: &str, url: &str) -> CliError {
         match source {
             TransportError::ConnectionLost { message, .. } => CliError::Unreachable {
                 url: url.to_owned(),
                 reason: format!("{doing}: {message}"),
             },
-            TransportError::Config(error) => CliError::Usage(error.to_string()),
             source => CliError::Transport {
                 doing: doing.to_owned(),
                 source,

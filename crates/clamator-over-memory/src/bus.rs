@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use clamator_protocol::{Error, TransportError};
+use clamator_protocol::{Error, Metadata, TransportError};
 use tokio::sync::oneshot;
 
 use crate::client::MemoryClient;
-use crate::server::{MemoryServer, MemoryServerBuilder, ServerCore};
+use crate::server::{MemoryServer, MemoryServerBuilder, ServerCore, StartError};
 
 /// An in-process message bus: servers and clients made from the same bus (or
 /// from clones of it, which share one routing table) can reach each other.
@@ -57,13 +57,13 @@ impl MemoryBus {
 
     /// Routes every service of `core` to it, or none of them if another
     /// server already hosts one of them.
-    pub(crate) fn register(&self, core: &Arc<ServerCore>) -> Result<(), TransportError> {
+    pub(crate) fn register(&self, core: &Arc<ServerCore>) -> Result<(), StartError> {
         let mut routes = self.routes();
         if let Some(taken) = core
             .service_names()
             .find(|name| routes.get(*name).is_some_and(|c| !Arc::ptr_eq(c, core)))
         {
-            return Err(TransportError::ServiceTaken {
+            return Err(StartError::ServiceTaken {
                 service: taken.to_owned(),
             });
         }
@@ -78,17 +78,18 @@ impl MemoryBus {
         self.routes().retain(|_, c| !Arc::ptr_eq(c, core));
     }
 
-    /// Hands the request text to the server of `service`, which runs it on a
-    /// task of its own and sends the reply text, if any, on `reply`.
+    /// Hands the request text (and the caller's metadata) to the server of
+    /// `service`, which runs it on a task of its own and sends the reply text, if any, on `reply`.
     pub(crate) fn submit(
         &self,
         service: &str,
         envelope: &str,
+        metadata: Metadata,
         reply: Option<oneshot::Sender<String>>,
     ) -> Result<(), Error> {
         let core = self.routes().get(service).cloned();
         match core {
-            Some(core) => core.accept(service, envelope, reply),
+            Some(core) => core.accept(service, envelope, metadata, reply),
             None => Err(TransportError::NoServer {
                 service: service.to_owned(),
             }

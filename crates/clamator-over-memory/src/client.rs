@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clamator_protocol::transport::{OutgoingCall, OutgoingNotification};
 use clamator_protocol::{
-    ClientTransport, DEFAULT_TIMEOUT, Envelope, Error, Response, TransportError,
+    ClientTransport, DEFAULT_TIMEOUT, Envelope, Error, Metadata, Response, TransportError,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -28,6 +28,8 @@ pub struct MemoryClient {
     stopped: CancellationToken,
     /// The timeout of calls made with `timeout: None`.
     default_timeout: Duration,
+    /// Sent with every call and notification ([`MemoryClient::with_metadata`]).
+    metadata: Metadata,
 }
 
 impl MemoryClient {
@@ -37,6 +39,7 @@ impl MemoryClient {
             bus: bus.clone(),
             stopped: CancellationToken::new(),
             default_timeout: DEFAULT_TIMEOUT,
+            metadata: Metadata::new(),
         }
     }
 
@@ -46,6 +49,22 @@ impl MemoryClient {
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
+    }
+
+    /// Sends `metadata` with every call and notification, as a Redis
+    /// client's [`with_metadata`] does (what a call's own metadata sets wins).
+    ///
+    /// [`with_metadata`]: https://docs.rs/clamator-over-redis/latest/clamator_over_redis/struct.RedisRpcClient.html#method.with_metadata
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// What goes with a request: its own metadata, then the client's.
+    fn metadata_for(&self, mut own: Metadata) -> Metadata {
+        own.merge_missing(&self.metadata);
+        own
     }
 
     /// Closes the client: calls still waiting (on other tasks) fail at once
@@ -89,8 +108,9 @@ impl MemoryClient {
     /// Hands the request text to its server and waits for the reply text.
     async fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> Result<Response, Error> {
         let (reply_tx, reply_rx) = oneshot::channel();
+        let metadata = self.metadata_for(call.metadata);
         self.bus
-            .submit(&call.service, &call.envelope, Some(reply_tx))?;
+            .submit(&call.service, &call.envelope, metadata, Some(reply_tx))?;
         let timeout = timeout.unwrap_or(self.default_timeout);
         tokio::select! {
             biased;
@@ -121,6 +141,7 @@ impl ClientTransport for MemoryClient {
         Box::pin(std::future::ready(self.bus.submit(
             &notification.service,
             &notification.envelope,
+            self.metadata_for(notification.metadata),
             None,
         )))
     }

@@ -12,7 +12,7 @@
 //! ```
 //! # use clamator_over_memory::MemoryBus;
 //! # use clamator_protocol::Dispatcher;
-//! # async fn demo(dispatcher: Dispatcher) -> Result<(), clamator_protocol::Error> {
+//! # async fn demo(dispatcher: Dispatcher) -> Result<(), Box<dyn std::error::Error>> {
 //! let bus = MemoryBus::new();
 //! let server = bus.server().dispatcher(dispatcher).start().await?;
 //! let client = bus.client();
@@ -27,7 +27,7 @@
 //!   bus fails at once with [`TransportError::NoServer`]; over Redis the request
 //!   would wait in the command stream and the call would end in a timeout.
 //! - One server per service per bus: starting a second server for a service
-//!   fails with [`TransportError::ServiceTaken`] (over Redis, servers of one
+//!   fails with [`StartError::ServiceTaken`] (over Redis, servers of one
 //!   service share the work).
 //! - Delivery is exactly once; nothing survives the process.
 //!
@@ -38,7 +38,6 @@
 //!   implements [`clamator_protocol::ClientTransport`].
 //!
 //! [`TransportError::NoServer`]: clamator_protocol::TransportError::NoServer
-//! [`TransportError::ServiceTaken`]: clamator_protocol::TransportError::ServiceTaken
 #![deny(missing_docs)]
 
 pub mod bus;
@@ -47,4 +46,4 @@ pub mod server;
 
 pub use bus::MemoryBus;
 pub use client::MemoryClient;
-pub use server::{DEFAULT_SHUTDOWN_GRACE, MemoryServer, MemoryServerBuilder};
+pub use server::{DEFAULT_SHUTDOWN_GRACE, MemoryServer, MemoryServerBuilder, StartError};

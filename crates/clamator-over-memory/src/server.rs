@@ -6,10 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clamator_protocol::middleware::{Call, CallService};
 use clamator_protocol::transport::{HandlerLimit, Poison, read_incoming};
 use clamator_protocol::{
-    Contract, Dispatcher, DispatcherBuilder, Error, ProtocolError, RegisterError, Service,
-    TransportError,
+    BoxError, Context, Contract, Dispatcher, DispatcherBuilder, Error, Metadata, ProtocolError,
+    RegisterError, Service, TransportError,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,25 @@ use crate::bus::MemoryBus;
 
 /// How long [`MemoryServer::stop`] waits for handlers in flight by default: 5 s.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Starting a [`MemoryServer`] failed ([`MemoryServerBuilder::start`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// No service is registered on the builder.
+    #[error("no service is registered: register at least one before starting the server")]
+    NoServices,
+    /// Another server on the bus hosts this service already (one server per
+    /// service per bus; none of this server's services was registered).
+    #[error(
+        "service {service:?} is already served on this bus by another server: stop that \
+         server first, or start this one on another MemoryBus"
+    )]
+    ServiceTaken {
+        /// The service.
+        service: String,
+    },
+}
 
 /// Builds a [`MemoryServer`]: the bus, the services, the shutdown grace.
 #[derive(Debug)]
@@ -52,6 +72,23 @@ impl MemoryServerBuilder {
         Ok(self)
     }
 
+    /// Wraps every request's handling in a [`tower::Layer`]: auth, rate or
+    /// concurrency limits, logging (see [`clamator_protocol::middleware`]).
+    /// The last layer added sees a request first. Applies to the services
+    /// registered on this builder (a [`dispatcher`](Self::dispatcher) given
+    /// whole brings its own layers).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<CallService> + Send + 'static,
+        L::Service:
+            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<Call>>::Future: Send + 'static,
+    {
+        self.services = self.services.layer(layer);
+        self
+    }
+
     /// Serves the services of a dispatcher built elsewhere, instead of the
     /// ones registered on this builder.
     pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
@@ -75,18 +112,16 @@ impl MemoryServerBuilder {
     }
 
     /// Makes the services reachable on the bus. Fails with
-    /// [`TransportError::ServiceTaken`] when another server on the bus hosts
+    /// [`StartError::ServiceTaken`] when another server on the bus hosts
     /// one of them (then none of them is registered), and with
-    /// [`TransportError::Config`] when no service is registered.
-    pub async fn start(self) -> Result<MemoryServer, TransportError> {
+    /// [`StartError::NoServices`] when no service is registered.
+    pub async fn start(self) -> Result<MemoryServer, StartError> {
         let dispatcher = match self.dispatcher {
             Some(d) => d,
             None => self.services.build(),
         };
         if dispatcher.service_names().next().is_none() {
-            return Err(TransportError::Config(
-                "no service is registered: register at least one before starting the server".into(),
-            ));
+            return Err(StartError::NoServices);
         }
         let core = Arc::new(ServerCore {
             dispatcher,
@@ -218,6 +253,7 @@ impl ServerCore {
         &self,
         service: &str,
         envelope: &str,
+        metadata: Metadata,
         reply: Option<oneshot::Sender<String>>,
     ) -> Result<(), Error> {
         let request = match read_incoming(envelope.as_bytes()) {
@@ -248,7 +284,16 @@ impl ServerCore {
                 limit,
                 timer: tokio::time::sleep(limit),
             });
-            let dispatched = dispatcher.dispatch_limited(request, limit);
+            // Only for methods that take one (or with middleware): the
+            // others pay nothing for it.
+            let ctx = dispatcher
+                .wants_context(&request.service, &request.method)
+                .then(|| {
+                    Context::new(&request.service, &request.method, request.id.clone())
+                        .with_metadata(metadata)
+                        .with_cancel(cancel.child_token())
+                });
+            let dispatched = dispatcher.dispatch_limited_with(request, ctx, limit);
             tokio::select! {
                 text = dispatched => {
                     if let (Some(text), Some(reply)) = (text, reply) {
@@ -306,7 +351,9 @@ mod tests {
         async fn exchange(&mut self, request: &str) -> Option<String> {
             let (tx, rx) = oneshot::channel();
             // Text the server cannot answer fails the submit: no reply.
-            self.0.submit("arith", request, Some(tx)).ok()?;
+            self.0
+                .submit("arith", request, Metadata::new(), Some(tx))
+                .ok()?;
             // A request that gets no reply drops the sender.
             tokio::time::timeout(Duration::from_secs(5), rx)
                 .await
@@ -334,7 +381,12 @@ mod tests {
         // A stopped server answers nothing: the bus has no route any more.
         let (tx, _rx) = oneshot::channel();
         let err = bus
-            .submit("arith", conformance::CASES[0].request, Some(tx))
+            .submit(
+                "arith",
+                conformance::CASES[0].request,
+                Metadata::new(),
+                Some(tx),
+            )
             .unwrap_err();
         assert!(
             matches!(err, Error::Transport(TransportError::NoServer { .. })),
@@ -358,7 +410,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"arith.add","params":{"x":1e400}}"#,
             "not json",
         ] {
-            let err = bus.submit("arith", text, None).unwrap_err();
+            let err = bus
+                .submit("arith", text, Metadata::new(), None)
+                .unwrap_err();
             assert!(matches!(err, Error::Protocol(_)), "{text}: {err:?}");
         }
         server.stop().await;

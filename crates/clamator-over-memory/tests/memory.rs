@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clamator_over_memory::{MemoryBus, MemoryClient, MemoryServer};
+use clamator_over_memory::{MemoryBus, MemoryClient, MemoryServer, StartError};
 use clamator_protocol::{
     ClientTransport, ContractDescriptor, Dispatcher, Error, HandlerFuture, Service, TransportError,
 };
@@ -253,7 +253,7 @@ async fn a_stopped_server_leaves_the_bus_and_a_fresh_one_takes_over() {
 #[tokio::test]
 async fn a_server_with_no_service_does_not_start() {
     let err = MemoryBus::new().server().start().await.unwrap_err();
-    assert!(matches!(err, TransportError::Config(_)), "{err:?}");
+    assert!(matches!(err, StartError::NoServices), "{err:?}");
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn one_server_per_service_per_bus() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, TransportError::ServiceTaken { service } if service == "arith"),
+        matches!(&err, StartError::ServiceTaken { service } if service == "arith"),
         "{err:?}"
     );
     let err = transport(

@@ -37,6 +37,8 @@ impl Role {
                 "xgroup|create",
                 "xgroup|setid",
                 "xreadgroup",
+                // The callers' cancels (`cancel.rs`).
+                "xread",
                 "xack",
                 "xadd",
                 "xpending",

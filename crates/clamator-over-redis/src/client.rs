@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_protocol::transport::{OutgoingCall, OutgoingNotification, PendingCalls};
-use clamator_protocol::{ClientTransport, Error, Response, TransportError};
+use clamator_protocol::{ClientTransport, Error, Metadata, Response, TransportError};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -16,6 +16,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::commands;
 use crate::conn::{BlockingConn, Connector, SharedConn};
+use crate::connect_error::ConnectError;
 use crate::keys;
 use crate::options::{ClientOptions, ConfigError, ConnectOptions, DEFAULT_REPLY_STREAM_MAXLEN};
 use crate::reply_loop::ReplyLoop;
@@ -38,6 +39,9 @@ use tracing::Instrument;
 pub struct RedisRpcClient {
     /// The client every clone shares.
     inner: Arc<ClientInner>,
+    /// Metadata this handle sends with every call and notification
+    /// ([`RedisRpcClient::with_metadata`]); `None`: none.
+    metadata: Option<Arc<Metadata>>,
 }
 
 /// What the clones of one [`RedisRpcClient`] share.
@@ -175,22 +179,26 @@ impl crate::periodic::Periodic for ReplyStreamKeeper {
 
 impl RedisRpcClient {
     /// Connects with [`ClientOptions::default`]; see [`connect_with`](Self::connect_with).
-    pub async fn connect(conn: ConnectOptions) -> Result<RedisRpcClient, TransportError> {
+    pub async fn connect(conn: ConnectOptions) -> Result<RedisRpcClient, ConnectError> {
         Self::connect_with(conn, ClientOptions::default()).await
     }
 
     /// Checks the options, connects, opens the reply stream and starts the
-    /// reply loop. Fails with [`TransportError::Config`] (holding a
+    /// reply loop. Fails with [`ConnectError::Config`] (holding a
     /// [`ConfigError`]) for unusable options or an instance id another
-    /// client uses, and with [`TransportError::ConnectionLost`] when Redis is
-    /// unreachable.
+    /// client uses, [`ConnectError::Unreachable`] when Redis is unreachable,
+    /// [`ConnectError::Tls`] when a TLS handshake failed,
+    /// [`ConnectError::Refused`] when Redis refused the credentials or a
+    /// command (an ACL user without a permission), and
+    /// [`ConnectError::Unavailable`] when Redis refuses for now (loading,
+    /// out of memory); it does not retry.
     pub async fn connect_with(
         conn: ConnectOptions,
         options: ClientOptions,
-    ) -> Result<RedisRpcClient, TransportError> {
-        let config = |e: ConfigError| TransportError::Config(Box::new(e));
-        conn.validate().map_err(config)?;
-        options.validate().map_err(config)?;
+    ) -> Result<RedisRpcClient, ConnectError> {
+        let config = ConnectError::Config;
+        conn.validate()?;
+        options.validate()?;
         let instance_id = options.new_instance_id();
         let reply_stream = keys::reply_stream(&conn.key_prefix, &instance_id);
         let in_use = || {
@@ -200,20 +208,20 @@ impl RedisRpcClient {
             })
         };
         let connector = Connector::new(&conn);
-        let claim = ReplyStreamClaim::take(format!("{}/{reply_stream}", connector.label()))
-            .ok_or_else(in_use)?;
+        let addr = connector.label();
+        let claim = ReplyStreamClaim::take(format!("{addr}/{reply_stream}")).ok_or_else(in_use)?;
         let mut blocking = BlockingConn::never_unblocked(connector.clone());
         blocking
             .connect()
             .await
-            .map_err(|e| e.into_transport("opening the reply connection"))?;
+            .map_err(|e| e.into_connect("opening the reply connection", &addr))?;
         if options.instance_id.is_some()
             && let Some(ttl) = options.reply_stream_ttl
         {
             Self::check_not_live(&mut blocking, &reply_stream, ttl, conn.command_timeout)
                 .await
                 .map_err(|e| match e {
-                    Some(transport) => transport,
+                    Some(failed) => failed.into_connect("checking the reply stream (PTTL)", &addr),
                     None => config(ConfigError::InstanceIdInUse {
                         id: instance_id.clone(),
                         where_: "a live Rust client keeps its reply stream's TTL fresh",
@@ -235,8 +243,9 @@ impl RedisRpcClient {
             .query::<String>(&redis::cmd("PING"), conn.command_timeout)
             .await
             .map_err(|e| {
-                e.into_transport(
+                e.into_connect(
                     "connecting to Redis and opening the reply stream (XADD type=open, PEXPIRE, PING)",
+                    &addr,
                 )
             })?;
         let pending = PendingCalls::new();
@@ -266,6 +275,7 @@ impl RedisRpcClient {
         };
         tracing::debug!(%reply_stream, "Redis RPC client connected");
         Ok(RedisRpcClient {
+            metadata: None,
             inner: Arc::new(ClientInner {
                 conn,
                 options,
@@ -292,13 +302,10 @@ impl RedisRpcClient {
         reply_stream: &str,
         ttl: Duration,
         limit: Duration,
-    ) -> Result<(), Option<TransportError>> {
+    ) -> Result<(), Option<crate::conn::ConnError>> {
         let mut pttl = redis::cmd("PTTL");
         pttl.arg(reply_stream);
-        let left: i64 = conn
-            .query(&pttl, limit)
-            .await
-            .map_err(|e| Some(e.into_transport("checking the reply stream (PTTL)")))?;
+        let left: i64 = conn.query(&pttl, limit).await.map_err(Some)?;
         let fresh_from = ttl.saturating_sub(ttl / 3 + Duration::from_secs(1));
         match u64::try_from(left) {
             Ok(ms) if Duration::from_millis(ms) > fresh_from => Err(None),
@@ -314,6 +321,33 @@ impl RedisRpcClient {
     /// The key of this client's reply stream.
     pub fn reply_stream(&self) -> &str {
         &self.inner.reply_stream
+    }
+
+    /// This handle (a clone: the connection and reply stream stay shared),
+    /// sending `metadata` with every call and notification: an auth token,
+    /// a tenant, for the server's middleware and handlers
+    /// ([`clamator_protocol::Context::metadata`]). Each pair travels as a
+    /// stream field `meta-<name>`, which the Python and TypeScript peers
+    /// ignore. Metadata a client middleware layer sets on a call wins over
+    /// this for the same name.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> RedisRpcClient {
+        self.metadata = (!metadata.is_empty()).then(|| Arc::new(metadata));
+        self
+    }
+
+    /// The metadata this handle sends ([`with_metadata`](Self::with_metadata)).
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
+    }
+
+    /// What goes with a request: the call's own metadata, then this
+    /// handle's for names the call does not set.
+    fn metadata_for(&self, mut own: Metadata) -> Metadata {
+        if let Some(defaults) = &self.metadata {
+            own.merge_missing(defaults);
+        }
+        own
     }
 
     /// Fails pending calls with [`TransportError::Stopped`], stops the reply
@@ -384,7 +418,13 @@ impl RedisRpcClient {
     fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> CallFuture<'_> {
         let timeout = timeout.unwrap_or(self.inner.options.default_timeout);
         let deadline = Instant::now() + timeout;
-        let (metrics, span, waiting, sending) = self.prepare(call, deadline, timeout);
+        let (metrics, span, waiting, sending, service) = self.prepare(call, deadline, timeout);
+        let cancel = CancelOnDrop(
+            self.inner
+                .options
+                .cancel_abandoned_calls
+                .then(|| (Arc::clone(&self.inner), service, Arc::clone(waiting.key()))),
+        );
         CallFuture {
             sending: Some(sending),
             waiting,
@@ -392,6 +432,7 @@ impl RedisRpcClient {
             timeout,
             span,
             metrics: Some(metrics),
+            cancel,
         }
     }
 
@@ -408,16 +449,25 @@ impl RedisRpcClient {
         tracing::Span,
         clamator_protocol::transport::PendingCall,
         BoxFuture<'_, Result<(), Error>>,
+        String,
     ) {
         let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
         let stream = keys::command_stream(&self.inner.conn.key_prefix, &call.service);
         let span = trace::client_span(&call.service, &call.method, &stream, Some(&call.key));
         let waiting = self.inner.pending.register(call.key);
+        let metadata = self.metadata_for(call.metadata);
         let sending = Box::pin(
-            self.send_request(stream, call.envelope, deadline, timeout, span.clone())
-                .instrument(span.clone()),
+            self.send_request(
+                stream,
+                call.envelope,
+                metadata,
+                deadline,
+                timeout,
+                span.clone(),
+            )
+            .instrument(span.clone()),
         );
-        (metrics, span, waiting, sending)
+        (metrics, span, waiting, sending, call.service)
     }
 
     /// XADDs a request envelope with this client's `reply-to` to `stream`,
@@ -427,6 +477,7 @@ impl RedisRpcClient {
         &self,
         stream: String,
         envelope: String,
+        metadata: Metadata,
         deadline: Instant,
         timeout: Duration,
         span: tracing::Span,
@@ -445,6 +496,7 @@ impl RedisRpcClient {
                 nomkstream: self.inner.options.reply_stream_ttl.is_some(),
             }),
             context.as_ref().map(trace::Outgoing::fields),
+            &metadata,
         );
         drop(envelope);
         match self
@@ -473,11 +525,13 @@ impl RedisRpcClient {
         let stream = keys::command_stream(&self.inner.conn.key_prefix, &notification.service);
         let span = trace::client_span(&notification.service, &notification.method, &stream, None);
         let context = trace::outgoing(&span);
+        let metadata = self.metadata_for(notification.metadata);
         let xadd = commands::add_request(
             &stream,
             &notification.envelope,
             None,
             context.as_ref().map(trace::Outgoing::fields),
+            &metadata,
         );
         let outcome = self
             .inner
@@ -508,6 +562,48 @@ pin_project_lite::pin_project! {
         timeout: Duration,
         span: tracing::Span,
         metrics: Option<crate::metrics::ClientCall>,
+        cancel: CancelOnDrop,
+    }
+}
+
+/// Cancels a call on the servers (see `crate::cancel`) when dropped armed:
+/// the call timed out, or its future was dropped before the reply came.
+/// Holds the client, the service and the call's id key; empty when the
+/// client does not cancel (`ClientOptions::cancel_abandoned_calls`).
+#[derive(Debug)]
+struct CancelOnDrop(Option<(Arc<ClientInner>, String, Arc<str>)>);
+
+impl CancelOnDrop {
+    /// The call got its answer (or never left): nothing to cancel.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some((inner, service, key)) = self.0.take() else {
+            return;
+        };
+        // Closed: its reply stream is gone, nobody waits; no runtime: none to send on.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+        runtime.spawn(async move {
+            let stream = keys::cancel_stream(&inner.conn.key_prefix, &service);
+            let id = clamator_protocol::Id::Str(key.to_string());
+            let xadd = crate::cancel::add_cancel(&stream, &inner.reply_stream, &id);
+            if let Err(e) = inner
+                .shared
+                .query::<redis::Value>(&xadd, inner.conn.command_timeout)
+                .await
+            {
+                tracing::debug!(%service, error = %e, "could not cancel an abandoned call");
+            }
+        });
     }
 }
 
@@ -526,18 +622,30 @@ impl std::future::Future for CallFuture<'_> {
                 Poll::Ready(Ok(())) => *this.sending = None,
                 Poll::Ready(Err(e)) => {
                     *this.sending = None;
+                    this.cancel.disarm();
                     return Poll::Ready(finish(this.span, this.metrics, Err(e)));
                 }
             }
         }
         let outcome = match this.waiting.poll_reply(cx) {
-            Poll::Ready(Some(response)) => Ok(response),
-            Poll::Ready(None) => Err(TransportError::Stopped.into()),
+            Poll::Ready(Some(response)) => {
+                this.cancel.disarm();
+                Ok(response)
+            }
+            Poll::Ready(None) => {
+                this.cancel.disarm();
+                Err(TransportError::Stopped.into())
+            }
             Poll::Pending => match this.sleep.poll(cx) {
-                Poll::Ready(()) => Err(TransportError::Timeout {
-                    timeout: *this.timeout,
+                // The cancel goes now (dropping the armed guard), not when
+                // the caller drops this future.
+                Poll::Ready(()) => {
+                    drop(std::mem::replace(this.cancel, CancelOnDrop(None)));
+                    Err(TransportError::Timeout {
+                        timeout: *this.timeout,
+                    }
+                    .into())
                 }
-                .into()),
                 Poll::Pending => return Poll::Pending,
             },
         };

@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+use clamator_protocol::Metadata;
+use clamator_protocol::metadata;
+
 use crate::keys;
 
 /// Where and how the reply to a request goes.
@@ -34,12 +37,14 @@ pub(crate) struct TraceFields<'a> {
 
 /// `XADD <stream> * type rpc envelope <envelope> [reply-to <stream>
 /// [timeout-ms <ms>] [reply-nomkstream 1]] [traceparent <tp> [tracestate
-/// <ts>]]`: a request (with `reply`) or a notification (without).
+/// <ts>]] [meta-<name> <value> ...]`: a request (with `reply`) or a
+/// notification (without).
 pub(crate) fn add_request(
     stream: &str,
     envelope: &str,
     reply: Option<ReplyTo<'_>>,
     trace: Option<TraceFields<'_>>,
+    metadata: &Metadata,
 ) -> redis::Cmd {
     // Sized up front: the arguments are known, so the command's buffers
     // are allocated once instead of grown argument by argument.
@@ -72,6 +77,9 @@ pub(crate) fn add_request(
         if let Some(state) = trace.tracestate {
             xadd.arg(keys::FIELD_TRACESTATE).arg(state);
         }
+    }
+    for (name, value) in metadata.iter() {
+        xadd.arg([metadata::FIELD_PREFIX, name].concat()).arg(value);
     }
     xadd
 }

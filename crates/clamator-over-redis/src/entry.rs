@@ -5,6 +5,7 @@
 //! replies, because those fail the whole batch on one entry whose field name
 //! is not UTF-8: a junk entry must be acked and dropped, never wedge a loop.
 
+use clamator_protocol::Metadata;
 use redis::Value;
 
 use crate::keys::{
@@ -35,6 +36,9 @@ pub(crate) struct Entry {
     pub(crate) deliveries: Option<usize>,
     /// The consumer that held it before, for an entry reclaimed from another.
     pub(crate) reclaimed_from: Option<String>,
+    /// The caller's metadata (`meta-<name>` fields; sent by Rust clients that
+    /// set some). Fields that cannot be metadata are left out (and logged).
+    pub(crate) metadata: Metadata,
 }
 
 impl Entry {
@@ -87,6 +91,7 @@ struct EntryFields {
     nomkstream: bool,
     traceparent: Option<Vec<u8>>,
     tracestate: Option<Vec<u8>>,
+    metadata: Metadata,
 }
 
 impl EntryFields {
@@ -104,6 +109,9 @@ impl EntryFields {
             self.traceparent = Some(v);
         } else if k == FIELD_TRACESTATE.as_bytes() && self.tracestate.is_none() {
             self.tracestate = Some(v);
+        } else if let Some(Err(e)) = self.metadata.read_field(k, &v) {
+            // Hostile or foreign: the request still runs, without it.
+            tracing::debug!(error = %e, "a metadata field of a request was left out");
         }
     }
 
@@ -117,6 +125,7 @@ impl EntryFields {
             trace: trace::incoming(self.traceparent.as_deref(), self.tracestate.as_deref()),
             deliveries: None,
             reclaimed_from: None,
+            metadata: self.metadata,
         }
     }
 }
@@ -288,6 +297,7 @@ mod tests {
             trace: None,
             deliveries: None,
             reclaimed_from: None,
+            metadata: Metadata::new(),
         };
         let resp2 = Value::Array(vec![Value::Array(vec![
             bs(b"s"),

@@ -1,13 +1,83 @@
-//! What [`RedisRpcServer::health`](crate::RedisRpcServer::health) reports per
-//! service ([`ServiceHealth`]), and the [`Monitor`] the loops and their
-//! supervisors record it in: a few atomics per service, written by the loops
-//! at most once per pass (never per call) and read by `health()`.
+//! The health of a running server: what
+//! [`RedisRpcServer::health`](crate::RedisRpcServer::health) reports per
+//! service ([`ServiceHealth`]), and the liveness and readiness probes built on
+//! it ([`HealthProbe`], from
+//! [`RedisRpcServer::health_probe`](crate::RedisRpcServer::health_probe)),
+//! for Kubernetes or any orchestrator.
+//!
+//! - **Live** ([`HealthProbe::is_live`], `GET /healthz`): every loop of every
+//!   service runs, or has been down for less than [`DEFAULT_LOOP_GRACE`] (a
+//!   loop that panicked is restarted with backoff: 100 ms, doubling up to
+//!   30 s). Redis is not asked about: a process that waits for Redis is
+//!   alive, and restarting it would not bring Redis back.
+//! - **Ready** ([`HealthProbe::is_ready`], `GET /readyz`): every loop of
+//!   every service runs now, Redis answered its last check and did so within
+//!   [`DEFAULT_MAX_ANSWER_AGE`], and no service's consumer group was found
+//!   missing. The housekeeping loop checks once a second (`XINFO GROUPS`), so
+//!   readiness turns false within about a second of Redis going away (at
+//!   most `max_answer_age` when Redis hangs instead) and true again at the
+//!   first check after it is back; no restart is needed.
+//!
+//! [`HealthProbe::respond`] maps a probe's path to an HTTP status and a JSON
+//! body (below), for mounting in an HTTP server of your own (axum, hyper,
+//! ...); with the `health-http` feature, `serve_http` runs a small HTTP
+//! server of its own that answers them.
+//!
+//! # The JSON body
+//! Both paths answer the same fields: `probe` names the path's probe
+//! (`liveness` or `readiness`) and `status` is its outcome (`"ok"` with
+//! `200`, `"unavailable"` with `503`); `live` and `ready` are both verdicts.
+//!
+//! ```json
+//! {
+//!   "live": true,
+//!   "probe": "readiness",
+//!   "problems": [],
+//!   "ready": true,
+//!   "services": [{
+//!     "group": true,
+//!     "live": true,
+//!     "loops": {
+//!       "consumer": {"down_ms": null, "restarts": 0, "running": true},
+//!       "finish": {"down_ms": null, "restarts": 0, "running": true},
+//!       "housekeeping": {"down_ms": null, "restarts": 0, "running": true},
+//!       "lease": {"down_ms": null, "restarts": 0, "running": true},
+//!       "reclaim": {"down_ms": null, "restarts": 0, "running": true}
+//!     },
+//!     "ready": true,
+//!     "redis_answered_ms_ago": 412,
+//!     "redis_answering": true,
+//!     "service": "arith"
+//!   }],
+//!   "status": "ok"
+//! }
+//! ```
+//!
+//! `problems` says in words why a probe fails (empty when both pass);
+//! `down_ms` is how long a loop has been down (`null` while it runs);
+//! `group` is `null` until a check could tell. Unknown paths answer `404`.
+//!
+//! # Cost
+//! The loops and their supervisors record health in a few atomics per
+//! service (the crate's `Monitor`), written at most once per pass (never per
+//! call); `health()` and the probes only read them, and send nothing to
+//! Redis.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::conn::ConnError;
+
+#[cfg(feature = "health-http")]
+mod http;
+mod probe;
+
+#[cfg(feature = "health-http")]
+pub use http::{HealthServer, serve_http};
+pub use probe::{
+    DEFAULT_LOOP_GRACE, DEFAULT_MAX_ANSWER_AGE, HealthProbe, HealthReport, Probe, ServiceReport,
+};
 
 /// A loop a server runs for each service it serves.
 #[non_exhaustive]
@@ -80,6 +150,8 @@ pub struct LoopHealth {
     pub running: bool,
     /// How often it was restarted after a panic since the server started.
     pub restarts: u64,
+    /// Since when it has not been running (`None` while it runs).
+    pub down_since: Option<Instant>,
 }
 
 /// The health of one service on a running server, from
@@ -141,6 +213,9 @@ struct LoopStatus {
     running: AtomicBool,
     /// Restarts after a panic.
     restarts: AtomicU64,
+    /// Ms after `Monitor::started` when it last stopped running (0: it has
+    /// not run yet).
+    down_since_ms: AtomicU64,
     /// Set by the fault-injection hook: the loop panics at its next pass.
     panic_next: AtomicBool,
 }
@@ -181,9 +256,18 @@ impl Monitor {
         &self.loops[which.index()]
     }
 
+    /// Ms since the service started.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Records whether loop `which` runs now.
     pub(crate) fn set_running(&self, which: ServerLoop, running: bool) {
-        self.status(which).running.store(running, Ordering::Relaxed);
+        let status = self.status(which);
+        if !running {
+            status.down_since_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+        status.running.store(running, Ordering::Relaxed);
     }
 
     /// Counts a restart of loop `which` after a panic.
@@ -200,8 +284,7 @@ impl Monitor {
             Err(_) => false,
         };
         if answered {
-            let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.last_answer_ms.store(ms, Ordering::Relaxed);
+            self.last_answer_ms.store(self.now_ms(), Ordering::Relaxed);
         }
         self.answering.store(answered, Ordering::Relaxed);
     }
@@ -233,10 +316,15 @@ impl Monitor {
             .iter()
             .map(|&which| (which, self.status(which)))
             .filter(|(_, s)| s.enabled)
-            .map(|(which, s)| LoopHealth {
-                which,
-                running: s.running.load(Ordering::Relaxed),
-                restarts: s.restarts.load(Ordering::Relaxed),
+            .map(|(which, s)| {
+                let running = s.running.load(Ordering::Relaxed);
+                let down = Duration::from_millis(s.down_since_ms.load(Ordering::Relaxed));
+                LoopHealth {
+                    which,
+                    running,
+                    restarts: s.restarts.load(Ordering::Relaxed),
+                    down_since: (!running).then(|| self.started + down),
+                }
             })
             .collect();
         let last = Duration::from_millis(self.last_answer_ms.load(Ordering::Relaxed));

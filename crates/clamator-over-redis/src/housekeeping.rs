@@ -7,7 +7,7 @@
 //! - heals a group that skipped a backlog (`group::heal_if_skipped`),
 //! - trims the command stream, when `trim_command_streams` is on (`trim`).
 //!
-//! Every pass also closes the poison log's interval when it is over (its
+//! Every pass also reads the callers' cancels (`cancel`), and closes the poison log's interval when it is over (its
 //! summary line), and the loop's end flushes it. The loop runs whether or
 //! not trimming is on.
 
@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cancel::{Cancels, Passed};
 use crate::conn::{ConnError, SharedConn};
 use crate::group;
 use crate::health::{Monitor, ServerLoop};
@@ -38,6 +39,8 @@ pub(crate) struct HousekeepingLoop {
     pub(crate) metrics: Arc<ServiceMetrics>,
     /// Flushed every pass, and at the end.
     pub(crate) poison_log: Arc<PoisonLog>,
+    /// Callers' cancels, read every pass.
+    pub(crate) cancels: Arc<Cancels>,
     /// Whether to trim (config `trim_command_streams`).
     pub(crate) trim: bool,
     /// Where Redis's answers and the group's existence are recorded.
@@ -58,6 +61,14 @@ impl Periodic for HousekeepingLoop {
         self.monitor.trip(ServerLoop::Housekeeping);
         self.poison_log.flush_if_due();
         self.pass().await?;
+        let cancelled = self.cancels.pass(&self.shared).await?;
+        if cancelled.signalled > 0 {
+            crate::metrics::cancelled(&self.keys.service, "running", cancelled.signalled);
+        }
+        if cancelled != Passed::default() {
+            tracing::debug!(service = %self.keys.service, signalled = cancelled.signalled,
+                remembered = cancelled.remembered, "callers cancelled calls");
+        }
         Ok(Flow::Continue)
     }
 
@@ -73,6 +84,11 @@ impl HousekeepingLoop {
     pub(crate) async fn pass(&self) -> Result<usize, ConnError> {
         let groups = group::info(&self.keys, &self.shared).await;
         self.monitor.checked(&groups);
+        if groups.as_ref().is_err_and(no_stream) {
+            // Redis lost the stream, and so the group (it restarted without
+            // persistence): the next read or reclaim recreates them.
+            self.monitor.group_seen(false);
+        }
         let groups = groups?;
         self.monitor
             .group_seen(groups.groups.iter().any(|g| g.name == self.keys.group));
@@ -82,4 +98,10 @@ impl HousekeepingLoop {
         }
         trim::trim(&self.keys, &self.shared, &groups).await
     }
+}
+
+/// `XINFO GROUPS` on a stream that does not exist: `ERR no such key`.
+fn no_stream(e: &ConnError) -> bool {
+    matches!(e, ConnError::Redis(e)
+        if e.code() == Some("ERR") && e.detail().is_some_and(|d| d.starts_with("no such key")))
 }

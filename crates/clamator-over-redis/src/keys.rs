@@ -33,6 +33,13 @@ pub const FIELD_TRACESTATE: &str = "tracestate";
 /// The `type` of the entry a Rust client adds to create its reply stream
 /// (readers skip entries without an `envelope`).
 pub const TYPE_OPEN: &str = "open";
+/// The `type` of a cancel entry (on a service's cancel stream).
+pub const TYPE_CANCEL: &str = "cancel";
+/// The JSON-RPC method of a cancel entry's envelope: a notification
+/// `{"method": "$cancelRequest", "params": {"id": <the call's id>}}`.
+pub const CANCEL_METHOD: &str = "$cancelRequest";
+/// Cancel streams are capped near this many entries (`MAXLEN ~`).
+pub const CANCEL_STREAM_MAXLEN: usize = 1024;
 /// The longest instance id accepted in a `reply-to` key, in bytes.
 pub const MAX_INSTANCE_ID_LEN: usize = 256;
 
@@ -99,6 +106,14 @@ pub fn reply_target<'a>(key_prefix: &str, reply_to: &'a [u8]) -> Option<&'a str>
 /// and requeues its entries. Not part of the peer's wire contract.
 pub fn dead_letter_stream(key_prefix: &str, service: &str) -> String {
     format!("{key_prefix}:dead:{service}")
+}
+
+/// The cancel stream of a service: `<key_prefix>:cancel:<service>`. A Rust
+/// client whose call timed out or was dropped adds a cancel entry; every
+/// Rust server of the service reads the stream (plain `XREAD`, no group, so
+/// each sees every entry). The peers never read or write it.
+pub fn cancel_stream(key_prefix: &str, service: &str) -> String {
+    format!("{key_prefix}:cancel:{service}")
 }
 
 /// The consumer group on a service's command stream: the service name itself.

@@ -23,14 +23,16 @@
 //! # Public surface
 //! The crate root is what applications use: [`RedisRpcServer`] (built with
 //! [`RedisServerBuilder`]), [`RedisRpcClient`], [`ConnectOptions`],
-//! [`ServerOptions`], [`ClientOptions`], [`ConfigError`], the TLS types
+//! [`ServerOptions`], [`ClientOptions`], [`ConfigError`], [`ConnectError`]
+//! (what connecting and starting fail with, and its [`Refusal`]), the TLS types
 //! ([`TlsOptions`] with the `tls` feature, [`TlsHandshakeError`],
 //! [`TlsFailure`]), `SentinelOptions` (feature `sentinel`), and [`redis`]
 //! for [`ConnectOptions::from_client`]. The guides [`behaviour`], [`tls`],
 //! `sentinel`, `cluster` and [`metrics`] (the metric names) are modules of
-//! their own. [`ops`] holds the operator building blocks clamator's own
-//! tools use (keys, stream ids, raw entries, [`ops::Conn`], the ACL); it may
-//! change in minor versions. The surface is snapshotted in
+//! their own. [`health`] has the liveness and readiness probes
+//! ([`HealthProbe`], `GET /healthz` and `GET /readyz`). [`ops`] holds the
+//! operator building blocks clamator's own tools use (keys, stream ids, raw
+//! entries, [`ops::Conn`], the ACL); it may change in minor versions. The surface is snapshotted in
 //! `api/clamator-over-redis.txt` (see CONTRIBUTING.md).
 //!
 //! # Layout
@@ -49,6 +51,8 @@
 //!   time bounds and reconnects. The only module that knows the `redis`
 //!   crate's connection types: one Redis, Sentinel's primary, or a Redis
 //!   Cluster (`Conn::Cluster`, routed by key; see `cluster`).
+//! - `connect_error`: [`ConnectError`] and [`Refusal`], what a connect, a
+//!   server's start or [`ops::Conn::open`] fails with.
 //! - `backoff`: exponential backoff with jitter for reconnects.
 //! - `stream_id`: [`ops::StreamId`], entry ids parsed and ordered in one place.
 //! - `entry`: stream entries parsed from raw replies, junk-tolerant
@@ -57,7 +61,9 @@
 //! - `runner`: one service on one server: owns its loops and stops them in order.
 //! - `service_keys`: the immutable names one service's loops share.
 //! - `supervise`: runs each loop under a supervisor that restarts it, with
-//!   backoff, after a panic; `health`: what `RedisRpcServer::health` reports.
+//!   backoff, after a panic; [`health`]: what `RedisRpcServer::health`
+//!   reports, the liveness and readiness probes ([`HealthProbe`]) and, with
+//!   the `health-http` feature, their HTTP server (`health::serve_http`).
 //! - `periodic`: the skeleton every periodic loop shares.
 //! - `pool`: a service's handlers: slots, in-flight entries, tasks.
 //! - `worker`: handling one entry (dispatch, reply, ack).
@@ -101,17 +107,19 @@ pub mod behaviour {}
 
 mod acl;
 mod backoff;
+mod cancel;
 mod client;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 mod commands;
 mod conn;
+mod connect_error;
 mod consumer;
 mod dead_letter;
 mod entry;
 mod finish;
 mod group;
-mod health;
+pub mod health;
 mod housekeeping;
 mod keys;
 mod lease;
@@ -136,7 +144,8 @@ mod trim;
 mod worker;
 
 pub use client::RedisRpcClient;
-pub use health::{LoopHealth, ServerLoop, ServiceHealth};
+pub use connect_error::{ConnectError, Refusal};
+pub use health::{HealthProbe, LoopHealth, ServerLoop, ServiceHealth};
 pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions};
 #[cfg(feature = "sentinel")]
 pub use sentinel::SentinelOptions;

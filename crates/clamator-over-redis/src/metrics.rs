@@ -93,6 +93,7 @@ mod on {
     const SERVER_RECLAIMED: &str = "clamator.server.reclaimed";
     const SERVER_DEAD: &str = "clamator.server.dead_letters";
     const SERVER_EXPIRED: &str = "clamator.server.expired_skipped";
+    const SERVER_CANCELLED: &str = "clamator.server.cancelled";
     const SERVER_POISON: &str = "clamator.server.poison";
     const SERVER_RETRIED: &str = "clamator.server.replies_retried";
     const SERVER_ABANDONED: &str = "clamator.server.replies_abandoned";
@@ -148,6 +149,11 @@ mod on {
             describe_counter!(
                 SERVER_EXPIRED,
                 "Requests acknowledged unrun because their caller had given up"
+            );
+            describe_counter!(
+                SERVER_CANCELLED,
+                "Calls their caller cancelled: skipped before they started, or a running \
+                 handler's context signalled, by stage"
             );
             describe_counter!(SERVER_POISON, "Entries dropped unrun, by kind");
             describe_counter!(
@@ -393,6 +399,13 @@ mod on {
         counter!(SERVER_POISON, SERVICE => service.to_owned(), "kind" => kind).increment(1);
     }
 
+    /// `n` calls of `service` cancelled by their callers at `stage`
+    /// (`before_start`: skipped; `running`: the handler's context signalled).
+    pub(crate) fn cancelled(service: &str, stage: &'static str, n: usize) {
+        counter!(SERVER_CANCELLED, SERVICE => service.to_owned(), "stage" => stage)
+            .increment(n as u64);
+    }
+
     /// A connection of this role (`shared`, `consumer`, `reply`) was re-opened.
     pub(crate) fn reconnect(role: &str) {
         counter!(RECONNECTS, "role" => role.to_owned()).increment(1);
@@ -500,6 +513,9 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn poison(_service: &str, _kind: &'static str) {}
+
+    #[inline(always)]
+    pub(crate) fn cancelled(_service: &str, _stage: &'static str, _n: usize) {}
 
     #[inline(always)]
     pub(crate) fn reconnect(_role: &str) {}

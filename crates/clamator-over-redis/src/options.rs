@@ -573,8 +573,8 @@ impl ServerOptions {
     /// How long `start()` keeps retrying, with backoff, while Redis is
     /// unreachable (workers often start before Redis does). Default `None`:
     /// until Redis answers, logging a warning per attempt. With `Some(limit)`
-    /// it fails with `TransportError::ConnectionLost` once the next attempt
-    /// would come after `limit`. Errors that a retry cannot fix (a refused
+    /// it fails with [`ConnectError::Unreachable`](crate::ConnectError::Unreachable)
+    /// once the next attempt would come after `limit`. Errors that a retry cannot fix (a refused
     /// command, a key of the wrong type) fail at once either way.
     #[must_use]
     pub fn start_timeout(mut self, limit: Option<Duration>) -> Self {
@@ -655,6 +655,8 @@ pub struct ClientOptions {
     pub(crate) default_timeout: Duration,
     /// Time to live of the reply stream, refreshed while the client runs; `None`: no TTL.
     pub(crate) reply_stream_ttl: Option<Duration>,
+    /// Whether a call that times out or is dropped is cancelled on the servers.
+    pub(crate) cancel_abandoned_calls: bool,
 }
 
 impl Default for ClientOptions {
@@ -663,11 +665,25 @@ impl Default for ClientOptions {
             instance_id: None,
             default_timeout: DEFAULT_CALL_TIMEOUT,
             reply_stream_ttl: Some(DEFAULT_REPLY_STREAM_TTL),
+            cancel_abandoned_calls: true,
         }
     }
 }
 
 impl ClientOptions {
+    /// Whether a call this client stops waiting for (its timeout passed, or
+    /// its future was dropped before the reply came) is cancelled on the
+    /// servers (default on): one `XADD` to the service's cancel stream
+    /// `<prefix>:cancel:<service>`, sent in the background. A Rust server
+    /// then skips the request if it has not started, or fires the running
+    /// handler's `Context::cancelled()` signal; Python and TypeScript servers
+    /// do not read the stream. Off: nothing is sent.
+    #[must_use]
+    pub fn cancel_abandoned_calls(mut self, on: bool) -> Self {
+        self.cancel_abandoned_calls = on;
+        self
+    }
+
     /// A fixed instance id: the client reads replies from
     /// `<prefix>:replies:<instance_id>`. Default: a fresh UUID v4 per client.
     /// Two clients must never share one: `connect` fails with

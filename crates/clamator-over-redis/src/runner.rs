@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::cancel::Cancels;
 use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
 use crate::consumer::ConsumerLoop;
 use crate::dead_letter::DeadLetters;
@@ -52,6 +53,8 @@ pub(crate) struct ServiceParts {
     pub(crate) metrics: Arc<ServiceMetrics>,
     /// Its poison log (reported by handlers, flushed by housekeeping).
     pub(crate) poison_log: Arc<PoisonLog>,
+    /// Its callers' cancels (read by housekeeping, applied by handlers).
+    pub(crate) cancels: Arc<Cancels>,
     /// What the handlers hand to the finish loop.
     pub(crate) done: DoneQueue,
 }
@@ -68,6 +71,7 @@ impl ServiceParts {
         let keys = Arc::new(ServiceKeys::new(key_prefix, service, instance_id));
         let metrics = Arc::new(ServiceMetrics::new(service, dispatcher));
         let poison_log = Arc::new(PoisonLog::new(service));
+        let cancels = Arc::new(Cancels::new(keys.cancel_stream.clone()));
         let (done, rx) = mpsc::unbounded_channel();
         let rules = Rules {
             skip_expired: options.skip_expired,
@@ -78,6 +82,7 @@ impl ServiceParts {
             dispatcher.clone(),
             Arc::clone(&metrics),
             Arc::clone(&poison_log),
+            Arc::clone(&cancels),
             rules,
             done,
         );
@@ -86,6 +91,7 @@ impl ServiceParts {
             pool: Arc::new(HandlerPool::new(worker, options.max_concurrency)),
             metrics,
             poison_log,
+            cancels,
             done: Arc::new(tokio::sync::Mutex::new(rx)),
         }
     }
@@ -216,6 +222,11 @@ impl ServiceRunner {
     /// The service's health now.
     pub(crate) fn health(&self) -> ServiceHealth {
         self.monitor.snapshot(&self.keys.service)
+    }
+
+    /// Where the service's loops record their health (for `HealthProbe`).
+    pub(crate) fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
     }
 
     /// Makes loop `which` panic at its next pass (fault injection).
@@ -382,10 +393,11 @@ fn housekeeping_loop(
     monitor: &Arc<Monitor>,
     shutdown: &CancellationToken,
 ) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
-    let (keys, metrics, poison_log) = (
+    let (keys, metrics, poison_log, cancels) = (
         Arc::clone(&parts.keys),
         Arc::clone(&parts.metrics),
         Arc::clone(&parts.poison_log),
+        Arc::clone(&parts.cancels),
     );
     let (shared, monitor, shutdown) = (Arc::clone(shared), Arc::clone(monitor), shutdown.clone());
     let (trim, period) = (options.trim_command_streams, options.timing.housekeeping);
@@ -395,6 +407,7 @@ fn housekeeping_loop(
             shared: Arc::clone(&shared),
             metrics: Arc::clone(&metrics),
             poison_log: Arc::clone(&poison_log),
+            cancels: Arc::clone(&cancels),
             trim,
             monitor: Arc::clone(&monitor),
         };

@@ -7,13 +7,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use clamator_protocol::middleware::{Call, CallService};
 use clamator_protocol::{
-    Contract, Dispatcher, DispatcherBuilder, RegisterError, Service, TransportError,
+    BoxError, Contract, Dispatcher, DispatcherBuilder, RegisterError, Service,
 };
 use futures::future::join_all;
 
 use crate::backoff::Backoff;
 use crate::conn::{BlockingConn, ConnError, Connector, SharedConn};
+use crate::connect_error::ConnectError;
 use crate::group;
 use crate::health::{ServerLoop, ServiceHealth};
 use crate::options::{ConfigError, ConnectOptions, ServerOptions};
@@ -56,6 +58,23 @@ impl RedisServerBuilder {
         Ok(self)
     }
 
+    /// Wraps every request's handling in a [`tower::Layer`]: auth, rate or
+    /// concurrency limits, logging (see [`clamator_protocol::middleware`]).
+    /// The last layer added sees a request first. Applies to the services
+    /// registered on this builder (a [`dispatcher`](Self::dispatcher) given
+    /// whole brings its own layers).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<CallService> + Send + 'static,
+        L::Service:
+            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<Call>>::Future: Send + 'static,
+    {
+        self.services = self.services.layer(layer);
+        self
+    }
+
     /// Serves the services of a dispatcher built elsewhere, instead of the
     /// ones registered on this builder.
     pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
@@ -71,23 +90,26 @@ impl RedisServerBuilder {
     /// While Redis is unreachable it retries with backoff (a warning per
     /// attempt), until Redis answers or
     /// [`start_timeout`](ServerOptions::start_timeout) runs out: then it fails
-    /// with [`TransportError::ConnectionLost`]. An error no retry can fix
-    /// (Redis refused a command, the command stream key is not a stream)
-    /// fails at once. Unusable options, or no service registered, fail with
-    /// [`TransportError::Config`] holding a [`ConfigError`].
-    pub async fn start(self) -> Result<RedisRpcServer, TransportError> {
-        let config = |e: ConfigError| TransportError::Config(Box::new(e));
-        self.conn.validate().map_err(config)?;
-        self.options.validate().map_err(config)?;
+    /// with [`ConnectError::Unreachable`] (or [`ConnectError::Unavailable`]
+    /// when Redis kept refusing for now: loading, out of memory, ...). An
+    /// error no retry can fix fails at once: [`ConnectError::Refused`] (Redis
+    /// refused a command, e.g. the ACL user may not create the group, or the
+    /// command stream key is not a stream), [`ConnectError::Tls`] (a failed
+    /// TLS handshake). Unusable options, or no service registered, fail with
+    /// [`ConnectError::Config`] holding a [`ConfigError`].
+    pub async fn start(self) -> Result<RedisRpcServer, ConnectError> {
+        self.conn.validate()?;
+        self.options.validate()?;
         let dispatcher = match self.dispatcher {
             Some(d) => d,
             None => self.services.build(),
         };
         let services: Vec<String> = dispatcher.service_names().map(str::to_owned).collect();
         if services.is_empty() {
-            return Err(config(ConfigError::NoServices));
+            return Err(ConfigError::NoServices.into());
         }
         let connector = Connector::new(&self.conn);
+        let addr = connector.label();
         let starting = Starting {
             instance_id: self.options.new_instance_id(),
             shared: Arc::new(SharedConn::new(connector.clone())),
@@ -104,16 +126,17 @@ impl RedisServerBuilder {
                 Err(failure) => failure,
             };
             if !error.is_transient() {
-                return Err(error.into_transport(&doing));
+                return Err(error.into_connect(&doing, &addr));
             }
             let delay = backoff.next_delay();
             if let Some(limit) = starting.options.start_timeout
                 && started.elapsed() + delay > limit
             {
-                return Err(error.into_transport(&format!(
+                let doing = format!(
                     "{doing} (gave up after start_timeout, {} ms)",
                     limit.as_millis()
-                )));
+                );
+                return Err(error.into_connect(&doing, &addr));
             }
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64,
                 "starting the Redis RPC server: {doing} failed; retrying (workers may start \
@@ -232,8 +255,8 @@ impl Starting {
 pub struct RedisRpcServer {
     /// Names this server's consumers.
     instance_id: String,
-    /// One per service; each owns its tasks.
-    runners: Vec<ServiceRunner>,
+    /// One per service; each owns its tasks (`health_probe` in `health`).
+    pub(crate) runners: Vec<ServiceRunner>,
 }
 
 impl RedisRpcServer {

@@ -19,6 +19,8 @@ pub(crate) struct ServiceKeys {
     pub(crate) consumer: String,
     /// Where entries no worker acknowledged go (`<prefix>:dead:<service>`).
     pub(crate) dead_stream: String,
+    /// Where callers' cancel entries come (`<prefix>:cancel:<service>`).
+    pub(crate) cancel_stream: String,
 }
 
 impl ServiceKeys {
@@ -31,6 +33,7 @@ impl ServiceKeys {
             group: keys::group(service),
             consumer: keys::consumer(service, instance_id),
             dead_stream: keys::dead_letter_stream(key_prefix, service),
+            cancel_stream: keys::cancel_stream(key_prefix, service),
         }
     }
 }

@@ -157,7 +157,6 @@ pub(crate) fn record_error(span: &Span, error: &Error) {
         Error::Transport(TransportError::Refused { .. }) => "refused",
         Error::Transport(TransportError::Unavailable { .. }) => "unavailable",
         Error::Transport(TransportError::NoServer { .. }) => "no_server",
-        Error::Transport(TransportError::Config(_)) => "config",
         _ => "other",
     };
     span.record("error.type", kind);

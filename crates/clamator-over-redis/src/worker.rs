@@ -11,6 +11,7 @@ use clamator_protocol::{Context, Dispatcher, Request};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, Span};
 
+use crate::cancel::Cancels;
 use crate::conn::{ConnError, SharedConn};
 use crate::entry::Entry;
 use crate::finish::{Done, Reply};
@@ -41,6 +42,8 @@ pub(crate) struct Worker {
     /// Warnings about dropped entries, aggregated so a flood cannot flood
     /// the logs (flushed by the housekeeping loop).
     poison_log: Arc<PoisonLog>,
+    /// Callers' cancels: requests to skip, running handlers to signal.
+    cancels: Arc<Cancels>,
     /// Redis's clock minus ours, in ms (request deadlines are in Redis's
     /// clock: entry ids); measured at start with `TIME`.
     clock_offset_ms: AtomicI64,
@@ -66,8 +69,8 @@ pub(crate) struct Rules {
 struct Run<'a> {
     /// The entry.
     entry: &'a Entry,
-    /// Whether the entry names a reply stream.
-    answerable: bool,
+    /// The reply stream the entry names, if any.
+    reply_to: Option<&'a str>,
     /// When its caller stops waiting, if it said.
     give_up_at: Option<tokio::time::Instant>,
     /// Its place among the handlers running here.
@@ -98,6 +101,7 @@ impl Worker {
         dispatcher: Dispatcher,
         metrics: Arc<metrics::ServiceMetrics>,
         poison_log: Arc<PoisonLog>,
+        cancels: Arc<Cancels>,
         rules: Rules,
         done: mpsc::UnboundedSender<Done>,
     ) -> Worker {
@@ -106,6 +110,7 @@ impl Worker {
             dispatcher,
             metrics,
             poison_log,
+            cancels,
             clock_offset_ms: AtomicI64::new(0),
             skip_expired: rules.skip_expired,
             handler_timeout: rules.handler_timeout,
@@ -157,10 +162,9 @@ impl Worker {
             });
             return self.drop_unrun(in_flight, span).await;
         };
-        let answerable = reply_to.is_some();
         let run = Run {
             entry: &entry,
-            answerable,
+            reply_to: reply_to.as_deref(),
             give_up_at,
             in_flight: &in_flight,
         };
@@ -216,7 +220,7 @@ impl Worker {
         envelope: &[u8],
         Run {
             entry,
-            answerable,
+            reply_to,
             give_up_at,
             in_flight,
         }: Run<'_>,
@@ -225,7 +229,7 @@ impl Worker {
     ) -> Option<String> {
         let request = match read_incoming(envelope) {
             Err(poison) => {
-                let answered = poison.reply().is_some() && answerable;
+                let answered = poison.reply().is_some() && reply_to.is_some();
                 let _entered = span.enter();
                 trace.own(span);
                 self.poison_log.report(
@@ -262,6 +266,18 @@ impl Worker {
                 "reclaimed an entry left pending too long; handling it")
             });
         }
+        // The caller cancelled it before it could start (see `cancel`).
+        let call = reply_to.zip(request.id.clone());
+        if let Some((to, id)) = &call
+            && self.cancels.take_cancelled(to, id)
+        {
+            span.in_scope(|| {
+                tracing::debug!(service = %self.keys.service, entry_id = %entry.id,
+                "the caller cancelled the call before it started; acked without running it")
+            });
+            metrics::cancelled(&self.keys.service, "before_start", 1);
+            return None;
+        }
         let handled = self.metrics.request(&request);
         let limit = self.handler_timeout.map(|limit| HandlerLimit {
             limit,
@@ -272,6 +288,11 @@ impl Worker {
             .dispatcher
             .wants_context(&self.keys.service, &request.method)
             .then(|| self.context(&request, entry, give_up_at, in_flight));
+        // A cancel of this call fires the context's signal while it runs.
+        let _registered = ctx
+            .as_ref()
+            .zip(call.as_ref())
+            .map(|(ctx, (to, id))| self.cancels.register(to, id, ctx));
         let signal = ctx.clone();
         let run = self.dispatcher.dispatch_limited_with(
             request.from_queue(&self.keys.service),
@@ -285,7 +306,7 @@ impl Worker {
     }
 
     /// The handler's view of its request: the caller's deadline, the
-    /// delivery count, the caller's trace id, and a signal fired when the
+    /// delivery count, the caller's trace id and metadata, and a signal fired when the
     /// deadline passes (see [`cancel_at_deadline`]) or the server abandons
     /// its handlers (the grace at stop ended).
     fn context(
@@ -303,6 +324,9 @@ impl Worker {
         }
         if let Some(incoming) = &entry.trace {
             ctx = ctx.with_trace_id(incoming.parent.trace_id_hex());
+        }
+        if !entry.metadata.is_empty() {
+            ctx = ctx.with_metadata(entry.metadata.clone());
         }
         ctx
     }

@@ -16,12 +16,11 @@ use std::time::Duration;
 use clamator_over_redis::ops::acl::Role;
 use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
+    ClientOptions, ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, Refusal,
+    ServerOptions,
 };
 use clamator_protocol::service::unary;
-use clamator_protocol::{
-    ContractDescriptor, HandlerFuture, MethodDescriptor, Service, TransportError,
-};
+use clamator_protocol::{ContractDescriptor, HandlerFuture, MethodDescriptor, Service};
 use clamator_test_support::context::{LOOP_TICK, housekeeping_passes};
 use clamator_test_support::{RedisServer, unique_prefix};
 use redis::aio::MultiplexedConnection;
@@ -384,7 +383,16 @@ async fn a_user_of_one_prefix_is_refused_on_another_with_the_command_named() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Refused {
+                reason: Refusal::Permission,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         text.contains("XGROUP CREATE") && text.contains("permissions") && text.contains("ACL"),
@@ -394,7 +402,16 @@ async fn a_user_of_one_prefix_is_refused_on_another_with_the_command_named() {
     let err = within(RedisRpcClient::connect(conn_as(&cli, "pw", &theirs)))
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Refused {
+                reason: Refusal::Permission,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         text.contains("XADD") && text.contains("permissions"),
@@ -424,11 +441,29 @@ async fn a_wrong_password_fails_at_once_and_says_what_to_check() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Refused {
+                reason: Refusal::Credentials,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("password"), "{err}");
 
     let err = within(RedisRpcClient::connect(conn_as(&srv, "wrong", &prefix)))
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Refused { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Refused {
+                reason: Refusal::Credentials,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

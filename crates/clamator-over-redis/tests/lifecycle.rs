@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConfigError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
+    ClientOptions, ConfigError, ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer,
+    ServerOptions,
 };
 use clamator_protocol::{Error, TransportError};
 use clamator_test_support::context::*;
@@ -24,12 +25,9 @@ use serde_json::json;
 const DEPLOYMENT: Deployment = Deployment::OneRedis;
 
 /// The [`ConfigError`] inside a start or connect error.
-fn config_error<T: std::fmt::Debug>(r: Result<T, TransportError>) -> ConfigError {
+fn config_error<T: std::fmt::Debug>(r: Result<T, ConnectError>) -> ConfigError {
     match r {
-        Err(TransportError::Config(e)) => match e.downcast::<ConfigError>() {
-            Ok(e) => *e,
-            Err(other) => panic!("a config error that is not a ConfigError: {other}"),
-        },
+        Err(ConnectError::Config(e)) => e,
         other => panic!("expected a config error, got {other:?}"),
     }
 }

@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use clamator_over_redis::ConnectOptions;
 use clamator_over_redis::ops::Conn;
-use clamator_protocol::TransportError;
+use clamator_over_redis::{ConfigError, ConnectError, ConnectOptions, Refusal};
 use clamator_test_support::{RedisServer, free_port};
 
 /// Bound on every await.
@@ -30,7 +29,7 @@ async fn opens_a_connection_that_runs_commands() {
 }
 
 #[tokio::test]
-async fn nothing_listening_is_a_lost_connection_within_the_timeout() {
+async fn nothing_listening_is_unreachable_within_the_timeout() {
     let url = format!("redis://127.0.0.1:{}", free_port());
     let options = ConnectOptions::new("open", &url)
         .unwrap()
@@ -39,7 +38,19 @@ async fn nothing_listening_is_a_lost_connection_within_the_timeout() {
         .await
         .expect("fails in time")
         .expect_err("nothing listens there");
-    assert!(matches!(e, TransportError::ConnectionLost { .. }), "{e}");
+    match &e {
+        ConnectError::Unreachable { addr, source, .. } => {
+            assert_eq!(addr, &url["redis://".len()..], "{e}");
+            assert!(
+                matches!(
+                    source.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+                ),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
     assert!(e.to_string().contains("connecting to Redis"), "{e}");
 }
 
@@ -52,7 +63,16 @@ async fn a_wrong_password_is_a_refusal_that_says_what_to_check() {
         .await
         .expect("fails in time")
         .expect_err("the user does not exist");
-    assert!(matches!(e, TransportError::Refused { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ConnectError::Refused {
+                reason: Refusal::Credentials,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("password"), "{e}");
 }
 
@@ -62,6 +82,12 @@ async fn a_zero_timeout_is_a_configuration_error() {
         .unwrap()
         .command_timeout(Duration::ZERO);
     let e = Conn::open(&options).await.expect_err("zero timeout");
-    assert!(matches!(e, TransportError::Config(_)), "{e}");
+    assert!(
+        matches!(
+            e,
+            ConnectError::Config(ConfigError::ZeroDuration("command_timeout"))
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("command_timeout"), "{e}");
 }

@@ -538,3 +538,233 @@ async fn a_handler_that_takes_its_context_is_told_when_its_caller_gives_up() {
     client.close().await;
     server.stop().await;
 }
+
+/// Request metadata travels as `meta-<name>` stream fields after the
+/// others, and a server middleware layer (and a handler's context) reads
+/// it. Fields that cannot be metadata (a bad name, a value that is not UTF-8
+/// or too long) are left out, a repeated name keeps its first value, and the
+/// request still runs: guaranteed answered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_travels_as_meta_fields_and_hostile_ones_are_left_out() {
+    use std::sync::{Arc, Mutex};
+
+    use clamator_protocol::Metadata;
+    use clamator_protocol::middleware::Call;
+    use tower::ServiceExt;
+
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let arith = TestArith::new();
+    type Pairs = Vec<(String, String)>;
+    let seen: Arc<Mutex<Vec<Pairs>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let layer = tower::layer::layer_fn(move |inner: clamator_protocol::middleware::CallService| {
+        let record = Arc::clone(&record);
+        tower::service_fn(move |call: Call| {
+            let pairs = call
+                .metadata()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()));
+            record.lock().unwrap().push(pairs.collect());
+            let inner = inner.clone();
+            async move { inner.oneshot(call).await }
+        })
+    });
+    let server = within(
+        clamator_over_redis::RedisRpcServer::builder(ctx.conn())
+            .options(ctx.timed(ServerOptions::default()))
+            .dispatcher(arith.dispatcher_builder().layer(layer).build())
+            .start(),
+    )
+    .await
+    .unwrap();
+    let metadata = Metadata::new()
+        .with("authorization", "Bearer t0ken")
+        .unwrap()
+        .with("tenant", "acme")
+        .unwrap();
+    let client = ctx.client().await.with_metadata(metadata);
+    let sum = within(client.call("arith", "add", json!({"a": 1, "b": 2}), None))
+        .await
+        .unwrap();
+    assert_eq!(sum, json!({"sum": 3.0}));
+    let want = vec![
+        ("authorization".to_owned(), "Bearer t0ken".to_owned()),
+        ("tenant".to_owned(), "acme".to_owned()),
+    ];
+    assert_eq!(seen.lock().unwrap().as_slice(), [want]);
+
+    // On the wire: after type, envelope, reply-to and the client's own fields.
+    let mut raw = ctx.raw().await;
+    let stream = ctx.stream();
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let fields: Vec<String> = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg(&entries.ids[0].id)
+        .arg(&entries.ids[0].id)
+        .query_async::<Vec<(String, Vec<String>)>>(&mut raw)
+        .await
+        .unwrap()
+        .remove(0)
+        .1
+        .into_iter()
+        .step_by(2)
+        .collect();
+    assert_eq!(&fields[..3], ["type", "envelope", "reply-to"]);
+    assert_eq!(
+        &fields[fields.len() - 2..],
+        ["meta-authorization", "meta-tenant"]
+    );
+
+    // A hostile entry: junk metadata is left out, the first tenant wins.
+    let reply_to = format!("{}:replies:raw-meta", ctx.prefix());
+    let big = vec![b'v'; 5_000];
+    xadd_raw(
+        &mut raw,
+        &stream,
+        &[
+            ("type", b"rpc"),
+            (
+                "envelope",
+                br#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":2,"b":2},"id":"m1"}"#,
+            ),
+            ("reply-to", reply_to.as_bytes()),
+            ("meta-Bad", b"x"),
+            ("meta-bin", b"\xff\xfe"),
+            ("meta-big", &big),
+            ("meta-tenant", b"first"),
+            ("meta-tenant", b"second"),
+            ("meta-", b"empty name"),
+        ],
+    )
+    .await;
+    let (_, reply) = read_reply(&mut raw, &reply_to, "0").await;
+    assert_eq!(reply["result"], json!({"sum": 4.0}), "{reply}");
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &[("tenant".to_owned(), "first".to_owned())]
+    );
+    nothing_pending(&raw, &stream, "the hostile-metadata request").await;
+    client.close().await;
+    server.stop().await;
+}
+
+/// Waits (bounded) until `key` holds at least `n` entries.
+async fn until_xlen(raw: &mut RawConn, key: &str, n: usize) {
+    within(async {
+        while xlen(raw, key).await < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// A call whose future is dropped is cancelled on the servers: the handler
+/// running it gets its context's signal (long before its deadline), and a
+/// request still queued is skipped when it comes (acked, never run, no
+/// reply). Guaranteed on Rust servers once a housekeeping pass read the
+/// cancel; a handler without a context runs on (documented).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_signals_its_running_handler_and_a_queued_one_is_skipped() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let arith = TestArith::new();
+    let server = ctx
+        .server(ServerOptions::default().max_concurrency(1), &arith)
+        .await;
+    let client = ctx.client().await;
+    let mut raw = ctx.raw().await;
+    let stream = ctx.stream();
+    let cancels = keys::cancel_stream(ctx.prefix(), "arith");
+
+    let call = |sleep_ms: u64| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let params = json!({"a": 1, "b": 1, "sleepMs": sleep_ms});
+            client
+                .call("arith", "slowAdd", params, Some(Duration::from_secs(30)))
+                .await
+        })
+    };
+    let running = call(2_000);
+    arith.slow_started_at_least(1).await;
+    let queued = call(10);
+    until_xlen(&mut raw, &stream, 2).await;
+    running.abort();
+    queued.abort();
+    until_xlen(&mut raw, &cancels, 2).await;
+    // Both cancels read while the first handler still holds the only slot.
+    housekeeping_passes(&server, 2).await;
+    arith.slow_signalled_at_least(1).await;
+    assert_eq!(
+        arith.slow_started(),
+        1,
+        "the queued call has not been read yet"
+    );
+
+    // The first handler runs to its end (TestArith does not stop); then the
+    // queued request is read and skipped.
+    nothing_pending(&raw, &stream, "the cancelled calls").await;
+    assert_eq!(
+        arith.slow_started(),
+        1,
+        "the cancelled queued call never ran"
+    );
+    assert_eq!(arith.slow_signalled(), 1);
+    client.close().await;
+    server.stop().await;
+}
+
+/// A call that times out sends one cancel entry (`$cancelRequest` with the
+/// call's id, and the caller's reply stream); a client built with
+/// `cancel_abandoned_calls(false)` sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_call_sends_a_cancel_unless_told_not_to() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let mut raw = ctx.raw().await;
+    let cancels = keys::cancel_stream(ctx.prefix(), "arith");
+    let quiet = ctx
+        .client_with(TestContext::client_options().cancel_abandoned_calls(false))
+        .await;
+    let params = json!({"a": 1, "b": 1, "sleepMs": 600});
+    let e = within(quiet.call(
+        "arith",
+        "slowAdd",
+        params.clone(),
+        Some(Duration::from_millis(100)),
+    ))
+    .await
+    .unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+
+    let client = ctx.client().await;
+    let e = within(client.call("arith", "slowAdd", params, Some(Duration::from_millis(100))))
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    until_xlen(&mut raw, &cancels, 1).await;
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(&cancels)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "only the client that cancels sent one");
+    let fields = &entries[0].1;
+    assert_eq!(fields[..2], ["type", "cancel"]);
+    assert_eq!(fields[2], "envelope");
+    let envelope: Value = serde_json::from_str(&fields[3]).unwrap();
+    assert_eq!(envelope["method"], "$cancelRequest");
+    assert!(envelope["params"]["id"].is_string(), "{envelope}");
+    assert_eq!(fields[4..], ["reply-to", client.reply_stream()]);
+    quiet.close().await;
+    client.close().await;
+    server.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Supervision and health: a server loop that panics is noticed, counted
 //! and restarted, and the server keeps answering; `health()` tells which
-//! loops run, how often they were restarted, and whether Redis answers.
+//! loops run, how often they were restarted, and whether Redis answers; the
+//! probes' HTTP server (`/healthz`, `/readyz`) follows Redis away and back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -143,4 +144,97 @@ async fn health_reports_redis_unreachable_within_seconds_and_back_after_a_restar
     add_works(&client, 5).await;
     within(client.close()).await;
     within(server.stop()).await;
+}
+
+/// `GET <path>` on the probes' HTTP server over a new connection: the status
+/// and the JSON body.
+async fn probe(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    within(conn.read_to_string(&mut response)).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|h| h.get(..3))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_while_redis_is_away_and_200_once_it_is_back() {
+    // The housekeeping loop's real period (1 s): what "within a few seconds" means.
+    let mut ctx = TestContext::own_server().with_real_timing();
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    let probes = clamator_over_redis::health::serve_http(server.health_probe(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = probes.local_addr();
+    // Ready from the start (start() created the group); the first check
+    // tells that the group exists.
+    eventually("/readyz answers 200 with the group seen", || async {
+        let (status, body) = probe(addr, "/readyz").await;
+        status == 200 && body["services"][0]["group"] == true
+    })
+    .await;
+    let (status, body) = probe(addr, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["probe"], "readiness", "{body}");
+    assert_eq!(body["services"][0]["service"], "arith", "{body}");
+    assert_eq!(body["services"][0]["group"], true, "{body}");
+    assert_eq!(
+        body["services"][0]["loops"]["consumer"]["running"], true,
+        "{body}"
+    );
+    let (status, body) = probe(addr, "/healthz").await;
+    assert_eq!((status, &body["status"]), (200, &json!("ok")), "{body}");
+
+    tokio::task::block_in_place(|| ctx.redis().kill());
+    let killed = Instant::now();
+    eventually("/readyz answers 503", || async {
+        probe(addr, "/readyz").await.0 == 503
+    })
+    .await;
+    let noticed = killed.elapsed();
+    assert!(
+        noticed < Duration::from_secs(5),
+        "noticed after {noticed:?}"
+    );
+    let (status, body) = probe(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["services"][0]["redis_answering"], false, "{body}");
+    assert!(!body["problems"].as_array().unwrap().is_empty(), "{body}");
+    // The process and its loops are fine: not a reason to restart it.
+    let (status, body) = probe(addr, "/healthz").await;
+    assert_eq!((status, &body["status"]), (200, &json!("ok")), "{body}");
+    assert!(server.health_probe().is_live());
+
+    // Back (empty: the group is recreated), without a restart of the server.
+    tokio::task::block_in_place(|| ctx.redis().restart());
+    let restarted = Instant::now();
+    eventually("/readyz answers 200 again", || async {
+        probe(addr, "/readyz").await.0 == 200
+    })
+    .await;
+    let back = restarted.elapsed();
+    assert!(back < Duration::from_secs(10), "ready again after {back:?}");
+    let (status, body) = probe(addr, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let client = ctx.client().await;
+    add_works(&client, 7).await;
+    within(client.close()).await;
+
+    // Stopping the server: not ready any more (its loops are gone).
+    let probe_handle = server.health_probe();
+    within(server.stop()).await;
+    assert!(!probe_handle.is_ready());
+    within(probes.shutdown()).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

@@ -14,13 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clamator_over_redis::{
-    ConfigError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, TlsFailure,
-    TlsHandshakeError, TlsOptions,
+    ConfigError, ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
+    TlsFailure, TlsHandshakeError, TlsOptions,
 };
 use clamator_protocol::service::unary;
-use clamator_protocol::{
-    ContractDescriptor, HandlerFuture, MethodDescriptor, RpcError, Service, TransportError,
-};
+use clamator_protocol::{ContractDescriptor, HandlerFuture, MethodDescriptor, RpcError, Service};
 use clamator_test_support::tls::{ServerCert, TestPki, TlsRedisServer, TlsServerConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -170,20 +168,23 @@ async fn add(client: &RedisRpcClient, a: f64, b: f64) -> AddResult {
 }
 
 /// The TLS failure a connect or start failed with, and its message; panics
-/// when it is not one.
-fn tls_failure(error: &TransportError) -> (TlsFailure, String) {
-    assert!(
-        matches!(error, TransportError::ConnectionLost { .. }),
-        "{error:?}"
-    );
-    let found = TlsHandshakeError::find_in(error)
-        .unwrap_or_else(|| panic!("no TlsHandshakeError in the chain of {error:?}"));
-    (found.kind(), error.to_string())
+/// when it is not one. The variant holds it: no chain to walk.
+fn tls_failure(error: &ConnectError) -> (TlsFailure, String) {
+    match error {
+        ConnectError::Tls(tls) => {
+            // Once boxed (`?` into `Box<dyn Error>` or anyhow), the chain
+            // still holds it.
+            let found = TlsHandshakeError::find_in(error).expect("in the source chain");
+            assert_eq!(found.kind(), tls.kind());
+            (tls.kind(), error.to_string())
+        }
+        other => panic!("expected ConnectError::Tls, got {other:?}"),
+    }
 }
 
 /// Connecting a client with `conn` fails within its command timeout (plus
 /// slack); returns the error and how long it took.
-async fn connect_fails(conn: ConnectOptions) -> (TransportError, Duration) {
+async fn connect_fails(conn: ConnectOptions) -> (ConnectError, Duration) {
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         FAIL_WITHIN * 3,
@@ -316,7 +317,7 @@ async fn a_wrong_ca_fails_clearly_and_is_not_retried_by_start() {
 
 /// A server's `start()` on `conn` (no `start_timeout`) fails within 5 s
 /// instead of retrying; returns its error.
-async fn start_fails_at_once(conn: ConnectOptions) -> TransportError {
+async fn start_fails_at_once(conn: ConnectOptions) -> ConnectError {
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         WAIT,

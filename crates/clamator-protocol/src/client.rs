@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::envelope::{Id, Response, try_build_request};
 use crate::error::{Error, ProtocolError};
+use crate::metadata::Metadata;
 use crate::names::{check_method, check_service, wire_method};
 
 /// The default per-call timeout (docs/WIRE.md §5): 30 s.
@@ -119,6 +120,9 @@ pub struct OutgoingCall {
     pub key: Arc<str>,
     /// The request envelope as JSON text.
     pub envelope: String,
+    /// Metadata to send beside the envelope (empty unless a client
+    /// middleware layer adds some; the transport adds its own defaults).
+    pub metadata: Metadata,
 }
 
 /// A notification ready to send.
@@ -131,6 +135,8 @@ pub struct OutgoingNotification {
     pub method: String,
     /// The notification envelope as JSON text.
     pub envelope: String,
+    /// Metadata to send beside the envelope (see [`OutgoingCall::metadata`]).
+    pub metadata: Metadata,
 }
 
 /// The error a client returns for params whose constraint checks failed
@@ -174,6 +180,7 @@ pub fn prepare_call<P: Serialize + ?Sized>(
         },
         id,
         envelope,
+        metadata: Metadata::new(),
     })
 }
 
@@ -191,6 +198,7 @@ pub fn prepare_notification<P: Serialize + ?Sized>(
         service: service.to_owned(),
         method: method.to_owned(),
         envelope,
+        metadata: Metadata::new(),
     })
 }
 
@@ -249,6 +257,11 @@ pub struct PendingCall {
 }
 
 impl PendingCall {
+    /// The id key its reply is matched by.
+    pub fn key(&self) -> &Arc<str> {
+        &self.key
+    }
+
     /// Waits for the reply; `None` when the table was closed ([`PendingCalls::fail_all`]).
     pub async fn reply(&mut self) -> Option<Response> {
         std::future::poll_fn(|cx| self.poll_reply(cx)).await

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::envelope::Id;
+use crate::metadata::Metadata;
 
 /// The request a handler runs, as far as the transport knows it.
 ///
@@ -38,6 +39,7 @@ struct Inner {
     deadline: Option<Instant>,
     delivery: Option<u64>,
     trace_id: Option<String>,
+    metadata: Metadata,
     cancel: CancellationToken,
 }
 
@@ -54,6 +56,7 @@ impl Context {
                 deadline: None,
                 delivery: None,
                 trace_id: None,
+                metadata: Metadata::new(),
                 cancel: CancellationToken::new(),
             }),
         }
@@ -71,6 +74,7 @@ impl Context {
                     deadline: old.deadline,
                     delivery: old.delivery,
                     trace_id: old.trace_id.clone(),
+                    metadata: old.metadata.clone(),
                     cancel: old.cancel.clone(),
                 };
                 f(&mut inner);
@@ -100,6 +104,12 @@ impl Context {
     pub fn with_trace_id(self, trace_id: impl Into<String>) -> Context {
         let trace_id = trace_id.into();
         self.edit(|i| i.trace_id = Some(trace_id))
+    }
+
+    /// The caller's request [`Metadata`] (an auth token, a tenant, ...).
+    #[must_use]
+    pub fn with_metadata(self, metadata: Metadata) -> Context {
+        self.edit(|i| i.metadata = metadata)
     }
 
     /// Fires [`Context::cancelled`] when `token` is cancelled (the transport
@@ -147,6 +157,12 @@ impl Context {
     /// The caller's W3C trace id, if it sent a `traceparent`.
     pub fn trace_id(&self) -> Option<&str> {
         self.inner.trace_id.as_deref()
+    }
+
+    /// The metadata the caller sent with the request (empty when it sent
+    /// none; the Python and TypeScript peers send none).
+    pub fn metadata(&self) -> &Metadata {
+        &self.inner.metadata
     }
 
     /// Whether running this request further is pointless: its caller's

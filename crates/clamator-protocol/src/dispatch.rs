@@ -11,8 +11,11 @@ use futures::FutureExt;
 use crate::context::Context;
 use crate::contract::{Contract, ContractDescriptor};
 use crate::envelope::{Envelope, RejectKind, Rejected, Request, build_error, build_success};
-use crate::error::{ProtocolError, RpcError};
+use crate::error::{BoxError, ProtocolError, RpcError};
+use crate::middleware::{Call, CallService};
 use crate::service::Service;
+
+mod layered;
 
 /// Registering a service failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +43,37 @@ pub enum RegisterError {
 pub struct DispatcherBuilder {
     /// Services by name; a BTreeMap so listings are stable.
     services: BTreeMap<String, Arc<dyn Service>>,
+    /// The middleware layers, innermost first; applied by `build`.
+    layers: Vec<layered::ApplyLayer>,
 }
 
 impl std::fmt::Debug for DispatcherBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DispatcherBuilder")
             .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
 
 impl DispatcherBuilder {
+    /// Wraps the handlers of every registered service in a [`tower::Layer`]
+    /// (see [`crate::middleware`]): it sees every request as a [`Call`] and
+    /// returns the result value or an error ([`RpcError`] to answer with it).
+    /// Layers added later wrap those added earlier, so the last one added
+    /// sees a request first.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<CallService> + Send + 'static,
+        L::Service:
+            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<Call>>::Future: Send + 'static,
+    {
+        self.layers.push(layered::ApplyLayer::new(layer));
+        self
+    }
+
     /// Registers `handler` under a typed contract.
     pub fn register<C, H>(self, contract: C, handler: H) -> Result<Self, RegisterError>
     where
@@ -107,9 +130,9 @@ impl DispatcherBuilder {
                 )
             })
             .collect();
-        Dispatcher {
-            services: Arc::new(services),
-        }
+        let services = Arc::new(services);
+        let stack = layered::build_stack(&services, self.layers);
+        Dispatcher { services, stack }
     }
 }
 
@@ -118,10 +141,13 @@ impl DispatcherBuilder {
 pub struct Dispatcher {
     /// Services by name, shared by every clone.
     services: Arc<BTreeMap<String, Registered>>,
+    /// The middleware around the handlers; `None` without layers (the
+    /// direct path, which costs nothing for them).
+    stack: Option<CallService>,
 }
 
 /// A service as the dispatcher holds it.
-struct Registered {
+pub(crate) struct Registered {
     /// The service.
     service: Arc<dyn Service>,
     /// The methods whose params schema names an integer, when the service
@@ -135,6 +161,7 @@ impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
             .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("layered", &self.stack.is_some())
             .finish()
     }
 }
@@ -298,10 +325,15 @@ impl Dispatcher {
     /// Whether `service.method` takes the request's [`Context`]: a
     /// transport builds one (with the caller's deadline, the delivery count,
     /// the trace id and a cancellation signal) only for these.
+    ///
+    /// With middleware layers every request wants one: the layers see it
+    /// (with the caller's metadata) in each [`Call`].
     pub fn wants_context(&self, service: &str, method: &str) -> bool {
-        self.services
-            .get(service)
-            .is_some_and(|r| r.context_methods.contains(method))
+        self.stack.is_some()
+            || self
+                .services
+                .get(service)
+                .is_some_and(|r| r.context_methods.contains(method))
     }
 
     /// Runs one request and returns its reply text (`None` for a notification).
@@ -327,30 +359,38 @@ impl Dispatcher {
         let Request {
             service,
             method,
-            params,
+            mut params,
             id,
         } = req;
-        let started = self.services.get(&service).and_then(|registered| {
-            let svc = &registered.service;
-            let mut params = params;
-            if registered.integer_params.contains(&method)
-                && let Some(m) = svc.descriptor().method(&method)
-            {
-                crate::integers::normalize(&m.params_schema, &mut params);
+        let registered = self.services.get(&service);
+        if let Some(r) = registered
+            && r.integer_params.contains(&method)
+            && let Some(m) = r.service.descriptor().method(&method)
+        {
+            crate::integers::normalize(&m.params_schema, &mut params);
+        }
+        let started = match &self.stack {
+            Some(stack) => {
+                let context = ctx.unwrap_or_else(|| Context::new(&service, &method, id.clone()));
+                let call = Call::new(service.clone(), method.clone(), params, context);
+                Some(layered::run(stack, call))
             }
-            let ctx = registered
-                .context_methods
-                .contains(&method)
-                .then(|| ctx.unwrap_or_else(|| Context::new(&service, &method, id.clone())));
-            let call = AssertUnwindSafe(|| match ctx {
-                Some(ctx) => svc.call_with(&method, params, ctx),
-                None => svc.call(&method, params),
-            });
-            match std::panic::catch_unwind(call) {
-                Ok(fut) => fut.map(|f| AssertUnwindSafe(f).catch_unwind().boxed()),
-                Err(panic) => Some(futures::future::ready(Err(panic)).boxed()),
-            }
-        });
+            None => registered.and_then(|registered| {
+                let svc = &registered.service;
+                let ctx = registered
+                    .context_methods
+                    .contains(&method)
+                    .then(|| ctx.unwrap_or_else(|| Context::new(&service, &method, id.clone())));
+                let call = AssertUnwindSafe(|| match ctx {
+                    Some(ctx) => svc.call_with(&method, params, ctx),
+                    None => svc.call(&method, params),
+                });
+                match std::panic::catch_unwind(call) {
+                    Ok(fut) => fut.map(|f| AssertUnwindSafe(f).catch_unwind().boxed()),
+                    Err(panic) => Some(futures::future::ready(Err(panic)).boxed()),
+                }
+            }),
+        };
         async move {
             let outcome = match started {
                 None => Err(RpcError::method_not_found()),

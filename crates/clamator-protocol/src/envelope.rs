@@ -309,6 +309,14 @@ impl Response {
         }
     }
 
+    /// The error, for an error response (a retry policy looks here).
+    pub fn error(&self) -> Option<&RpcError> {
+        match self {
+            Response::Success { .. } => None,
+            Response::Error { error, .. } => Some(error),
+        }
+    }
+
     /// The result, or the error as an `Err`.
     pub fn into_result(self) -> Result<Value, RpcError> {
         match self {

@@ -171,7 +171,10 @@ pub enum ProtocolError {
 /// The boxed source of a transport failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The transport could not carry a call.
+/// The transport could not carry a call: what a call or a notification
+/// fails with on any transport. Starting a server or connecting a client
+/// fails with the transport's own error instead (`clamator::redis::ConnectError`,
+/// `clamator::memory::StartError`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -228,20 +231,14 @@ pub enum TransportError {
         #[source]
         source: Option<BoxError>,
     },
-    /// No server hosts the service on this transport (in-memory transport).
+    /// The transport knows that no server hosts the service, and sent
+    /// nothing. Only a transport that sees its servers can tell (the
+    /// in-memory transport answers so at once); over Redis a request waits
+    /// in its stream for a server, and the call ends with
+    /// [`Timeout`](TransportError::Timeout) instead.
     #[error("no server for service {service:?} on this transport: register and start one first")]
     NoServer {
         /// The service asked for.
-        service: String,
-    },
-    /// The configuration is unusable; the error is the transport's own
-    /// (`clamator::redis::ConfigError` for Redis), to downcast to.
-    #[error("invalid configuration: {0}")]
-    Config(BoxError),
-    /// Starting a server failed because a service is already served here.
-    #[error("service {service:?} is already served on this transport by another server")]
-    ServiceTaken {
-        /// The service.
         service: String,
     },
 }
@@ -277,6 +274,11 @@ pub enum Error {
     /// The transport could not carry the call.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A client middleware layer failed the call (tower's `Timeout` elapsed,
+    /// `LoadShed` shed it, a layer of yours refused it); the source is the
+    /// layer's own error, to downcast to. See `clamator::middleware`.
+    #[error("client middleware failed the call: {0}")]
+    Middleware(BoxError),
 }
 
 impl Error {

@@ -17,6 +17,10 @@
 //! - [`service`]: the type-erased [`Service`] the dispatcher runs, and handler helpers.
 //! - [`context`]: [`Context`], what a handler that asks may know of its request
 //!   (deadline, delivery count, trace id, cancellation).
+//! - [`metadata`]: [`Metadata`], the `name: value` pairs a caller sends
+//!   beside the envelope (an auth token).
+//! - [`middleware`]: tower layers around the dispatch of one request
+//!   ([`Call`]) and around a client's calls ([`LayeredClient`]).
 //! - `dispatch`: [`Dispatcher`], the server core every transport feeds, and
 //!   what it makes of text that is not a valid request.
 //! - `client`: [`ClientTransport`], what typed clients call through, request
@@ -45,6 +49,8 @@ mod envelope;
 pub mod error;
 pub mod integers;
 pub mod literal;
+pub mod metadata;
+pub mod middleware;
 pub mod names;
 pub mod service;
 mod trace_context;
@@ -58,5 +64,7 @@ pub use dispatch::{Dispatcher, DispatcherBuilder, RegisterError};
 pub use envelope::{BigIntId, Envelope, Id, Request, Response};
 pub use error::{BoxError, Error, ProtocolError, RpcError, TransportError, codes};
 pub use integers::StrictIntegers;
+pub use metadata::{Metadata, MetadataError};
+pub use middleware::{Call, CallRequest, LayeredClient};
 pub use service::{HandlerFuture, Service};
 pub use validation::ValidationIssue;

@@ -11,7 +11,7 @@ use clamator_arith::{
     AddParams, Arith, ArithContract, ArithHandler, CheckedSum, Count, Empty, FailParams,
     QuotientResult, SlowAddParams, SumResult, Text, Whoami,
 };
-use clamator_protocol::{Dispatcher, RpcError};
+use clamator_protocol::{Context, Dispatcher, RpcError};
 use tokio::sync::{Notify, watch};
 
 /// Bound on any single wait of a test.
@@ -38,6 +38,9 @@ struct Probes {
     slow_running: AtomicUsize,
     /// `slowAdd` handlers whose future was dropped before they finished.
     slow_cancelled: AtomicUsize,
+    /// `slowAdd` handlers whose context signal fired while they ran (they
+    /// run on to the end regardless).
+    slow_signalled: AtomicUsize,
     /// `ping` notifications handled.
     pings: AtomicUsize,
     /// While `true`, `ping` handlers wait before counting.
@@ -54,6 +57,7 @@ impl Default for Probes {
             slow_started: AtomicUsize::new(0),
             slow_running: AtomicUsize::new(0),
             slow_cancelled: AtomicUsize::new(0),
+            slow_signalled: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
             pings_held: watch::Sender::new(false),
             changed: Notify::new(),
@@ -86,10 +90,15 @@ impl TestArith {
 
     /// A dispatcher serving this handler (shares its probes).
     pub fn dispatcher(&self) -> Dispatcher {
+        self.dispatcher_builder().build()
+    }
+
+    /// A dispatcher builder with this handler registered, for a test that
+    /// adds middleware layers before building it.
+    pub fn dispatcher_builder(&self) -> clamator_protocol::DispatcherBuilder {
         Dispatcher::builder()
             .register(ArithContract, self.clone())
             .expect("one service")
-            .build()
     }
 
     /// The `a` of every `add` / `slowAdd` that ran to the end, in order.
@@ -110,6 +119,20 @@ impl TestArith {
     /// `slowAdd` handlers whose future was dropped before they finished.
     pub fn slow_cancelled(&self) -> usize {
         self.probes.slow_cancelled.load(Ordering::SeqCst)
+    }
+
+    /// `slowAdd` handlers whose context signal (`Context::cancelled`) fired
+    /// while they ran: their caller's deadline passed, or it cancelled.
+    pub fn slow_signalled(&self) -> usize {
+        self.probes.slow_signalled.load(Ordering::SeqCst)
+    }
+
+    /// Waits (bounded) until `n` `slowAdd` handlers were signalled.
+    pub async fn slow_signalled_at_least(&self, n: usize) {
+        self.until(&format!("{n} slowAdd handler(s) signalled"), |a| {
+            a.slow_signalled() >= n
+        })
+        .await;
     }
 
     /// `ping` notifications handled so far.
@@ -173,7 +196,7 @@ impl Arith for TestArith {
         Ok(sum)
     }
 
-    async fn slow_add(&self, p: SlowAddParams) -> Result<SumResult, RpcError> {
+    async fn slow_add(&self, p: SlowAddParams, ctx: &Context) -> Result<SumResult, RpcError> {
         self.probes.slow_started.fetch_add(1, Ordering::SeqCst);
         self.probes.slow_running.fetch_add(1, Ordering::SeqCst);
         let mut guard = SlowGuard {
@@ -182,7 +205,21 @@ impl Arith for TestArith {
         };
         self.probes.changed.notify_waiters();
         let a = p.a;
-        let sum = self.probes.reference.slow_add(p).await?;
+        // The reference with a context nothing cancels: test handlers run
+        // to their end whatever happens to their caller; the signal is
+        // only counted.
+        let quiet = Context::new("arith", "slowAdd", None);
+        let run = self.probes.reference.slow_add(p, &quiet);
+        tokio::pin!(run);
+        let sum = tokio::select! {
+            biased;
+            out = &mut run => out?,
+            () = ctx.cancelled() => {
+                self.probes.slow_signalled.fetch_add(1, Ordering::SeqCst);
+                self.probes.changed.notify_waiters();
+                run.await?
+            }
+        };
         self.record(a);
         guard.finished = true;
         Ok(sum)

@@ -103,7 +103,9 @@ pub async fn out_of_memory_while_handlers_run(ctx: &TestContext, nodes: &[String
 /// While Redis is full, a call fails at once with
 /// [`TransportError::Unavailable`](clamator_protocol::TransportError::Unavailable)
 /// saying so (not "cannot reach Redis", not a timeout), and a new client
-/// cannot open its reply stream, with the same error; once freed, both work.
+/// cannot open its reply stream
+/// ([`ConnectError::Unavailable`](clamator_over_redis::ConnectError::Unavailable));
+/// once freed, both work.
 pub async fn a_call_while_redis_is_full_fails_at_once_saying_so(
     ctx: &TestContext,
     nodes: &[String],
@@ -138,7 +140,7 @@ pub async fn a_call_while_redis_is_full_fails_at_once_saying_so(
         Err(error) => {
             let message = error.to_string();
             assert!(
-                matches!(error, clamator_protocol::TransportError::Unavailable { .. }),
+                matches!(error, clamator_over_redis::ConnectError::Unavailable { .. }),
                 "{error:?}"
             );
             assert!(message.contains("Redis is full"), "{message}");

@@ -53,6 +53,9 @@
 //!   (`XContract`, `XClient<T>`).
 //! - The protocol types, re-exported from `clamator-protocol`: [`RpcError`],
 //!   [`Error`], [`Dispatcher`], [`ClientTransport`], [`ContractDescriptor`]...
+//! - [`middleware`]: tower layers around a server's handling of a request
+//!   and around a client's calls; [`Metadata`] carries what they read (an
+//!   auth token).
 //! - [`redis`]: the Redis Streams transport.
 //! - [`memory`]: the in-process transport.
 //!
@@ -69,6 +72,11 @@
 //! - `metrics` (off by default): the Redis transport records metrics through
 //!   the `metrics` facade; the application installs the exporter. Names and
 //!   labels: `clamator::redis::metrics`.
+//! - `health-http` (off by default): `clamator::redis::health::serve_http`,
+//!   an HTTP server (hyper) answering the liveness and readiness probes
+//!   (`GET /healthz`, `GET /readyz`); without it,
+//!   [`redis::HealthProbe::respond`] gives each probe's status and JSON body
+//!   for an HTTP server of your own.
 #![deny(missing_docs)]
 
 pub use clamator_macros::contract;
@@ -78,10 +86,13 @@ pub use clamator_macros::include_contract;
 pub use clamator_macros::model;
 pub use clamator_protocol as protocol;
 pub use clamator_protocol::checks;
+/// Middleware with tower: [`middleware::Call`] (what a server layer sees),
+/// [`middleware::LayeredClient`] (a layer around a client's calls).
+pub use clamator_protocol::middleware;
 pub use clamator_protocol::{
     BoxError, ClientTransport, Context, Contract, ContractDescriptor, DEFAULT_TIMEOUT, Dispatcher,
-    DispatcherBuilder, Error, Id, MethodDescriptor, ProtocolError, RegisterError, RpcError,
-    Service, StrictIntegers, TransportError, ValidationIssue, codes,
+    DispatcherBuilder, Error, Id, Metadata, MetadataError, MethodDescriptor, ProtocolError,
+    RegisterError, RpcError, Service, StrictIntegers, TransportError, ValidationIssue, codes,
 };
 /// The validation crate contract types derive `garde::Validate` from (the
 /// derive itself needs `garde` in your own `Cargo.toml`; see docs/CONTRACTS.md).
@@ -89,6 +100,9 @@ pub use garde;
 pub use schemars;
 pub use serde;
 pub use serde_json;
+/// The tower version clamator's middleware is built on (`Layer`, `Service`,
+/// `ServiceBuilder` and its layers need their own `tower` features).
+pub use tower;
 
 /// The Redis Streams transport: [`redis::RedisRpcServer`], [`redis::RedisRpcClient`],
 /// [`redis::ConnectOptions`] and the per-role options; wire-compatible with
@@ -107,9 +121,9 @@ pub mod redis {
     /// [`ConnectOptions::from_client`], which takes a `redis::Client`.
     pub use clamator_over_redis::redis;
     pub use clamator_over_redis::{
-        ClientOptions, ConfigError, ConnectOptions, LoopHealth, RedisRpcClient, RedisRpcServer,
-        RedisServerBuilder, ServerLoop, ServerOptions, ServiceHealth, TlsFailure,
-        TlsHandshakeError, behaviour, metrics, tls,
+        ClientOptions, ConfigError, ConnectError, ConnectOptions, HealthProbe, LoopHealth,
+        RedisRpcClient, RedisRpcServer, RedisServerBuilder, Refusal, ServerLoop, ServerOptions,
+        ServiceHealth, TlsFailure, TlsHandshakeError, behaviour, health, metrics, tls,
     };
     #[cfg(feature = "sentinel")]
     pub use clamator_over_redis::{SentinelOptions, sentinel};
@@ -120,6 +134,7 @@ pub mod redis {
 pub mod memory {
     pub use clamator_over_memory::{
         DEFAULT_SHUTDOWN_GRACE, MemoryBus, MemoryClient, MemoryServer, MemoryServerBuilder,
+        StartError,
     };
 }
 

@@ -204,7 +204,7 @@ impl Demo {
             .map_err(|e| CliError::Internal(format!("registering arith: {e}")))?
             .start()
             .await
-            .map_err(|e| CliError::transport(e, &format!("starting {name}"), &self.target.url))?;
+            .map_err(|e| CliError::connect(e, &format!("starting {name}"), &self.target.url))?;
         self.workers.push(server);
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Demo {
             ClientOptions::default().default_timeout(CALL_TIMEOUT),
         )
         .await
-        .map_err(|e| CliError::transport(e, "connecting the client", &self.target.url))?;
+        .map_err(|e| CliError::connect(e, "connecting the client", &self.target.url))?;
         let reply_stream = keys::reply_stream(&self.prefix, client.instance_id());
         let client = self.client.insert(client);
         let arith = ArithClient::new(&*client);

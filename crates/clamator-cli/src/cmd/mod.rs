@@ -132,7 +132,7 @@ pub(crate) async fn start_client(
     }
     let client = RedisRpcClient::connect_with(conn, options)
         .await
-        .map_err(|e| CliError::transport(e, "connecting the client", &global.redis_url))?;
+        .map_err(|e| CliError::connect(e, "connecting the client", &global.redis_url))?;
     Ok(client)
 }
 

@@ -1,12 +1,15 @@
 //! [`ConnError`]: what a failed Redis command or connect means to the
 //! connection layer (transient or not, whether its connection must be
-//! replaced), and what it becomes for callers ([`TransportError`], with what
-//! to change or check).
+//! replaced), and what it becomes for callers ([`TransportError`] for a
+//! call, [`ConnectError`] for a connect or a server's start, with what to
+//! change or check).
 
 use std::time::Duration;
 
 use clamator_protocol::TransportError;
 use redis::RedisError;
+
+use crate::connect_error::{ConnectError, Refusal};
 
 /// A Redis command failed.
 #[derive(Debug, thiserror::Error)]
@@ -153,33 +156,67 @@ fn is_refusal(e: &RedisError) -> bool {
     )
 }
 
-impl ConnError {
-    /// What to change when Redis refuses a command, by its error code;
-    /// `None` for failures that are not refusals.
-    fn refusal_hint(&self) -> Option<&'static str> {
-        let ConnError::Redis(e) = self else {
-            return None;
-        };
-        if e.kind() == redis::ErrorKind::AuthenticationFailed {
-            return Some(
-                "check the username and password (in the URL, redis://user:password@host); \
-                 a wrong password is not retried",
-            );
+/// Why Redis refused a command, by redis-rs's error kind and Redis's error
+/// code; `None` for failures that are not refusals.
+fn refusal_of(e: &RedisError) -> Option<Refusal> {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return Some(Refusal::Credentials);
+    }
+    match redis_code(e)?.as_ref() {
+        "NOPERM" => Some(Refusal::Permission),
+        "NOAUTH" | "WRONGPASS" => Some(Refusal::Credentials),
+        "WRONGTYPE" => Some(Refusal::WrongType),
+        "READONLY" => Some(Refusal::Replica),
+        _ => None,
+    }
+}
+
+/// What to check when Redis refuses a command for now (it may pass), by
+/// its error code; `None` for anything else.
+fn for_now_hint_of(e: &RedisError) -> Option<&'static str> {
+    match redis_code(e)?.as_ref() {
+        "OOM" => Some(
+            "Redis is full (used_memory above maxmemory, policy noeviction): free memory, \
+             raise maxmemory, or let the backlog drain; the request was not sent",
+        ),
+        "LOADING" => Some("Redis is loading its data set after a restart; try again shortly"),
+        "BUSY" => Some("Redis is busy running a script or function; try again shortly"),
+        "NOREPLICAS" => {
+            Some("Redis has fewer replicas than min-replicas-to-write asks for; check its replicas")
         }
-        match redis_code(e)?.as_ref() {
-            "NOPERM" => Some(
-                "grant the ACL user this command or key (README, \"Production Redis\": \
-                 the minimal ACL per role)",
-            ),
-            "NOAUTH" | "WRONGPASS" => Some(
-                "check the username and password (in the URL, redis://user:password@host); \
-                 a wrong password is not retried",
-            ),
-            "WRONGTYPE" => Some(
-                "the key holds another type: pick another key prefix, or remove the key if \
-                 it is a leftover",
-            ),
-            "READONLY" => Some("this Redis is a replica: connect to the primary"),
+        "MASTERDOWN" => {
+            Some("this replica lost its primary (a failover in progress?); try again shortly")
+        }
+        "TRYAGAIN" | "CLUSTERDOWN" => {
+            Some("the cluster is moving slots or failing over; try again shortly")
+        }
+        _ => None,
+    }
+}
+
+/// The kind of socket failure a redis-rs I/O error is, from redis-rs's
+/// typed predicates; `None` when it is no I/O error.
+fn io_kind_of(e: &RedisError) -> Option<std::io::ErrorKind> {
+    use std::io::ErrorKind;
+    if e.is_connection_refusal() {
+        Some(ErrorKind::ConnectionRefused)
+    } else if e.is_timeout() {
+        Some(ErrorKind::TimedOut)
+    } else if e.is_connection_dropped() {
+        Some(ErrorKind::ConnectionReset)
+    } else if e.is_io_error() {
+        Some(ErrorKind::Other)
+    } else {
+        None
+    }
+}
+
+impl ConnError {
+    /// Why Redis refused a command, by its error code; `None` for failures
+    /// that are not refusals.
+    fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ConnError::Redis(e) => refusal_of(e),
             _ => None,
         }
     }
@@ -187,25 +224,8 @@ impl ConnError {
     /// What to check when Redis refuses a command for now (it may pass),
     /// by its error code; `None` for anything else.
     fn for_now_hint(&self) -> Option<&'static str> {
-        let ConnError::Redis(e) = self else {
-            return None;
-        };
-        match redis_code(e)?.as_ref() {
-            "OOM" => Some(
-                "Redis is full (used_memory above maxmemory, policy noeviction): free memory, \
-                 raise maxmemory, or let the backlog drain; the request was not sent",
-            ),
-            "LOADING" => Some("Redis is loading its data set after a restart; try again shortly"),
-            "BUSY" => Some("Redis is busy running a script or function; try again shortly"),
-            "NOREPLICAS" => Some(
-                "Redis has fewer replicas than min-replicas-to-write asks for; check its replicas",
-            ),
-            "MASTERDOWN" => {
-                Some("this replica lost its primary (a failover in progress?); try again shortly")
-            }
-            "TRYAGAIN" | "CLUSTERDOWN" => {
-                Some("the cluster is moving slots or failing over; try again shortly")
-            }
+        match self {
+            ConnError::Redis(e) => for_now_hint_of(e),
             _ => None,
         }
     }
@@ -223,14 +243,73 @@ impl ConnError {
                 source: Some(Box::new(self)),
             };
         }
-        match self.refusal_hint() {
-            Some(hint) => TransportError::Refused {
+        match self.refusal() {
+            Some(refusal) => TransportError::Refused {
                 doing: doing.to_owned(),
                 message: self.to_string(),
-                hint,
+                hint: refusal.hint(),
                 source: Some(Box::new(self)),
             },
             None => TransportError::connection_lost(format!("{doing} failed: {self}"), self),
+        }
+    }
+}
+
+impl ConnError {
+    /// As the error of a connect or a server's start, saying what was being
+    /// done and where: TLS, a refusal for now, a refusal, an unreachable
+    /// Redis, or another failure; classified by redis-rs's error kinds and
+    /// Redis's error codes.
+    pub(crate) fn into_connect(self, doing: &str, addr: &str) -> ConnectError {
+        use std::io::{Error, ErrorKind};
+        let (doing, addr) = (doing.to_owned(), addr.to_owned());
+        let unreachable = |kind: ErrorKind, error: ConnError| ConnectError::Unreachable {
+            addr: addr.clone(),
+            doing: doing.clone(),
+            source: Error::new(kind, error),
+        };
+        match self {
+            ConnError::Tls(tls) => ConnectError::Tls(tls),
+            ConnError::TimedOut(_) => unreachable(ErrorKind::TimedOut, self),
+            ConnError::Unreachable { .. } => unreachable(ErrorKind::NotConnected, self),
+            ConnError::NoPrimary { name, source } => match refusal_of(&source) {
+                Some(reason) => ConnectError::Refused {
+                    addr,
+                    doing,
+                    reason,
+                    source,
+                },
+                None => {
+                    let kind = io_kind_of(&source).unwrap_or(ErrorKind::Other);
+                    unreachable(kind, ConnError::NoPrimary { name, source })
+                }
+            },
+            ConnError::Redis(source) => {
+                if let Some(hint) = for_now_hint_of(&source) {
+                    return ConnectError::Unavailable {
+                        addr,
+                        doing,
+                        hint,
+                        source,
+                    };
+                }
+                if let Some(reason) = refusal_of(&source) {
+                    return ConnectError::Refused {
+                        addr,
+                        doing,
+                        reason,
+                        source,
+                    };
+                }
+                match io_kind_of(&source) {
+                    Some(kind) => unreachable(kind, ConnError::Redis(source)),
+                    None => ConnectError::Failed {
+                        addr,
+                        doing,
+                        source,
+                    },
+                }
+            }
         }
     }
 }
@@ -313,6 +392,83 @@ mod tests {
         assert!(answered("NOGROUP No such key 'k' or consumer group 'g'").is_no_group());
         assert!(answered("BUSYGROUP Consumer Group name already exists").is_busy_group());
         assert!(!answered("BUSYGROUP Consumer Group name already exists").is_no_group());
+    }
+
+    #[test]
+    fn a_failed_connect_is_typed_by_error_code_and_io_kind() {
+        use std::io::ErrorKind;
+        let at = |e: ConnError| e.into_connect("connecting to Redis", "127.0.0.1:6379");
+        for (line, want) in [
+            (
+                "NOPERM User app has no permissions to run the 'xgroup' command",
+                Refusal::Permission,
+            ),
+            (
+                "WRONGPASS invalid username-password pair",
+                Refusal::Credentials,
+            ),
+            ("NOAUTH Authentication required.", Refusal::Credentials),
+            (
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+                Refusal::WrongType,
+            ),
+            (
+                "READONLY You can't write against a read only replica.",
+                Refusal::Replica,
+            ),
+        ] {
+            let e = at(answered(line));
+            assert!(
+                matches!(&e, ConnectError::Refused { reason, addr, .. }
+                    if *reason == want && addr == "127.0.0.1:6379"),
+                "{line}: {e:?}"
+            );
+            assert!(e.to_string().contains(want.hint()), "{e}");
+        }
+        for line in [
+            "LOADING Redis is loading the dataset in memory",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script.",
+        ] {
+            let e = at(answered(line));
+            assert!(
+                matches!(e, ConnectError::Unavailable { .. }),
+                "{line}: {e:?}"
+            );
+        }
+        for (error, want) in [
+            (
+                io(std::io::ErrorKind::ConnectionRefused),
+                ErrorKind::ConnectionRefused,
+            ),
+            (
+                io(std::io::ErrorKind::ConnectionReset),
+                ErrorKind::ConnectionReset,
+            ),
+            (io(std::io::ErrorKind::TimedOut), ErrorKind::TimedOut),
+            (
+                ConnError::TimedOut(Duration::from_secs(1)),
+                ErrorKind::TimedOut,
+            ),
+            (
+                ConnError::Unreachable {
+                    last_error: "connection refused".to_owned(),
+                    retry_in: Duration::from_secs(1),
+                },
+                ErrorKind::NotConnected,
+            ),
+        ] {
+            let e = at(error);
+            match &e {
+                ConnectError::Unreachable { source, doing, .. } => {
+                    assert_eq!(source.kind(), want, "{e}");
+                    assert_eq!(doing, "connecting to Redis");
+                }
+                other => panic!("expected Unreachable, got {other:?}"),
+            }
+        }
+        let e = at(answered("ERR unknown command 'XGROUP'"));
+        assert!(matches!(e, ConnectError::Failed { .. }), "{e:?}");
     }
 
     #[test]

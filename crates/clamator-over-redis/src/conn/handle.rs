@@ -1,11 +1,11 @@
 //! [`Conn`]: an open connection to one Redis or a Redis Cluster, the handle
 //! tools run their own commands on.
 
-use clamator_protocol::TransportError;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
 
 use super::Connector;
+use crate::connect_error::ConnectError;
 use crate::options::ConnectOptions;
 
 /// An open connection: to one Redis, or to a Redis Cluster (a redis-rs
@@ -76,14 +76,12 @@ impl Conn {
     /// answered is a Redis.
     ///
     /// # Errors
-    /// - [`TransportError::ConnectionLost`] when nothing answered in time,
-    ///   the connection was refused, or no sentinel named a primary; its
-    ///   source says what failed. When a TLS handshake failed (certificates,
-    ///   or a port of the other kind), the source chain holds a
-    ///   [`TlsHandshakeError`](crate::TlsHandshakeError) saying what to
-    ///   change: [`TlsHandshakeError::find_in`](crate::TlsHandshakeError::find_in).
-    /// - [`TransportError::Refused`] when Redis refused the credentials.
-    /// - [`TransportError::Config`] when `command_timeout` is zero.
+    /// A [`ConnectError`]: [`Config`](ConnectError::Config) when
+    /// `command_timeout` is zero, [`Unreachable`](ConnectError::Unreachable)
+    /// when nothing answered in time, the connection was refused, or no
+    /// sentinel named a primary, [`Tls`](ConnectError::Tls) when a TLS
+    /// handshake failed (certificates, or a port of the other kind),
+    /// [`Refused`](ConnectError::Refused) when Redis refused the credentials.
     ///
     /// ```no_run
     /// use clamator_over_redis::ConnectOptions;
@@ -97,14 +95,13 @@ impl Conn {
     ///     .await?;
     /// # let _ = pong; Ok(()) }
     /// ```
-    pub async fn open(options: &ConnectOptions) -> Result<Conn, TransportError> {
-        options
-            .validate()
-            .map_err(|e| TransportError::Config(Box::new(e)))?;
-        let (conn, _node) = Connector::new(options)
+    pub async fn open(options: &ConnectOptions) -> Result<Conn, ConnectError> {
+        options.validate()?;
+        let connector = Connector::new(options);
+        let (conn, _node) = connector
             .open()
             .await
-            .map_err(|e| e.into_transport("connecting to Redis"))?;
+            .map_err(|e| e.into_connect("connecting to Redis", &connector.label()))?;
         Ok(conn)
     }
 

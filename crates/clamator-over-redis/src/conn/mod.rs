@@ -41,7 +41,8 @@
 //! # Layout
 //! - `error`: [`ConnError`], what a failed command or connect means (transient
 //!   or not, whether the connection must be replaced) and what it becomes as a
-//!   [`TransportError`](clamator_protocol::TransportError).
+//!   [`TransportError`](clamator_protocol::TransportError) (a call) or a
+//!   [`ConnectError`](crate::ConnectError) (a connect, a server's start).
 //! - `handle`: [`Conn`], the open connection (one Redis or a cluster), public
 //!   for tools.
 //! - `connector`: [`Connector`], where connections go and how one is opened

@@ -85,8 +85,20 @@ impl TlsFailure {
     }
 }
 
-/// A TLS handshake with Redis failed. Found in the source chain of the
-/// `TransportError::ConnectionLost` that a failed connect returns.
+/// A TLS handshake with Redis failed: what
+/// [`ConnectError::Tls`](crate::ConnectError::Tls) holds when a connect or
+/// a server's `start()` failed so.
+///
+/// ```no_run
+/// use clamator_over_redis::{ConnectError, ConnectOptions, RedisRpcClient, TlsFailure};
+/// # async fn run(redis: ConnectOptions) {
+/// if let Err(ConnectError::Tls(tls)) = RedisRpcClient::connect(redis).await {
+///     if tls.kind() == TlsFailure::UnknownIssuer {
+///         eprintln!("give the CA that signed Redis's certificate: {tls}");
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("TLS handshake with Redis at {addr} failed ({detail}): {}", .kind.advice())]
 pub struct TlsHandshakeError {
@@ -108,7 +120,10 @@ impl TlsHandshakeError {
     }
 
     /// The first `TlsHandshakeError` in `error`'s source chain (`error`
-    /// included), e.g. in a `TransportError` from `start()` or `connect`.
+    /// included): for an error boxed further up (`Box<dyn Error>`,
+    /// `anyhow::Error`) that a [`ConnectError`](crate::ConnectError) went
+    /// into. A `ConnectError` itself is matched directly
+    /// ([`ConnectError::Tls`](crate::ConnectError::Tls)).
     pub fn find_in<'a>(
         error: &'a (dyn std::error::Error + 'static),
     ) -> Option<&'a TlsHandshakeError> {

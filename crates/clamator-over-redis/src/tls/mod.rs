@@ -30,9 +30,9 @@
 //! or misnamed certificate, a client certificate the server refuses) or
 //! because the port does not speak TLS is not retried: a server's `start()`
 //! and a client's `connect` fail at once with
-//! [`TransportError::ConnectionLost`](clamator_protocol::TransportError::ConnectionLost)
-//! whose source chain holds a [`TlsHandshakeError`] saying what to change
-//! ([`TlsHandshakeError::find_in`] finds it).
+//! [`ConnectError::Tls`](crate::ConnectError::Tls), holding a
+//! [`TlsHandshakeError`] that says what to change
+//! ([`TlsHandshakeError::kind`] says which failure it is).
 //!
 //! # Layout
 //! - `options`: [`TlsOptions`] and

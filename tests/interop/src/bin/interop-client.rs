@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use clamator::redis::redis::{self, AsyncConnectionConfig};
 use clamator::redis::{ClientOptions, ConnectOptions, RedisRpcClient};
-use clamator::{Error, ProtocolError, TransportError};
+use clamator::{Error, ProtocolError};
 use clamator_arith::{AddParams, ArithClient, Empty, FailParams, SlowAddParams, Text};
 use clamator_over_redis::ops::keys;
 use clap::Parser;
@@ -280,7 +280,7 @@ async fn drive(args: Args, specs: Vec<Value>) -> Result<(), String> {
     let raw = conn.redis_client().clone();
     let client = RedisRpcClient::connect_with(conn, options)
         .await
-        .map_err(|e: TransportError| format!("connecting the client failed: {e}"))?;
+        .map_err(|e| format!("connecting the client failed: {e}"))?;
     let driver = Driver {
         client,
         raw,

@@ -313,7 +313,18 @@ impl Server {
 
     /// Waits until it printed at least `n` `CALL arith.<method>` lines.
     pub(crate) fn wait_calls(&self, method: &str, n: usize) -> Result<(), String> {
-        let line = format!("CALL {SERVICE}.{method}");
+        self.wait_lines("CALL", method, n)
+    }
+
+    /// Waits until it printed at least `n` `CANCELLED arith.<method>` lines
+    /// (a Rust `arith-server`'s handler that stopped because its caller gave up).
+    pub(crate) fn wait_cancelled(&self, method: &str, n: usize) -> Result<(), String> {
+        self.wait_lines("CANCELLED", method, n)
+    }
+
+    /// Waits until it printed at least `n` `<what> arith.<method>` lines.
+    fn wait_lines(&self, what: &str, method: &str, n: usize) -> Result<(), String> {
+        let line = format!("{what} {SERVICE}.{method}");
         if self.child.stdout().wait_until(EVENT_TIMEOUT, |lines| {
             lines.iter().filter(|l| **l == line).count() >= n
         }) {
@@ -322,7 +333,7 @@ impl Server {
             Err(format!(
                 "{}: expected {n} x `{line}` within {EVENT_TIMEOUT:?}, saw {}; stderr:\n{}",
                 self.child.label(),
-                self.calls(method),
+                self.child.stdout().count(&line),
                 self.child.stderr_tail(20)
             ))
         }
