@@ -3,65 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use clamator::redis::{ClientOptions, ConnectOptions, RedisRpcClient};
 use clamator_test_support::{free_port, shared_redis, unique_prefix};
 use serde_json::json;
+use support::{WAIT, http_get, start_server};
 
-/// Bound on every wait of this test.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `arith-server` and waits for its READY line.
-fn start_server(url: &str, prefix: &str, metrics_port: u16) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_arith-server"))
-        .args(["--redis-url", url, "--key-prefix", prefix])
-        .arg("--metrics-addr")
-        .arg(format!("127.0.0.1:{metrics_port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("arith-server starts");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.trim() == "READY" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(WAIT).expect("arith-server printed READY");
-    server
-}
-
-/// `GET /metrics` over a plain TCP connection; the body.
+/// `GET /metrics`; the body.
 fn scrape(port: u16) -> String {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let (head, body) = http_get(port, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    body
 }
 
 /// The value of the sample with this name whose labels include all of `labels`.
@@ -84,7 +39,8 @@ async fn arith_server_serves_prometheus_metrics_of_its_calls() {
     let redis = shared_redis();
     let prefix = unique_prefix();
     let port = free_port();
-    let _server = start_server(&redis.url(), &prefix, port);
+    let addr = format!("127.0.0.1:{port}");
+    let _server = start_server(&redis.url(), &prefix, &["--metrics-addr", &addr]);
 
     let conn = ConnectOptions::new(prefix.clone(), &redis.url()).unwrap();
     let client = RedisRpcClient::connect_with(

@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clamator_protocol::middleware::{Call, CallService};
+use clamator_protocol::middleware::CallLayer;
 use clamator_protocol::transport::{HandlerLimit, Poison, read_incoming};
 use clamator_protocol::{
-    BoxError, Context, Contract, Dispatcher, DispatcherBuilder, Error, Metadata, ProtocolError,
+    Context, Contract, Dispatcher, DispatcherBuilder, Error, Metadata, ProtocolError,
     RegisterError, Service, TransportError,
 };
 use tokio::sync::oneshot;
@@ -77,14 +77,7 @@ impl MemoryServerBuilder {
     /// The last layer added sees a request first. Applies to the services
     /// registered on this builder (a [`dispatcher`](Self::dispatcher) given
     /// whole brings its own layers).
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: tower::Layer<CallService> + Send + 'static,
-        L::Service:
-            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
-        <L::Service as tower::Service<Call>>::Future: Send + 'static,
-    {
+    pub fn layer(mut self, layer: impl CallLayer) -> Self {
         self.services = self.services.layer(layer);
         self
     }

@@ -7,10 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use clamator_protocol::middleware::{Call, CallService};
-use clamator_protocol::{
-    BoxError, Contract, Dispatcher, DispatcherBuilder, RegisterError, Service,
-};
+use clamator_protocol::middleware::CallLayer;
+use clamator_protocol::{Contract, Dispatcher, DispatcherBuilder, RegisterError, Service};
 use futures::future::join_all;
 
 use crate::backoff::Backoff;
@@ -63,14 +61,7 @@ impl RedisServerBuilder {
     /// The last layer added sees a request first. Applies to the services
     /// registered on this builder (a [`dispatcher`](Self::dispatcher) given
     /// whole brings its own layers).
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: tower::Layer<CallService> + Send + 'static,
-        L::Service:
-            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
-        <L::Service as tower::Service<Call>>::Future: Send + 'static,
-    {
+    pub fn layer(mut self, layer: impl CallLayer) -> Self {
         self.services = self.services.layer(layer);
         self
     }

@@ -11,8 +11,8 @@ use futures::FutureExt;
 use crate::context::Context;
 use crate::contract::{Contract, ContractDescriptor};
 use crate::envelope::{Envelope, RejectKind, Rejected, Request, build_error, build_success};
-use crate::error::{BoxError, ProtocolError, RpcError};
-use crate::middleware::{Call, CallService};
+use crate::error::{ProtocolError, RpcError};
+use crate::middleware::{Call, CallLayer, CallService};
 use crate::service::Service;
 
 mod layered;
@@ -62,14 +62,7 @@ impl DispatcherBuilder {
     /// returns the result value or an error ([`RpcError`] to answer with it).
     /// Layers added later wrap those added earlier, so the last one added
     /// sees a request first.
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: tower::Layer<CallService> + Send + 'static,
-        L::Service:
-            tower::Service<Call, Response = serde_json::Value> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
-        <L::Service as tower::Service<Call>>::Future: Send + 'static,
-    {
+    pub fn layer(mut self, layer: impl CallLayer) -> Self {
         self.layers.push(layered::ApplyLayer::new(layer));
         self
     }

@@ -125,6 +125,32 @@ impl Call {
 /// The service server layers wrap: the handlers, or the layers inside.
 pub type CallService = BoxCloneSyncService<Call, Value, BoxError>;
 
+/// A [`tower::Layer`] a server can put around its handlers: any layer over
+/// [`CallService`] whose service takes a [`Call`], returns the result value,
+/// fails with an error convertible to [`BoxError`], and is `Clone + Send +
+/// Sync` (it is cloned per request). Implemented for every such layer; the
+/// server builders' `layer` takes one.
+pub trait CallLayer: Send + 'static {
+    /// Wraps `inner` (the handlers, or the layers added before) and boxes
+    /// the result.
+    fn wrap(self, inner: CallService) -> CallService;
+}
+
+impl<L> CallLayer for L
+where
+    L: tower::Layer<CallService> + Send + 'static,
+    L::Service: tower::Service<Call, Response = Value> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
+    <L::Service as tower::Service<Call>>::Future: Send + 'static,
+{
+    fn wrap(self, inner: CallService) -> CallService {
+        let layered = self
+            .layer(inner)
+            .map_err(|e: <L::Service as tower::Service<Call>>::Error| e.into());
+        BoxCloneSyncService::new(layered)
+    }
+}
+
 /// What a server layer's error becomes on the wire.
 pub(crate) fn rpc_error_of(error: BoxError) -> RpcError {
     match error.downcast::<RpcError>() {

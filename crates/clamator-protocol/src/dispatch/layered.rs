@@ -16,26 +16,15 @@ use tower::util::BoxCloneSyncService;
 
 use super::Registered;
 use crate::error::{BoxError, RpcError};
-use crate::middleware::{Call, CallService, rpc_error_of};
+use crate::middleware::{Call, CallLayer, CallService, rpc_error_of};
 
 /// A layer kept until the stack is built (the handlers exist only then).
 pub(super) struct ApplyLayer(Box<dyn FnOnce(CallService) -> CallService + Send>);
 
 impl ApplyLayer {
     /// Keeps `layer` for [`build_stack`].
-    pub(super) fn new<L>(layer: L) -> ApplyLayer
-    where
-        L: tower::Layer<CallService> + Send + 'static,
-        L::Service: tower::Service<Call, Response = Value> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Call>>::Error: Into<BoxError>,
-        <L::Service as tower::Service<Call>>::Future: Send + 'static,
-    {
-        ApplyLayer(Box::new(move |inner: CallService| {
-            let layered = layer
-                .layer(inner)
-                .map_err(|e: <L::Service as tower::Service<Call>>::Error| e.into());
-            BoxCloneSyncService::new(layered)
-        }))
+    pub(super) fn new(layer: impl CallLayer) -> ApplyLayer {
+        ApplyLayer(Box::new(move |inner: CallService| layer.wrap(inner)))
     }
 }
 
