@@ -159,3 +159,53 @@ fn fields(entry: redis::Value) -> Vec<(String, String)> {
         .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
         .collect()
 }
+
+#[test]
+fn per_service_rules_are_printed_and_checked() {
+    let run = |args: &[&str]| {
+        Command::cargo_bin("clamator")
+            .unwrap()
+            .env_remove("REDIS_URL")
+            .env_remove("CLAMATOR_KEY_PREFIX")
+            .args(["--key-prefix", "myapp", "--json", "acl"])
+            .args(args)
+            .timeout(WAIT)
+            .output()
+            .unwrap()
+    };
+    let rules = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        printed["rules"].as_str().unwrap().to_owned()
+    };
+    use clamator_over_redis::ops::acl::ReplyStreams;
+    assert_eq!(
+        rules(&["client", "--services", "arith,billing", "--user", "web"]),
+        Role::Client
+            .rules_for("myapp", &["arith", "billing"], ReplyStreams::All, true)
+            .unwrap()
+    );
+    assert_eq!(
+        rules(&["client", "--services", "arith", "--instance-prefix", "web-"]),
+        Role::Client
+            .rules_for("myapp", &["arith"], ReplyStreams::Prefixed("web-"), true)
+            .unwrap()
+    );
+    assert_eq!(
+        rules(&["server", "--services", "arith", "--minimal"]),
+        Role::Server
+            .rules_for("myapp", &["arith"], ReplyStreams::All, false)
+            .unwrap()
+    );
+    // Refused: the operator per service, a bad service name, an instance
+    // flag without --services.
+    for args in [
+        &["operator", "--services", "arith"][..],
+        &["client", "--services", "Arith"],
+        &["client", "--instance-id", "web-1"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}

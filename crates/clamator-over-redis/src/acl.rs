@@ -3,6 +3,23 @@
 //! exactly these rules and check that Redis refused nothing (`ACL LOG`), so
 //! this list cannot drift from what the code sends. `clamator acl <role>`
 //! prints the `ACL SETUSER` line.
+//!
+//! [`Role::rules`] covers every key of the prefix; [`Role::rules_for`]
+//! limits a server or a client to some services' streams with the key
+//! permissions of Redis 7 (`%R~`, `%W~`), each stream getting only the
+//! access its commands need (verified on Redis 7.0):
+//!
+//! | stream | server | client |
+//! |---|---|---|
+//! | `<prefix>:cmds:<service>` | read and write (`~`): `XGROUP`, `XACK`, `XCLAIM`, `XTRIM` write; `XREADGROUP`, `XPENDING`, `XINFO`, `XRANGE` read | write only (`%W~`): `XADD`, so it cannot read other callers' requests |
+//! | `<prefix>:cancel:<service>` | read only (`%R~`): `XREAD` | write only (`%W~`): `XADD` |
+//! | `<prefix>:dead:<service>` | write only (`%W~`): `XADD` | none |
+//! | `<prefix>:replies:<instance id>` | write only (`%W~`): `XADD` | read and write (`~`): `XREAD`, `PTTL` read; `XADD`, `PEXPIRE`, `DEL` write |
+//!
+//! Which reply streams is [`ReplyStreams`]: a client with a fresh UUID per
+//! process cannot be pinned to its own, so by default a client may read
+//! every reply stream of the prefix (other callers' replies too); give
+//! clients a fixed instance id, or ids with a common start, to narrow it.
 
 /// Who connects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +129,126 @@ impl Role {
     /// with `optional`, the optional ones). For
     /// `ACL SETUSER <user> on >password <rules>`.
     pub fn rules(self, key_prefix: &str, optional: bool) -> String {
-        let mut rules = format!("resetkeys ~{key_prefix}:* resetchannels -@all");
+        let mut rules = format!("resetkeys ~{}:*", escape_glob(key_prefix));
+        self.push_commands(&mut rules, optional);
+        rules
+    }
+
+    /// The ACL rules for a user of this role limited to `services` under
+    /// `key_prefix` (Redis 7 key permissions; the table in the [module
+    /// docs](crate::ops::acl) says which stream gets which):
+    ///
+    /// - a [`Client`](Role::Client) may add requests and cancels to the
+    ///   services' command and cancel streams (`%W~`: write only, so it
+    ///   cannot read other callers' requests), and read and write the reply
+    ///   streams `replies` names (its own);
+    /// - a [`Server`](Role::Server) may read and write the services' command
+    ///   streams, read their cancel streams (`%R~`), add to their dead-letter
+    ///   streams and to the reply streams `replies` names (`%W~`: it answers
+    ///   callers but cannot read their replies). For a server, `replies`
+    ///   narrows the callers it may answer: keep [`ReplyStreams::All`]
+    ///   unless every caller's instance id is known.
+    ///
+    /// No channels, no command but the role's (and, with `optional`, the
+    /// optional ones). Calls to other services are refused by Redis: a
+    /// client's call fails at once with `TransportError::Refused` (`NOPERM`
+    /// on its `XADD`), a server registering another service fails to start
+    /// with `ConnectError::Refused`.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopeError`] when `services` is empty or names an invalid service,
+    /// when the instance id (prefix) in `replies` is not a valid instance id
+    /// or contains whitespace, and for the [`Operator`](Role::Operator),
+    /// which inspects every service (use [`rules`](Self::rules)).
+    pub fn rules_for(
+        self,
+        key_prefix: &str,
+        services: &[&str],
+        replies: ReplyStreams<'_>,
+        optional: bool,
+    ) -> Result<String, ScopeError> {
+        if self == Role::Operator {
+            return Err(ScopeError::Operator);
+        }
+        if services.is_empty() {
+            return Err(ScopeError::NoServices);
+        }
+        if let Some(bad) = services
+            .iter()
+            .find(|s| !clamator_protocol::names::is_valid_service(s))
+        {
+            return Err(ScopeError::InvalidService((*bad).to_owned()));
+        }
+        let prefix = escape_glob(key_prefix);
+        let replies = match replies {
+            ReplyStreams::All => format!("{prefix}:replies:*"),
+            ReplyStreams::Prefixed(start) => {
+                check_instance(start)?;
+                format!("{prefix}:replies:{}*", escape_glob(start))
+            }
+            ReplyStreams::Only(id) => {
+                check_instance(id)?;
+                format!("{prefix}:replies:{}", escape_glob(id))
+            }
+        };
+        let mut rules = String::from("resetkeys");
+        let mut key = |permission: &str, kind: &str, service: &str| {
+            rules.push(' ');
+            rules.push_str(permission);
+            rules.push_str(&prefix);
+            rules.push(':');
+            rules.push_str(kind);
+            rules.push(':');
+            rules.push_str(service);
+        };
+        for service in services {
+            match self {
+                Role::Client => {
+                    key("%W~", "cmds", service);
+                    key("%W~", "cancel", service);
+                }
+                Role::Server | Role::Operator => {
+                    key("~", "cmds", service);
+                    key("%R~", "cancel", service);
+                    key("%W~", "dead", service);
+                }
+            }
+        }
+        rules.push_str(match self {
+            Role::Client => " ~",
+            Role::Server | Role::Operator => " %W~",
+        });
+        rules.push_str(&replies);
+        self.push_commands(&mut rules, optional);
+        Ok(rules)
+    }
+
+    /// [`rules_for`](Self::rules_for) plus
+    /// [`CLUSTER_COMMANDS`](Self::CLUSTER_COMMANDS), for a user on a Redis
+    /// Cluster (create it on every node).
+    ///
+    /// # Errors
+    ///
+    /// As [`rules_for`](Self::rules_for).
+    pub fn cluster_rules_for(
+        self,
+        key_prefix: &str,
+        services: &[&str],
+        replies: ReplyStreams<'_>,
+        optional: bool,
+    ) -> Result<String, ScopeError> {
+        let mut rules = self.rules_for(key_prefix, services, replies, optional)?;
+        for command in Self::CLUSTER_COMMANDS {
+            rules.push_str(" +");
+            rules.push_str(command);
+        }
+        Ok(rules)
+    }
+
+    /// `resetchannels -@all` and the role's commands.
+    fn push_commands(self, rules: &mut String, optional: bool) {
+        rules.push_str(" resetchannels -@all");
         let extra = if optional {
             self.optional_commands()
         } else {
@@ -122,8 +258,76 @@ impl Role {
             rules.push_str(" +");
             rules.push_str(command);
         }
-        rules
     }
+}
+
+/// Which reply streams (`<prefix>:replies:<instance id>`) a user of
+/// [`Role::rules_for`] may touch: a client reads and writes its own, a server
+/// writes its callers'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplyStreams<'a> {
+    /// Every reply stream of the prefix (`<prefix>:replies:*`). What a
+    /// client with a fresh UUID per process needs, since its id is not known
+    /// in advance; it also lets the client read other callers' replies.
+    All,
+    /// The reply streams of instance ids starting with this text
+    /// (`web-` gives `<prefix>:replies:web-*`): for clients configured with
+    /// such ids (`ClientOptions::instance_id`).
+    Prefixed(&'a str),
+    /// Exactly one instance's reply stream: a client with this fixed
+    /// instance id.
+    Only(&'a str),
+}
+
+/// Why [`Role::rules_for`] cannot give rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// No service was named.
+    #[error("name at least one service")]
+    NoServices,
+    /// A service name that does not match `^[a-z][a-z0-9-]*$`.
+    #[error(
+        "invalid service name {0:?}: a service name must match ^[a-z][a-z0-9-]*$ \
+         (lowercase letter first, then lowercase letters, digits or '-')"
+    )]
+    InvalidService(String),
+    /// An instance id (or the start of one) that is empty, longer than
+    /// [`MAX_INSTANCE_ID_LEN`](crate::keys::MAX_INSTANCE_ID_LEN), or has a
+    /// `:`, a control character or whitespace.
+    #[error(
+        "invalid instance id {0:?}: it must be non-empty, at most 256 bytes, \
+         without ':', whitespace or control characters"
+    )]
+    InvalidInstance(String),
+    /// The operator inspects every service; it has no per-service rules.
+    #[error("the operator role is not limited to services: use the rules of the whole prefix")]
+    Operator,
+}
+
+fn check_instance(id: &str) -> Result<(), ScopeError> {
+    if crate::keys::is_valid_instance_id(id) && !id.chars().any(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(ScopeError::InvalidInstance(id.to_owned()))
+    }
+}
+
+/// `text` as a Redis glob pattern matching only itself (`*`, `?`, `[`, `]`
+/// and `\` escaped with `\`).
+fn escape_glob(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['*', '?', '[', ']', '\\']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 impl std::str::FromStr for Role {
@@ -153,6 +357,66 @@ mod tests {
             Role::Client
                 .cluster_rules("myapp", true)
                 .ends_with("+ping +cluster|slots")
+        );
+    }
+
+    #[test]
+    fn rules_for_services_give_each_stream_only_what_the_role_needs() {
+        let client = Role::Client
+            .rules_for("myapp", &["arith", "billing"], ReplyStreams::All, true)
+            .unwrap();
+        assert_eq!(
+            client,
+            "resetkeys %W~myapp:cmds:arith %W~myapp:cancel:arith %W~myapp:cmds:billing \
+             %W~myapp:cancel:billing ~myapp:replies:* resetchannels -@all +xadd +xread \
+             +pexpire +pttl +del +ping"
+        );
+        let server = Role::Server
+            .rules_for("myapp", &["arith"], ReplyStreams::All, false)
+            .unwrap();
+        assert!(
+            server.starts_with(
+                "resetkeys ~myapp:cmds:arith %R~myapp:cancel:arith %W~myapp:dead:arith \
+                 %W~myapp:replies:* resetchannels -@all +xgroup|create"
+            ),
+            "{server}"
+        );
+        let web = Role::Client
+            .rules_for("myapp", &["arith"], ReplyStreams::Prefixed("web-"), false)
+            .unwrap();
+        assert!(web.contains(" ~myapp:replies:web-* "), "{web}");
+        let one = Role::Client
+            .cluster_rules_for("a*p", &["arith"], ReplyStreams::Only("w[1]"), false)
+            .unwrap();
+        assert!(one.starts_with("resetkeys %W~a\\*p:cmds:arith "), "{one}");
+        assert!(one.contains(" ~a\\*p:replies:w\\[1\\] "), "{one}");
+        assert!(one.ends_with("+ping +cluster|slots"), "{one}");
+        assert_eq!(
+            Role::Server.rules("a?", false).split(' ').nth(1),
+            Some("~a\\?:*")
+        );
+
+        let err = |role: Role, services: &[&str], replies| {
+            role.rules_for("myapp", services, replies, false)
+                .unwrap_err()
+        };
+        assert_eq!(
+            err(Role::Client, &[], ReplyStreams::All),
+            ScopeError::NoServices
+        );
+        assert_eq!(
+            err(Role::Client, &["Arith"], ReplyStreams::All),
+            ScopeError::InvalidService("Arith".into())
+        );
+        for bad in ["", "a:b", "a b", "a\n"] {
+            assert!(matches!(
+                err(Role::Client, &["arith"], ReplyStreams::Prefixed(bad)),
+                ScopeError::InvalidInstance(_)
+            ));
+        }
+        assert_eq!(
+            err(Role::Operator, &["arith"], ReplyStreams::All),
+            ScopeError::Operator
         );
     }
 }

@@ -510,7 +510,10 @@ impl RedisRpcClient {
                 Ok(())
             }
             Err(_) if Instant::now() >= deadline => Err(TransportError::Timeout { timeout }.into()),
-            Err(e) => Err(e.into_transport("sending the request (XADD)").into()),
+            // The stream named: an ACL user limited to some services learns which.
+            Err(e) => Err(e
+                .into_transport(&format!("sending the request to {stream} (XADD)"))
+                .into()),
         }
     }
 
@@ -540,7 +543,10 @@ impl RedisRpcClient {
             .instrument(span.clone())
             .await
             .map(|id| trace::record_message_id(&span, &id))
-            .map_err(|e| e.into_transport("sending the notification (XADD)").into());
+            .map_err(|e| {
+                e.into_transport(&format!("sending the notification to {stream} (XADD)"))
+                    .into()
+            });
         if let Err(error) = &outcome {
             trace::record_error(&span, error);
         }

@@ -4,7 +4,9 @@
 //! a group created at `$` (healed with `XGROUP SETID`), trimming, a long
 //! handler (lease renewal), a dead letter, a stop with a handler running
 //! (hand-over). A user limited to one prefix is refused on any other, with
-//! an error that names the command; a wrong password fails at once.
+//! an error that names the command; a wrong password fails at once. Users
+//! limited to one service (`Role::rules_for`) serve and call it, refused
+//! nothing, and are refused on another service at once.
 //!
 //! One throwaway `redis-server` for the whole file; each test has its own
 //! prefix and users.
@@ -13,14 +15,16 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use clamator_over_redis::ops::acl::Role;
+use clamator_over_redis::ops::acl::{ReplyStreams, Role};
 use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
     ClientOptions, ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, Refusal,
     ServerOptions,
 };
 use clamator_protocol::service::unary;
-use clamator_protocol::{ContractDescriptor, HandlerFuture, MethodDescriptor, Service};
+use clamator_protocol::{
+    ContractDescriptor, Error, HandlerFuture, MethodDescriptor, Service, TransportError,
+};
 use clamator_test_support::context::{LOOP_TICK, housekeeping_passes};
 use clamator_test_support::{RedisServer, unique_prefix};
 use redis::aio::MultiplexedConnection;
@@ -46,9 +50,14 @@ async fn admin() -> MultiplexedConnection {
 
 /// Creates `user` with password `pw` and the role's rules under `prefix`.
 async fn create_user(user: &str, role: Role, prefix: &str, optional: bool) {
+    create_user_with(user, &role.rules(prefix, optional)).await;
+}
+
+/// Creates `user` with password `pw` and `rules`.
+async fn create_user_with(user: &str, rules: &str) {
     let mut cmd = redis::cmd("ACL");
     cmd.arg("SETUSER").arg(user).arg("on").arg(">pw");
-    for rule in role.rules(prefix, optional).split(' ') {
+    for rule in rules.split(' ') {
         cmd.arg(rule);
     }
     let _: () = cmd.query_async(&mut admin().await).await.unwrap();
@@ -466,4 +475,176 @@ async fn a_wrong_password_fails_at_once_and_says_what_to_check() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_limited_to_a_service_use_it_and_are_refused_on_another() {
+    let prefix = unique_prefix();
+    let (srv, cli) = (format!("srv-svc-{prefix}"), format!("cli-svc-{prefix}"));
+    let server_rules = Role::Server
+        .rules_for(&prefix, &["arith"], ReplyStreams::All, true)
+        .unwrap();
+    let client_rules = Role::Client
+        .rules_for(&prefix, &["arith"], ReplyStreams::Prefixed("web-"), false)
+        .unwrap();
+    create_user_with(&srv, &server_rules).await;
+    create_user_with(&cli, &client_rules).await;
+
+    let options = ServerOptions::default()
+        .consumer_claim_idle(Duration::from_millis(600))
+        .shutdown_grace(Duration::from_millis(200))
+        .__loop_tick(LOOP_TICK);
+    let server = within(
+        RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))
+            .options(options)
+            .register_service(Sleeper::named("arith"))
+            .unwrap()
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = within(RedisRpcClient::connect_with(
+        conn_as(&cli, "pw", &prefix),
+        ClientOptions::default()
+            .instance_id("web-1")
+            .default_timeout(Duration::from_secs(10)),
+    ))
+    .await
+    .unwrap();
+
+    // Calls, one longer than the claim idle (lease renewal), one the caller
+    // gives up on (its cancel is added to the cancel stream, which the
+    // server reads).
+    for ms in [1, 1_500] {
+        let r = within(client.call("arith", "sleep", json!({"ms": ms}), None))
+            .await
+            .unwrap();
+        assert_eq!(r, json!({"ms": ms}));
+    }
+    let r = within(client.call(
+        "arith",
+        "sleep",
+        json!({"ms": 2_000}),
+        Some(Duration::from_millis(300)),
+    ))
+    .await;
+    assert!(
+        matches!(r, Err(Error::Transport(TransportError::Timeout { .. }))),
+        "{r:?}"
+    );
+    // The cancel is sent in the background.
+    let cancel_stream = keys::cancel_stream(&prefix, "arith");
+    within(async {
+        let mut admin = admin().await;
+        loop {
+            let n: usize = redis::cmd("XLEN")
+                .arg(&cancel_stream)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    housekeeping_passes(&server, 2).await;
+
+    // Another service: Redis refuses the request's XADD, and the call fails
+    // at once (no timeout) with the refusal, naming the stream.
+    let started = std::time::Instant::now();
+    let r = within(client.call("billing", "sleep", json!({"ms": 1}), None)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once"
+    );
+    let Err(Error::Transport(err @ TransportError::Refused { .. })) = r else {
+        panic!("expected a refusal: {r:?}")
+    };
+    let text = err.to_string();
+    let billing = keys::command_stream(&prefix, "billing");
+    assert!(
+        text.contains(&billing) && text.contains("XADD") && text.contains("NoPerm"),
+        "{text}"
+    );
+
+    server.stop().await;
+    within(client.close()).await;
+    assert_eq!(
+        refused(&srv).await,
+        Vec::<(String, String)>::new(),
+        "server refused"
+    );
+    assert_eq!(
+        refused(&cli).await,
+        vec![("key".to_owned(), billing.clone())],
+        "the client was refused only billing"
+    );
+
+    // The server user cannot read (or serve) billing's requests.
+    let as_user = |user: &str| {
+        let url = format!("redis://{user}:pw@127.0.0.1:{}", redis().port());
+        async move {
+            redis::Client::open(url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap()
+        }
+    };
+    let mut srv_conn = as_user(&srv).await;
+    let read = redis::cmd("XRANGE")
+        .arg(&billing)
+        .arg("-")
+        .arg("+")
+        .query_async::<redis::Value>(&mut srv_conn)
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Some("NOPERM"), "{read}");
+    let err = within(
+        RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))
+            .options(ServerOptions::default().start_timeout(Some(Duration::from_secs(5))))
+            .register_service(Sleeper::named("billing"))
+            .unwrap()
+            .start(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectError::Refused {
+                reason: Refusal::Permission,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // It answers callers but cannot read their replies.
+    let read = redis::cmd("XREAD")
+        .arg("STREAMS")
+        .arg(keys::reply_stream(&prefix, "web-1"))
+        .arg("0")
+        .query_async::<redis::Value>(&mut srv_conn)
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Some("NOPERM"), "{read}");
+
+    // The client cannot read other callers' requests, nor the replies of an
+    // instance id outside `web-*`.
+    let mut cli_conn = as_user(&cli).await;
+    for (cmd, key) in [
+        ("XRANGE", keys::command_stream(&prefix, "arith")),
+        ("XRANGE", keys::reply_stream(&prefix, "other")),
+    ] {
+        let read = redis::cmd(cmd)
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query_async::<redis::Value>(&mut cli_conn)
+            .await
+            .unwrap_err();
+        assert_eq!(read.code(), Some("NOPERM"), "{key}: {read}");
+    }
 }

@@ -477,6 +477,82 @@ async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_limited_to_a_service_use_it_and_are_refused_on_another() {
+    use clamator_over_redis::ops::acl::{ReplyStreams, Role};
+    use clamator_test_support::sentinel::{Resp, command};
+    let cluster = shared_cluster();
+    let prefix = unique_prefix();
+    let suffix = &prefix[2..10];
+    let (server_user, client_user) = (format!("srv1-{suffix}"), format!("cli1-{suffix}"));
+    for &port in cluster.ports() {
+        for (user, role) in [(&server_user, Role::Server), (&client_user, Role::Client)] {
+            let rules = role
+                .cluster_rules_for(&prefix, &["arith"], ReplyStreams::All, true)
+                .unwrap();
+            let mut args = vec!["ACL", "SETUSER", user.as_str(), "on", ">pw"];
+            args.extend(rules.split(' '));
+            assert_eq!(command(port, &args).unwrap(), Resp::Simple("OK".into()));
+        }
+    }
+    let seeds_as = |user: &str| -> Vec<String> {
+        cluster
+            .ports()
+            .iter()
+            .map(|p| format!("redis://{user}:pw@127.0.0.1:{p}"))
+            .collect()
+    };
+    let arith = TestArith::new();
+    let ctx = TestContext::on_cluster(cluster);
+    let server_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&server_user))
+        .unwrap()
+        .command_timeout(COMMAND_TIMEOUT);
+    let server = ctx
+        .server_on(server_conn, ServerOptions::default(), &arith)
+        .await;
+    let client_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&client_user))
+        .unwrap()
+        .command_timeout(COMMAND_TIMEOUT);
+    let client = within(RedisRpcClient::connect_with(
+        client_conn,
+        ClientOptions::default().default_timeout(CALL_TIMEOUT),
+    ))
+    .await
+    .unwrap();
+    for i in 0..5 {
+        let sum = within(client.call("arith", "add", json!({"a": i, "b": 1}), None))
+            .await
+            .unwrap();
+        assert_eq!(sum, json!({"sum": f64::from(i) + 1.0}));
+    }
+    let billing = keys::command_stream(&prefix, "billing");
+    let r = within(client.call("billing", "add", json!({"a": 1, "b": 1}), None)).await;
+    let Err(Error::Transport(err @ TransportError::Refused { .. })) = r else {
+        panic!("expected a refusal: {r:?}")
+    };
+    assert!(err.to_string().contains(&billing), "{err}");
+    client.close().await;
+    server.stop().await;
+    // Only billing's request was refused, on the node that holds its slot.
+    let mut refusals = Vec::new();
+    for &port in cluster.ports() {
+        let Ok(Resp::Array(Some(entries))) = command(port, &["ACL", "LOG", "100"]) else {
+            panic!("ACL LOG on {port} failed");
+        };
+        refusals.extend(
+            entries
+                .into_iter()
+                .map(|e| format!("{e:?}"))
+                .filter(|e| e.contains(&server_user) || e.contains(&client_user)),
+        );
+    }
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0].contains(&billing) && refusals[0].contains(&client_user),
+        "{refusals:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_cluster_serves_calls_and_an_unknown_ca_is_named() {
     use clamator_over_redis::TlsOptions;
     use clamator_test_support::tls::TestPki;
