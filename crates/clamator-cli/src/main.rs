@@ -76,6 +76,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Print the Redis ACL (`ACL SETUSER ...`) a server, client or operator needs under the prefix.
     Acl(cmd::acl::AclArgs),
+    /// Print a KEDA ScaledObject that scales a service's workers on its consumer group's lag.
+    Keda(cmd::keda::KedaArgs),
     /// Generate Rust, Python or TypeScript/Zod from a contract file, or check checked-in output.
     Codegen(cmd::codegen::CodegenArgs),
     /// Print a shell completion script: `clamator completions bash > /etc/bash_completion.d/clamator`.
@@ -98,6 +100,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Top(args) => cmd::top::run(global, args).await,
         Command::Demo(args) => cmd::demo::run(global, args).await,
         Command::Acl(args) => cmd::acl::run(global, args),
+        Command::Keda(args) => cmd::keda::run(global, args).await,
         Command::Codegen(args) => cmd::codegen::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::completions::man(args),

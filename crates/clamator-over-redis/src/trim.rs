@@ -13,6 +13,11 @@
 //! still hand to another worker, Rust or Python) and undelivered ones are kept.
 //! Works on Redis 7.0; every worker of a pool may run it, as it is idempotent.
 //!
+//! It keeps each group's `lag` (`XINFO GROUPS`) a number, which autoscalers
+//! read (KEDA's `lagCount`, `clamator keda`): Redis reports it as nil when
+//! entries after the group's last-delivered id were deleted, and `XTRIM
+//! MINID` below the boundary removes none of those, and sets no tombstone.
+//!
 //! While the service's own group has not counted a delivery since its
 //! position was set (`entries-read` nil: created at `$`, or moved), nothing
 //! is trimmed: what lies below its position may never have been delivered

@@ -7,6 +7,7 @@ pub(crate) mod codegen;
 pub(crate) mod completions;
 pub(crate) mod dead;
 pub(crate) mod demo;
+pub(crate) mod keda;
 pub(crate) mod notify;
 pub(crate) mod pending;
 pub(crate) mod replies;
