@@ -205,10 +205,24 @@ pub enum ConfigError {
         /// `host:port`.
         addr: String,
     },
-    /// A `rediss://` URL, and this build has no TLS.
+    /// TLS settings for a Sentinel deployment reached without TLS
+    /// (`redis+sentinel://`): TLS goes to the sentinels and the data nodes
+    /// together, or to neither.
     #[error(
-        "{from} uses TLS (rediss://), and clamator-over-redis was built without its `tls` \
-         feature: enable it (the `clamator` crate's `tls` feature, on by default)"
+        "TLS settings were given for the Sentinel deployment {deployment}, which is reached \
+         without TLS (redis+sentinel://): use a rediss+sentinel:// URL (or \
+         SentinelOptions::use_tls) to connect to the sentinels and the data nodes over TLS; \
+         TLS to only the sentinels or only the data nodes is not supported"
+    )]
+    TlsNeedsRedissSentinel {
+        /// The deployment: its primary's name and its sentinels.
+        deployment: String,
+    },
+    /// A `rediss://` (or `rediss+sentinel://`) URL, and this build has no TLS.
+    #[error(
+        "{from} uses TLS (rediss:// or rediss+sentinel://), and clamator-over-redis was built \
+         without its `tls` feature: enable it (the `clamator` crate's `tls` feature, on by \
+         default)"
     )]
     TlsNotEnabled {
         /// Where the URL came from.
@@ -284,6 +298,7 @@ impl ConnectOptions {
     fn open(key_prefix: String, url: &str, from: &'static str) -> Result<Self, ConfigError> {
         check_prefix(&key_prefix)?;
         if is_sentinel_url(url) {
+            crate::tls::check_url(url, from)?;
             #[cfg(feature = "sentinel")]
             return Self::sentinel(key_prefix, crate::sentinel::SentinelOptions::from_url(url)?);
             #[cfg(not(feature = "sentinel"))]
@@ -384,7 +399,7 @@ pub(crate) const CLUSTER_FORM: &str = "one or more seed node URLs, \
 /// How a Sentinel URL is written, for [`ConfigError::InvalidSentinel`].
 const SENTINEL_FORM: &str = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/\
      <primary name>[/<db>][?sentinel_username=...&sentinel_password=...] (port 26379 by \
-     default), or ConnectOptions::sentinel";
+     default; rediss+sentinel:// for TLS), or ConnectOptions::sentinel";
 
 fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     if prefix.trim().is_empty() {

@@ -32,7 +32,39 @@
 //! (`CLIENT KILL TYPE normal`). See the crate's `behaviour` docs, "Failover
 //! (Sentinel)", for what a failover loses.
 //!
-//! TLS to the sentinels or the data nodes is not supported here yet.
+//! # TLS
+//!
+//! `rediss+sentinel://` (or [`SentinelOptions::use_tls`]) connects to the
+//! sentinels *and* to the data nodes over TLS, with the same
+//! [`TlsOptions`](crate::TlsOptions) (a CA bundle, a client certificate for
+//! `tls-auth-clients yes`) for both, given to
+//! [`ConnectOptions::tls`]; without them the system's root certificates are
+//! trusted:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # fn run() -> Result<(), clamator_over_redis::ConfigError> {
+//! use clamator_over_redis::{ConnectOptions, TlsOptions};
+//! let redis = ConnectOptions::new(
+//!     "myapp",
+//!     "rediss+sentinel://app:secret@10.0.0.1:26379,10.0.0.2:26379,10.0.0.3/mymaster",
+//! )?
+//! .tls(TlsOptions::new().ca_pem_file("/etc/myapp/redis-ca.pem")?)?;
+//! # let _ = redis; Ok(()) }
+//! ```
+//!
+//! The sentinels must serve TLS (`tls-port`) and reach the data nodes over
+//! TLS (`tls-replication yes`, which also makes replicas announce their
+//! `tls-port`), so that the address they name for the primary is a TLS port.
+//! The data nodes' certificates are checked against the address the
+//! sentinels name (usually an IP address, unless the sentinels run with
+//! `resolve-hostnames yes` and `announce-hostnames yes`): the certificates
+//! must list it. TLS to only the sentinels or only the data nodes is not
+//! supported; TLS settings for a `redis+sentinel://` deployment are a
+//! [`ConfigError::TlsNeedsRedissSentinel`], never a silent plaintext
+//! connection. A certificate problem (an unknown CA, a wrong name, a refused
+//! client certificate) fails a server's `start()` and a client's `connect`
+//! at once with [`ConnectError::Tls`](crate::ConnectError::Tls).
 
 use std::fmt;
 
@@ -45,7 +77,12 @@ pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 /// name>[/<db>][?sentinel_username=<u>&sentinel_password=<p>]`. The user and
 /// password before `@` are the data nodes' (an ACL user); the sentinels' go
 /// in the query. Percent-encode `@`, `:`, `/`, `,`, `?`, `&` and `%` in them.
+/// [`SENTINEL_TLS_URL_SCHEME`] is the same over TLS.
 pub const SENTINEL_URL_SCHEME: &str = "redis+sentinel";
+/// The URL scheme of a Sentinel deployment reached over TLS (feature `tls`):
+/// `rediss+sentinel://`, written as [`SENTINEL_URL_SCHEME`]; the sentinels
+/// and the data nodes are all connected to over TLS (see the module docs).
+pub const SENTINEL_TLS_URL_SCHEME: &str = "rediss+sentinel";
 
 /// Where the sentinels are, the name of the primary they watch, and the
 /// credentials for the data nodes and for the sentinels. Checked by
@@ -66,6 +103,8 @@ pub struct SentinelOptions {
     sentinel_password: Option<String>,
     /// The database on the primary.
     db: i64,
+    /// TLS to the sentinels and the data nodes.
+    tls: bool,
 }
 
 impl fmt::Debug for SentinelOptions {
@@ -78,6 +117,7 @@ impl fmt::Debug for SentinelOptions {
             .field("sentinel_username", &self.sentinel_username)
             .field("sentinel_password", &redacted(&self.sentinel_password))
             .field("db", &self.db)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -140,7 +180,23 @@ impl SentinelOptions {
         self
     }
 
-    /// Reads a `redis+sentinel://` URL ([`SENTINEL_URL_SCHEME`]).
+    /// Connects to the sentinels and to the data nodes over TLS (what a
+    /// `rediss+sentinel://` URL means; needs feature `tls`). Give a CA bundle
+    /// or a client certificate with [`ConnectOptions::tls`]; without them
+    /// the system's root certificates are trusted.
+    #[must_use]
+    pub fn use_tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Whether the sentinels and the data nodes are connected to over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Reads a `redis+sentinel://` or `rediss+sentinel://` URL
+    /// ([`SENTINEL_URL_SCHEME`], [`SENTINEL_TLS_URL_SCHEME`]).
     pub fn from_url(url: &str) -> Result<SentinelOptions, ConfigError> {
         parse_url(url).map_err(ConfigError::InvalidSentinel)
     }
@@ -166,9 +222,16 @@ impl SentinelOptions {
         if self.db < 0 {
             return Err(invalid(format!("database {} is negative", self.db)));
         }
+        if self.tls && !cfg!(feature = "tls") {
+            return Err(ConfigError::TlsNotEnabled {
+                from: "the Sentinel options (rediss+sentinel://)",
+            });
+        }
         Ok(SentinelTarget {
             addrs,
             options: self.clone(),
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 }
@@ -180,6 +243,10 @@ pub(crate) struct SentinelTarget {
     pub(crate) addrs: Vec<(String, u16)>,
     /// The rest, as given.
     options: SentinelOptions,
+    /// The CA bundle and client certificate for the sentinels and the data
+    /// nodes, when given ([`ConnectOptions::tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsOptions>,
 }
 
 impl SentinelTarget {
@@ -207,6 +274,28 @@ impl SentinelTarget {
     pub(crate) fn db(&self) -> i64 {
         self.options.db
     }
+    /// Whether the sentinels and the data nodes are reached over TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.options.tls
+    }
+    /// The TLS settings given with [`ConnectOptions::tls`], if any.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_options(&self) -> Option<&crate::TlsOptions> {
+        self.tls.as_ref()
+    }
+    /// With `tls` as the TLS settings of the sentinels and the data nodes:
+    /// refused unless the deployment is reached over TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(&self, tls: crate::TlsOptions) -> Result<SentinelTarget, ConfigError> {
+        if !self.options.tls {
+            return Err(ConfigError::TlsNeedsRedissSentinel {
+                deployment: self.label(),
+            });
+        }
+        let mut target = self.clone();
+        target.tls = Some(tls);
+        Ok(target)
+    }
     /// Names the deployment in logs and in the registry of reply streams in use.
     pub(crate) fn label(&self) -> String {
         let addrs: Vec<String> = self
@@ -220,7 +309,12 @@ impl SentinelTarget {
                 }
             })
             .collect();
-        format!("sentinel:{}@{}", self.options.primary_name, addrs.join(","))
+        let scheme = if self.options.tls {
+            "sentinel+tls"
+        } else {
+            "sentinel"
+        };
+        format!("{scheme}:{}@{}", self.options.primary_name, addrs.join(","))
     }
 }
 
@@ -238,7 +332,17 @@ impl ConnectOptions {
         // Only opens connections, and only for `redis_client()`: every
         // connection of the transport goes to the primary the sentinels name.
         let (host, port) = target.addrs[0].clone();
-        let first_sentinel = redis::Client::open((host, port)).map_err(|e| {
+        let addr = if target.is_tls() {
+            redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(host, port)
+        };
+        let first_sentinel = redis::Client::open(addr).map_err(|e| {
             ConfigError::InvalidSentinel(format!("the first sentinel address is unusable: {e}"))
         })?;
         let mut conn = ConnectOptions::from_client(key_prefix, first_sentinel)?;
@@ -259,17 +363,15 @@ fn parse_url(url: &str) -> Result<SentinelOptions, String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err("not a redis+sentinel:// URL".to_owned());
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "redis+sentinel" => {}
-        "rediss+sentinel" => {
-            return Err(
-                "TLS to Sentinel deployments (rediss+sentinel://) is not supported \
-                        yet"
-                .to_owned(),
-            );
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "redis+sentinel" => false,
+        "rediss+sentinel" => true,
+        other => {
+            return Err(format!(
+                "scheme {other:?} is not redis+sentinel (or rediss+sentinel for TLS)"
+            ));
         }
-        other => return Err(format!("scheme {other:?} is not redis+sentinel")),
-    }
+    };
     let (rest, query) = match rest.split_once('?') {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
@@ -282,7 +384,10 @@ fn parse_url(url: &str) -> Result<SentinelOptions, String> {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
     };
-    let mut options = SentinelOptions::default();
+    let mut options = SentinelOptions {
+        tls,
+        ..SentinelOptions::default()
+    };
     if let Some(userinfo) = userinfo {
         let (user, password) = match userinfo.split_once(':') {
             Some((u, p)) => (u, Some(p)),
@@ -427,6 +532,16 @@ mod tests {
         let plain = SentinelOptions::from_url("redis+sentinel://h/mymaster").unwrap();
         assert_eq!(plain.primary_password, None);
         assert_eq!(plain.db, 0);
+        assert!(!plain.is_tls());
+        let tls = SentinelOptions::from_url("REDISS+SENTINEL://h:26380,h2/mymaster/1").unwrap();
+        assert!(tls.is_tls());
+        assert_eq!(tls.sentinels, ["h:26380", "h2"]);
+        assert_eq!(tls.db, 1);
+        #[cfg(feature = "tls")]
+        assert_eq!(
+            tls.check().unwrap().label(),
+            "sentinel+tls:mymaster@h:26380,h2:26379"
+        );
         let pw_only = SentinelOptions::from_url("redis+sentinel://:pw@h/m").unwrap();
         assert_eq!(pw_only.primary_username, None);
         assert_eq!(pw_only.primary_password.as_deref(), Some("pw"));
@@ -445,6 +560,45 @@ mod tests {
         );
     }
 
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn rediss_sentinel_needs_the_tls_feature() {
+        for e in [
+            ConnectOptions::new("app", "rediss+sentinel://h/m").unwrap_err(),
+            ConnectOptions::sentinel("app", SentinelOptions::new(["h"], "m").use_tls())
+                .unwrap_err(),
+        ] {
+            assert!(matches!(e, ConfigError::TlsNotEnabled { .. }), "{e:?}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_settings_need_rediss_sentinel() {
+        let plain = ConnectOptions::new("app", "redis+sentinel://127.0.0.1:1/mm").unwrap();
+        let e = plain.tls(crate::TlsOptions::new()).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::TlsNeedsRedissSentinel { .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("rediss+sentinel://"), "{e}");
+        let tls = ConnectOptions::new("app", "rediss+sentinel://127.0.0.1:1/mm")
+            .unwrap()
+            .tls(crate::TlsOptions::new().danger_accept_invalid_certs())
+            .unwrap();
+        let target = tls.sentinel.as_ref().unwrap();
+        assert!(target.is_tls());
+        assert!(target.tls_options().is_some());
+        assert!(matches!(
+            tls.redis_client().get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls { insecure: true, .. }
+        ));
+        let spelled =
+            ConnectOptions::sentinel("app", SentinelOptions::new(["127.0.0.1:1"], "mm").use_tls())
+                .unwrap();
+        assert!(spelled.sentinel_options().unwrap().is_tls());
+    }
+
     #[test]
     fn rejects_what_cannot_work_without_echoing_passwords() {
         for (url, says) in [
@@ -459,7 +613,6 @@ mod tests {
             ("redis+sentinel://h/m/1/2", "more than"),
             ("redis+sentinel://h/m?password=secret", "unknown query"),
             ("redis+sentinel://u:secret%zz@h/m", "hex digits"),
-            ("rediss+sentinel://h/m", "not supported"),
         ] {
             let e = ConnectOptions::new("app", url).unwrap_err();
             let text = e.to_string();

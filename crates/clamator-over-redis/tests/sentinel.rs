@@ -11,6 +11,11 @@
 //!   primary alive: it becomes a replica, and the loops connected to it move
 //!   to the new primary.
 //!
+//! - `tls_to_the_sentinels_and_the_data_nodes`: the same deployment over
+//!   TLS (`rediss+sentinel://`, the test CA): `arith.add` answered, a client
+//!   trusting another CA fails with `ConnectError::Tls`, and a `SENTINEL
+//!   FAILOVER` under traffic keeps calls answered on the new primary.
+//!
 //! Each prints what it measured (outage, failed calls by kind, handler runs
 //! counted twice). With asynchronous replication, requests XADDed to the old
 //! primary and not yet replicated are lost in the failover, as Redis loses
@@ -25,12 +30,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions};
+use clamator_over_redis::{
+    ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, TlsFailure,
+    TlsOptions,
+};
 use clamator_protocol::service::unary;
 use clamator_protocol::{
     ContractDescriptor, Error, HandlerFuture, MethodDescriptor, Service, TransportError,
 };
+use clamator_test_support::TestArith;
 use clamator_test_support::sentinel::SentinelSetup;
+use clamator_test_support::tls::TestPki;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -288,13 +298,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A server and a client connected through the sentinels of `setup`.
+/// A server and a client connected with `conn` (through sentinels).
 async fn serve(
-    setup: &SentinelSetup,
+    conn: ConnectOptions,
     runs: &Arc<Mutex<HashMap<u64, u32>>>,
 ) -> (RedisRpcServer, Arc<RedisRpcClient>) {
-    let prefix = clamator_test_support::unique_prefix();
-    let conn = ConnectOptions::new(prefix, &setup.url()).unwrap();
     assert!(conn.sentinel_options().is_some());
     let server = RedisRpcServer::builder(conn.clone())
         .options(
@@ -317,11 +325,12 @@ async fn serve(
 async fn failover_under_traffic(
     what: &str,
     setup: &mut SentinelSetup,
+    conn: ConnectOptions,
     callers: usize,
     fail_over: impl FnOnce(&mut SentinelSetup, u16) -> Instant,
 ) {
     let runs = Arc::new(Mutex::new(HashMap::new()));
-    let (server, client) = serve(setup, &runs).await;
+    let (server, client) = serve(conn, &runs).await;
     let old = setup.primary_port().expect("a primary");
     let traffic = Traffic::start(&client, callers);
     let begun = Instant::now();
@@ -450,6 +459,11 @@ async fn failover_under_traffic(
     );
 }
 
+/// `setup.url()` (`redis+sentinel://`), keys under a fresh prefix.
+fn plain_conn(setup: &SentinelSetup) -> ConnectOptions {
+    ConnectOptions::new(clamator_test_support::unique_prefix(), &setup.url()).unwrap()
+}
+
 #[test]
 fn a_killed_primary_fails_over_and_traffic_resumes() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -458,9 +472,11 @@ fn a_killed_primary_fails_over_and_traffic_resumes() {
     // On the test's thread: the nodes die with it (PR_SET_PDEATHSIG).
     let mut setup = SentinelSetup::start();
     println!("Sentinel setup ready in {} ms", began.elapsed().as_millis());
+    let conn = plain_conn(&setup);
     runtime().block_on(failover_under_traffic(
         "primary killed (SIGKILL)",
         &mut setup,
+        conn,
         20,
         |setup, old| {
             setup.kill_data_node(old);
@@ -478,9 +494,11 @@ fn a_demoted_primary_is_left_for_the_new_one() {
     init_tracing();
     let began = Instant::now();
     let mut setup = SentinelSetup::start();
+    let conn = plain_conn(&setup);
     runtime().block_on(failover_under_traffic(
         "manual failover (SENTINEL FAILOVER, old primary alive)",
         &mut setup,
+        conn,
         20,
         |setup, _| {
             let t = Instant::now();
@@ -499,4 +517,95 @@ fn a_demoted_primary_is_left_for_the_new_one() {
         std::thread::sleep(Duration::from_millis(50));
     }
     println!("test took {} ms", began.elapsed().as_millis());
+}
+
+#[test]
+fn tls_to_the_sentinels_and_the_data_nodes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    init_tracing();
+    let began = Instant::now();
+    let pki = TestPki::generate();
+    let mut setup = SentinelSetup::start_tls(&pki);
+    println!(
+        "TLS Sentinel setup ready in {} ms",
+        began.elapsed().as_millis()
+    );
+    let url = setup.url();
+    assert!(url.starts_with("rediss+sentinel://"), "{url}");
+    let with_ca = |ca: &std::path::Path| {
+        ConnectOptions::new(clamator_test_support::unique_prefix(), &url)
+            .unwrap()
+            .tls(TlsOptions::new().ca_pem_file(ca).unwrap())
+            .unwrap()
+    };
+    let conn = with_ca(&pki.ca());
+    runtime().block_on(async {
+        // arith.add over TLS, through the sentinels, to the primary.
+        let arith = TestArith::new();
+        let server = RedisRpcServer::builder(conn.clone())
+            .options(ServerOptions::default().start_timeout(Some(Duration::from_secs(10))))
+            .dispatcher(arith.dispatcher())
+            .start()
+            .await
+            .unwrap();
+        let client = RedisRpcClient::connect(conn.clone()).await.unwrap();
+        let sum = client
+            .call(
+                "arith",
+                "add",
+                json!({"a": 2, "b": 3.5}),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sum, json!({"sum": 5.5}));
+        client.close().await;
+        server.stop().await;
+
+        // Another CA: the sentinels' certificates are refused, at once and
+        // saying what to do.
+        let wrong = with_ca(&pki.other_ca()).command_timeout(Duration::from_secs(2));
+        let started = Instant::now();
+        let e = tokio::time::timeout(Duration::from_secs(10), RedisRpcClient::connect(wrong))
+            .await
+            .expect("a connect with the wrong CA fails, not hangs")
+            .expect_err("a connect with the wrong CA fails");
+        match &e {
+            ConnectError::Tls(tls) => assert_eq!(tls.kind(), TlsFailure::UnknownIssuer, "{e}"),
+            other => panic!("expected ConnectError::Tls, got {other:?}"),
+        }
+        assert!(e.to_string().contains("--tls-ca"), "{e}");
+        assert!(e.to_string().contains("mymaster"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not failed at once: {:?}",
+            started.elapsed()
+        );
+
+        // The CA for a plain redis+sentinel:// URL: refused, not plaintext.
+        let plain = setup.url().replacen("rediss+sentinel", "redis+sentinel", 1);
+        let refused = ConnectOptions::new("app", &plain)
+            .unwrap()
+            .tls(TlsOptions::new().ca_pem_file(pki.ca()).unwrap())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("rediss+sentinel://"),
+            "{refused}"
+        );
+    });
+    // A failover over TLS keeps calls answered.
+    runtime().block_on(failover_under_traffic(
+        "manual failover over TLS (SENTINEL FAILOVER, old primary alive)",
+        &mut setup,
+        conn,
+        5,
+        |setup, _| {
+            let t = Instant::now();
+            setup.failover().unwrap();
+            t
+        },
+    ));
+    let replica = setup.data_ports()[1];
+    assert_eq!(setup.primary_port(), Some(replica));
+    println!("TLS test took {} ms", began.elapsed().as_millis());
 }

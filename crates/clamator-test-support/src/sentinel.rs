@@ -4,6 +4,15 @@
 //! child on a free loopback port with its own directory (sentinels rewrite
 //! their config file).
 //!
+//! [`SentinelSetup::start_tls`] starts the same over TLS, with a
+//! [`TestPki`](crate::tls::TestPki)'s server certificate: every node serves
+//! TLS on its `tls-port` (`tls-auth-clients no`) and talks TLS to the others
+//! (`tls-replication yes`: replicas to their primary, sentinels to the data
+//! nodes and to each other), so the sentinels name TLS ports. Each node also
+//! keeps a plaintext port on 127.0.0.1 that only this harness uses for its
+//! own probes (`PING`, `ROLE`, `SENTINEL ...`); every port this type hands
+//! out (addresses, [`SentinelSetup::url`], the data ports) is a TLS one.
+//!
 //! No process outlives its test: each is killed (SIGKILL) and reaped when the
 //! [`SentinelSetup`] is dropped, and each is started with
 //! `PR_SET_PDEATHSIG = SIGKILL`, so the kernel kills it if the thread that
@@ -31,8 +40,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// One `redis-server` process (data node or sentinel).
 #[derive(Debug)]
 struct Node {
-    /// Its port, kept across restarts.
+    /// Its port for clients (the TLS one with TLS), kept across restarts.
     port: u16,
+    /// Its plaintext port, for the harness's probes: `port` without TLS.
+    admin_port: u16,
     /// Its config file.
     conf: PathBuf,
     /// Its log (stdout and stderr).
@@ -87,7 +98,7 @@ impl Node {
                     port: self.port,
                 });
             }
-            if matches!(command(self.port, &["PING"]), Ok(Resp::Simple(s)) if s == "PONG") {
+            if matches!(command(self.admin_port, &["PING"]), Ok(Resp::Simple(s)) if s == "PONG") {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -116,6 +127,8 @@ pub struct SentinelSetup {
     data: Vec<Node>,
     /// The sentinels.
     sentinels: Vec<Node>,
+    /// The TLS lines of every node's config (certificate files), when TLS.
+    tls: Option<String>,
 }
 
 impl SentinelSetup {
@@ -123,6 +136,23 @@ impl SentinelSetup {
     /// replica is in sync and every sentinel knows it and the other two
     /// sentinels. Panics with what is wrong (for example, no `redis-server`).
     pub fn start() -> SentinelSetup {
+        SentinelSetup::start_with(None)
+    }
+
+    /// [`start`](Self::start), everything over TLS with `pki`'s server
+    /// certificate and CA (see the module docs): connect with
+    /// [`url`](Self::url) (`rediss+sentinel://`) and `pki.ca()`. `pki` must
+    /// outlive the setup (the nodes read its files when they restart).
+    pub fn start_tls(pki: &crate::tls::TestPki) -> SentinelSetup {
+        let d = pki.dir().display();
+        SentinelSetup::start_with(Some(format!(
+            "tls-cert-file {d}/server.pem\ntls-key-file {d}/server.key\n\
+             tls-ca-cert-file {d}/ca.pem\ntls-client-cert-file {d}/client.pem\n\
+             tls-client-key-file {d}/client.key\ntls-auth-clients no\ntls-replication yes\n"
+        )))
+    }
+
+    fn start_with(tls: Option<String>) -> SentinelSetup {
         let dir = std::env::temp_dir().join(format!(
             "clamator-sentinel-{}",
             uuid::Uuid::new_v4().simple()
@@ -131,6 +161,7 @@ impl SentinelSetup {
             dir,
             data: Vec::new(),
             sentinels: Vec::new(),
+            tls,
         };
         let primary = free_port();
         setup.add_data_node(primary, None);
@@ -144,7 +175,7 @@ impl SentinelSetup {
             "every sentinel knows the replica and the other sentinels",
             |s| {
                 s.sentinels.iter().all(|n| {
-                    let info = sentinel_master(n.port);
+                    let info = sentinel_master(n.admin_port);
                     let num =
                         |k: &str| info.get(k).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
                     num("num-slaves") >= 1 && num("num-other-sentinels") >= 2
@@ -160,31 +191,50 @@ impl SentinelSetup {
         d
     }
 
+    /// The ports of a new node: (for clients, plaintext), and the config
+    /// lines that set them (and TLS).
+    fn ports(&self, port: u16) -> (u16, u16, String) {
+        match &self.tls {
+            None => (port, port, format!("port {port}\n")),
+            Some(tls) => {
+                let admin = loop {
+                    let p = free_port();
+                    if p != port {
+                        break p;
+                    }
+                };
+                (port, admin, format!("port {admin}\ntls-port {port}\n{tls}"))
+            }
+        }
+    }
+
     fn add_data_node(&mut self, port: u16, replica_of: Option<u16>) {
         let d = self.node_dir(port);
+        let (port, admin, ports) = self.ports(port);
         let mut conf = format!(
-            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n\
+            "{ports}bind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n\
              repl-diskless-sync-delay 0\nloglevel notice\n",
             d.display()
         );
         if let Some(p) = replica_of {
             conf.push_str(&format!("replicaof 127.0.0.1 {p}\n"));
         }
-        self.data.push(start_node(port, &d, conf, false));
+        self.data.push(start_node(port, admin, &d, conf, false));
     }
 
     fn add_sentinel(&mut self, primary: u16) {
         let port = free_port();
         let d = self.node_dir(port);
+        let (port, admin, ports) = self.ports(port);
         let conf = format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\nloglevel notice\n\
+            "{ports}bind 127.0.0.1\ndir {}\nloglevel notice\n\
              sentinel monitor {PRIMARY_NAME} 127.0.0.1 {primary} 2\n\
              sentinel down-after-milliseconds {PRIMARY_NAME} 1000\n\
              sentinel failover-timeout {PRIMARY_NAME} 5000\n\
              sentinel parallel-syncs {PRIMARY_NAME} 1\n",
             d.display()
         );
-        self.sentinels.push(start_node(port, &d, conf, true));
+        self.sentinels.push(start_node(port, admin, &d, conf, true));
     }
 
     fn wait_until(&self, what: &str, ready: impl Fn(&SentinelSetup) -> bool) {
@@ -207,12 +257,27 @@ impl SentinelSetup {
             .collect()
     }
 
-    /// `redis+sentinel://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>/mymaster`.
+    /// `redis+sentinel://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>/mymaster`
+    /// (`rediss+sentinel://...` with TLS).
     pub fn url(&self) -> String {
+        let scheme = match self.tls {
+            Some(_) => "rediss+sentinel",
+            None => "redis+sentinel",
+        };
         format!(
-            "redis+sentinel://{}/{PRIMARY_NAME}",
+            "{scheme}://{}/{PRIMARY_NAME}",
             self.sentinel_addrs().join(",")
         )
+    }
+
+    /// The plaintext port of the node (data node or sentinel) whose client
+    /// port is `port`; `port` itself when there is none.
+    fn admin_port(&self, port: u16) -> u16 {
+        self.data
+            .iter()
+            .chain(self.sentinels.iter())
+            .find(|n| n.port == port)
+            .map_or(port, |n| n.admin_port)
     }
 
     /// The ports of the data nodes: the first primary, then the replica.
@@ -225,7 +290,7 @@ impl SentinelSetup {
     pub fn primary_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|n| {
             match command(
-                n.port,
+                n.admin_port,
                 &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", PRIMARY_NAME],
             ) {
                 Ok(Resp::Array(Some(items))) => match items.get(1) {
@@ -240,7 +305,7 @@ impl SentinelSetup {
     /// `ROLE` of the data node on `port`: `master`, `slave`, or `None` when it
     /// does not answer.
     pub fn role(&self, port: u16) -> Option<String> {
-        match command(port, &["ROLE"]) {
+        match command(self.admin_port(port), &["ROLE"]) {
             Ok(Resp::Array(Some(items))) => match items.first() {
                 Some(Resp::Bulk(Some(role))) => Some(role.clone()),
                 _ => None,
@@ -251,7 +316,7 @@ impl SentinelSetup {
 
     /// Whether the data node on `port` is a replica whose link to its primary is up.
     pub fn is_synced_replica(&self, port: u16) -> bool {
-        match command(port, &["INFO", "replication"]) {
+        match command(self.admin_port(port), &["INFO", "replication"]) {
             Ok(Resp::Bulk(Some(info))) => {
                 info.contains("role:slave") && info.contains("master_link_status:up")
             }
@@ -276,7 +341,7 @@ impl SentinelSetup {
                 .iter()
                 .map(|n| {
                     match command(
-                        n.port,
+                        n.admin_port,
                         &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", PRIMARY_NAME],
                     ) {
                         Ok(Resp::Array(Some(items))) => match items.get(1) {
@@ -302,7 +367,7 @@ impl SentinelSetup {
     /// Asks a sentinel for a failover now (`SENTINEL FAILOVER mymaster`),
     /// with the primary alive: it is demoted to a replica of the promoted one.
     pub fn failover(&self) -> Result<(), String> {
-        let port = self.sentinels.first().map(|n| n.port).unwrap_or(0);
+        let port = self.sentinels.first().map(|n| n.admin_port).unwrap_or(0);
         match command(port, &["SENTINEL", "FAILOVER", PRIMARY_NAME]) {
             Ok(Resp::Simple(_)) => Ok(()),
             Ok(other) => Err(format!("SENTINEL FAILOVER answered {other:?}")),
@@ -329,7 +394,13 @@ impl Drop for SentinelSetup {
     }
 }
 
-fn start_node(port: u16, dir: &std::path::Path, conf: String, sentinel: bool) -> Node {
+fn start_node(
+    port: u16,
+    admin_port: u16,
+    dir: &std::path::Path,
+    conf: String,
+    sentinel: bool,
+) -> Node {
     let conf_path = dir.join(if sentinel {
         "sentinel.conf"
     } else {
@@ -338,6 +409,7 @@ fn start_node(port: u16, dir: &std::path::Path, conf: String, sentinel: bool) ->
     std::fs::write(&conf_path, conf).expect("write a node config");
     let mut node = Node {
         port,
+        admin_port,
         conf: conf_path,
         log: dir.join("log"),
         sentinel,

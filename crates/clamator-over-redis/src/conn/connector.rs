@@ -164,6 +164,17 @@ impl Connector {
             (Err(e), Target::Direct(client)) => {
                 Err(crate::tls::explain_connect_failure(client, e, self.command_timeout).await)
             }
+            // The resolver explains its own failures; a TLS failure with
+            // the primary it named is explained here.
+            #[cfg(feature = "sentinel")]
+            (Err(ConnError::Redis(e)), Target::Sentinel(resolver)) if resolver.target.is_tls() => {
+                Err(
+                    match crate::tls::explain_tls_failure(&resolver.target.label(), &e) {
+                        Some(tls) => ConnError::Tls(tls),
+                        None => ConnError::Redis(e),
+                    },
+                )
+            }
             #[cfg(feature = "sentinel")]
             (Err(e), Target::Sentinel(_)) => Err(e),
             // Says so when TLS is why (judged on the first seed's address).

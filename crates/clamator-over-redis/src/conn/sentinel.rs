@@ -38,12 +38,38 @@ impl SentinelResolver {
 
     fn build(&self) -> Result<SentinelClient, RedisError> {
         let t = &self.target;
-        let addrs = t
-            .addrs
-            .iter()
-            .map(|(host, port)| ConnectionAddr::Tcp(host.clone(), *port));
+        #[cfg(feature = "tls")]
+        let insecure = t
+            .tls_options()
+            .is_some_and(crate::TlsOptions::accepts_invalid_certs);
+        #[cfg(not(feature = "tls"))]
+        let insecure = false;
+        let addrs = t.addrs.iter().map(|(host, port)| match t.is_tls() {
+            true => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure,
+                tls_params: None,
+            },
+            false => ConnectionAddr::Tcp(host.clone(), *port),
+        });
         let mut b =
             SentinelClientBuilder::new(addrs, t.primary_name(), SentinelServerType::Master)?;
+        if t.is_tls() {
+            // The same settings for the sentinels and for the data nodes: the
+            // data nodes' addresses are the ones the sentinels name.
+            b = b.set_client_to_redis_tls_mode(match insecure {
+                true => redis::TlsMode::Insecure,
+                false => redis::TlsMode::Secure,
+            });
+            #[cfg(feature = "tls")]
+            if let Some(tls) = t.tls_options() {
+                let certificates = tls.clone().certificates();
+                b = b
+                    .set_client_to_sentinel_certificates(certificates.clone())
+                    .set_client_to_redis_certificates(certificates);
+            }
+        }
         if let Some(user) = t.primary_username() {
             b = b.set_client_to_redis_username(user);
         }
@@ -81,9 +107,27 @@ impl SentinelResolver {
                 retry_in: Duration::ZERO,
             });
         };
-        let client = sentinels.async_get_client().await.map_err(no_primary)?;
+        let client = sentinels
+            .async_get_client()
+            .await
+            .map_err(|e| self.explain(e))?;
         tracing::debug!(primary = ?client.get_connection_info().addr(),
             name = self.target.primary_name(), "Sentinel named the primary");
         Ok(client)
+    }
+
+    /// Why the sentinels named no usable primary: with TLS, a failed
+    /// handshake (with a sentinel or with the node it named) becomes
+    /// [`ConnError::Tls`], which says what to change and is not retried.
+    fn explain(&self, error: RedisError) -> ConnError {
+        if self.target.is_tls()
+            && let Some(tls) = crate::tls::explain_tls_failure(&self.target.label(), &error)
+        {
+            return ConnError::Tls(tls);
+        }
+        ConnError::NoPrimary {
+            name: self.target.primary_name().to_owned(),
+            source: error,
+        }
     }
 }

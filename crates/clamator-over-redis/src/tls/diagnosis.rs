@@ -212,6 +212,21 @@ pub(crate) async fn explain_connect_failure(
     }
 }
 
+/// The TLS failure in `error`, a connect over TLS to `addr` (a host and
+/// port, or a deployment's label) that failed, as a [`TlsHandshakeError`];
+/// `None` when TLS is not why. No probe: for connections opened elsewhere
+/// (redis-rs's Sentinel client).
+#[cfg_attr(not(feature = "sentinel"), allow(dead_code))]
+pub(crate) fn explain_tls_failure(addr: &str, error: &RedisError) -> Option<TlsHandshakeError> {
+    let (kind, detail) = tls_failure(error)?;
+    Some(TlsHandshakeError {
+        kind,
+        addr: addr.to_owned(),
+        detail,
+        source: Box::new(error.clone()),
+    })
+}
+
 /// Whether `error` is a connect that got no answer in time.
 fn is_silence(error: &ConnError) -> bool {
     match error {

@@ -45,6 +45,8 @@ mod diagnosis;
 mod options;
 
 pub(crate) use diagnosis::explain_connect_failure;
+#[cfg(feature = "sentinel")]
+pub(crate) use diagnosis::explain_tls_failure;
 pub use diagnosis::{TlsFailure, TlsHandshakeError};
 #[cfg(feature = "tls")]
 pub use options::TlsOptions;

@@ -29,11 +29,16 @@ pub(crate) fn check_client(client: &redis::Client, from: &'static str) -> Result
     Err(ConfigError::TlsNotEnabled { from })
 }
 
-/// Whether `url` asks for TLS (`rediss://` or `valkeys://`), which needs this
-/// crate's `tls` feature.
+/// Whether `url` asks for TLS (`rediss://`, `valkeys://` or
+/// `rediss+sentinel://`), which needs this crate's `tls` feature.
 pub(crate) fn check_url(url: &str, from: &'static str) -> Result<(), ConfigError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if cfg!(feature = "tls") || !matches!(scheme.as_deref(), Some("rediss" | "valkeys")) {
+    if cfg!(feature = "tls")
+        || !matches!(
+            scheme.as_deref(),
+            Some("rediss" | "valkeys" | "rediss+sentinel")
+        )
+    {
         return Ok(());
     }
     Err(ConfigError::TlsNotEnabled { from })
@@ -266,11 +271,21 @@ impl ConnectOptions {
     /// certificate, ...), replacing any given before. The URL (or client) must
     /// be `rediss://`: TLS settings on a `redis://` URL are a
     /// [`ConfigError::TlsNeedsRediss`], never a silent plaintext connection.
+    /// With Sentinel (feature `sentinel`) the settings apply to the
+    /// sentinels and to the data nodes alike, and the deployment must be
+    /// reached over TLS (`rediss+sentinel://`, or `SentinelOptions::use_tls`):
+    /// else [`ConfigError::TlsNeedsRedissSentinel`].
     pub fn tls(mut self, tls: TlsOptions) -> Result<ConnectOptions, ConfigError> {
         #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.cluster {
             self.cluster = Some(cluster.with_tls(tls)?);
             return Ok(self);
+        }
+        // The sentinels' and the data nodes' settings; then `self.client`, a
+        // client of the first sentinel (TLS here), as below.
+        #[cfg(feature = "sentinel")]
+        if let Some(target) = &self.sentinel {
+            self.sentinel = Some(target.with_tls(tls.clone())?);
         }
         let info = self.client.get_connection_info().clone();
         let (host, port, insecure) = match info.addr() {
