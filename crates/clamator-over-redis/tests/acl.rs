@@ -12,7 +12,7 @@
 //! prefix and users.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_over_redis::ops::acl::{ReplyStreams, Role};
@@ -26,7 +26,7 @@ use clamator_protocol::{
     ContractDescriptor, Error, HandlerFuture, MethodDescriptor, Service, TransportError,
 };
 use clamator_test_support::context::{LOOP_TICK, housekeeping_passes};
-use clamator_test_support::{RedisServer, unique_prefix};
+use clamator_test_support::{SharedRedis, shared_redis, unique_prefix};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -34,10 +34,11 @@ use serde_json::{Value, json};
 /// Bound on every await that could hang.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The file's Redis, started on first use (kept for the process's life).
-fn redis() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(RedisServer::start)
+/// The file's Redis, started on first use: this test binary's shared
+/// server, which dies with the process (a `RedisServer` in a `static` is
+/// never dropped, and outlived every run of this file).
+fn redis() -> &'static SharedRedis {
+    shared_redis()
 }
 
 async fn admin() -> MultiplexedConnection {
