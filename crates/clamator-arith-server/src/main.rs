@@ -19,7 +19,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Redis URL (default: $REDIS_URL, else redis://localhost:6379); rediss:// for TLS.
+    /// Redis URL (default: $REDIS_URL, else redis://localhost:6379); rediss:// for TLS,
+    /// redis+sentinel://h1,h2/name for Sentinel (rediss+sentinel:// for TLS).
     /// With --cluster, a seed node: repeat it (or comma-separate) for more seeds.
     #[arg(
         long,
@@ -228,7 +229,15 @@ fn connect_options(args: &Args) -> Result<ConnectOptions, Box<dyn std::error::Er
         .map(|u| u.trim())
         .filter(|u| !u.is_empty())
         .collect();
+    // A Sentinel URL lists its sentinels comma-separated: one URL, not seeds.
+    let is_sentinel = urls.first().is_some_and(|u| {
+        u.get(..u.find("://").unwrap_or(0))
+            .is_some_and(|scheme| scheme.to_ascii_lowercase().ends_with("+sentinel"))
+    });
     let conn = match urls.as_slice() {
+        [_, ..] if is_sentinel && !args.cluster => {
+            ConnectOptions::new(&args.key_prefix, &urls.join(","))?
+        }
         [one] if !args.cluster => ConnectOptions::new(&args.key_prefix, one)?,
         #[cfg(feature = "cluster")]
         seeds => ConnectOptions::cluster(&args.key_prefix, seeds.iter())?,

@@ -11,7 +11,8 @@ pub(crate) const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 /// Options shared by every command; they may stand before or after the command name.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Global {
-    /// Where Redis is (`redis://[user:password@]host:port[/db]`). With --cluster, a seed
+    /// Where Redis is (`redis://[user:password@]host:port[/db]`; `redis+sentinel://h1,h2/name`
+    /// for Sentinel, `rediss://` / `rediss+sentinel://` for TLS). With --cluster, a seed
     /// node of the cluster: give it several times (or comma-separated) for more seeds.
     #[arg(
         long = "redis-url",
@@ -70,7 +71,13 @@ impl Global {
             self.redis_urls.push(DEFAULT_REDIS_URL.to_owned());
         }
         self.redis_url = self.redis_urls.join(",");
-        if self.redis_urls.len() > 1 {
+        // A Sentinel URL lists its sentinels comma-separated
+        // (`redis+sentinel://h1,h2,h3/name`): the pieces are one URL, not
+        // cluster seeds.
+        let sentinel = self.redis_urls[0]
+            .get(..self.redis_urls[0].find("://").unwrap_or(0))
+            .is_some_and(|scheme| scheme.to_ascii_lowercase().ends_with("+sentinel"));
+        if self.redis_urls.len() > 1 && !sentinel {
             self.cluster = true;
         }
         if self.key_prefix.as_deref().is_some_and(|p| p.is_empty()) {
