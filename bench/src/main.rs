@@ -146,6 +146,11 @@ struct BenchArgs {
     #[arg(long, value_name = "PATH")]
     rust_server: Option<PathBuf>,
 
+    /// Run the Rust servers with this dedupe window (`ServerOptions::dedupe_window`,
+    /// `arith-server --dedupe-window-ms`), to measure what it costs [default: 0, off].
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    dedupe_window_ms: u64,
+
     /// The interop suite's directory (setup-venv.sh, py/) for the Python peer
     /// [default: $CLAMATOR_INTEROP_DIR, else tests/interop of the clamator-rs
     /// workspace the current directory is in].
@@ -301,7 +306,7 @@ async fn run_child(args: &BenchArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     };
     let result = match args.serve {
-        Some(role) => serve::run(role, redis_url, prefix).await,
+        Some(role) => serve::run(role, redis_url, prefix, args.dedupe_window_ms).await,
         None => {
             let in_flight = args.in_flight.unwrap_or(10_000);
             memory::probe(redis_url, prefix, in_flight)
@@ -332,6 +337,8 @@ struct Context {
     exe: PathBuf,
     /// A given `arith-server` binary, if any.
     rust_server: Option<PathBuf>,
+    /// The Rust servers' dedupe window, ms (0: off).
+    dedupe_window_ms: u64,
     /// The Python peer, or why it cannot run (`None`: no Python pair planned).
     python: Option<Result<PythonPeer, String>>,
     /// Distinguishes this run's keys.
@@ -363,6 +370,7 @@ async fn bench(args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
         redis_pid: cpu::redis_pid(&info),
         exe: current_exe()?,
         rust_server: args.rust_server.clone(),
+        dedupe_window_ms: args.dedupe_window_ms,
         python: if plan.pairs.iter().any(|p| p.needs_python()) {
             Some(PythonPeer::setup(args.interop_dir.clone()).await)
         } else {
@@ -404,6 +412,7 @@ async fn bench(args: &BenchArgs, plan: &Plan) -> Result<u8, String> {
             "rust_server": ctx.rust_server.as_ref().map_or_else(
                 || "built-in (clamator-bench --serve rust-arith)".to_owned(),
                 |p| p.display().to_string()),
+            "dedupe_window_ms": ctx.dedupe_window_ms,
         }),
     );
     let progress = Progress::new(plan.total_calls());
@@ -459,11 +468,13 @@ async fn start_server(ctx: &Context, pair: Pair, prefix: &str) -> Result<ServerP
             ServerProcess::start(cmd, "raw floor server", StdinMode::HeldOpen, READY_WITHIN).await
         }
         (ServerKind::Rust, None) => {
-            let cmd = serve::command(&ctx.exe, ServeRole::RustArith, url, prefix);
+            let mut cmd = serve::command(&ctx.exe, ServeRole::RustArith, url, prefix);
+            cmd.args(["--dedupe-window-ms", &ctx.dedupe_window_ms.to_string()]);
             ServerProcess::start(cmd, "Rust arith server", StdinMode::HeldOpen, READY_WITHIN).await
         }
         (ServerKind::Rust, Some(bin)) => {
-            let cmd = serve::arith_server_command(bin, url, prefix);
+            let mut cmd = serve::arith_server_command(bin, url, prefix);
+            cmd.args(["--dedupe-window-ms", &ctx.dedupe_window_ms.to_string()]);
             ServerProcess::start(cmd, "arith-server", StdinMode::Null, READY_WITHIN).await
         }
         (ServerKind::Python, _) => {

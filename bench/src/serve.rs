@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use clamator_arith::{ArithContract, ArithHandler};
 use clamator_over_redis::{ConnectOptions, RedisRpcServer, ServerOptions};
@@ -61,7 +62,12 @@ async fn stdin_closed() {
 }
 
 /// Runs the `--serve` child until its stdin closes.
-pub(crate) async fn run(role: ServeRole, redis_url: &str, prefix: &str) -> Result<(), String> {
+pub(crate) async fn run(
+    role: ServeRole,
+    redis_url: &str,
+    prefix: &str,
+    dedupe_window_ms: u64,
+) -> Result<(), String> {
     match role {
         // On a worker thread: `run` itself is polled by main's `block_on`,
         // on the main thread, where every wake-up would cost a thread switch
@@ -72,16 +78,22 @@ pub(crate) async fn run(role: ServeRole, redis_url: &str, prefix: &str) -> Resul
                 .await
                 .map_err(|e| format!("the raw floor server task failed: {e}"))?
         }
-        ServeRole::RustArith => serve_arith(redis_url, prefix).await,
+        ServeRole::RustArith => serve_arith(redis_url, prefix, dedupe_window_ms).await,
     }
 }
 
 /// What `arith-server --redis-url URL --key-prefix PREFIX` does, stopped by stdin.
-async fn serve_arith(redis_url: &str, prefix: &str) -> Result<(), String> {
+async fn serve_arith(redis_url: &str, prefix: &str, dedupe_window_ms: u64) -> Result<(), String> {
     let instance = uuid::Uuid::new_v4().to_string();
     let conn = ConnectOptions::new(prefix, redis_url).map_err(|e| e.to_string())?;
     let server = RedisRpcServer::builder(conn)
-        .options(ServerOptions::default().instance_id(instance.clone()))
+        .options(
+            ServerOptions::default()
+                .instance_id(instance.clone())
+                .dedupe_window(
+                    (dedupe_window_ms > 0).then(|| Duration::from_millis(dedupe_window_ms)),
+                ),
+        )
         .register(ArithContract, ArithHandler::new(instance))
         .map_err(|e| e.to_string())?
         .start()

@@ -79,6 +79,12 @@ struct Args {
     /// HandlerTimeout (0 = no limit).
     #[arg(long, default_value_t = 0)]
     handler_timeout_ms: u64,
+    /// Answer a copy of a call (a client's retry, a duplicate entry, an entry
+    /// redelivered after a lost ack) answered within this window from its stored
+    /// reply instead of running it again, and hold a copy that arrives while
+    /// the first runs until its reply is ready (0 = off: at-least-once).
+    #[arg(long, default_value_t = 0)]
+    dedupe_window_ms: u64,
     /// Keep every command-stream entry (do not trim delivered, acknowledged ones).
     #[arg(long)]
     no_trim: bool,
@@ -185,6 +191,9 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .handler_timeout(
             (args.handler_timeout_ms > 0).then(|| Duration::from_millis(args.handler_timeout_ms)),
         )
+        .dedupe_window(
+            (args.dedupe_window_ms > 0).then(|| Duration::from_millis(args.dedupe_window_ms)),
+        )
         .trim_command_streams(!args.no_trim)
         .skip_expired(!args.no_skip_expired);
     let server = RedisRpcServer::builder(connect_options(&args)?)
@@ -230,10 +239,9 @@ fn connect_options(args: &Args) -> Result<ConnectOptions, Box<dyn std::error::Er
         .filter(|u| !u.is_empty())
         .collect();
     // A Sentinel URL lists its sentinels comma-separated: one URL, not seeds.
-    let is_sentinel = urls.first().is_some_and(|u| {
-        u.get(..u.find("://").unwrap_or(0))
-            .is_some_and(|scheme| scheme.to_ascii_lowercase().ends_with("+sentinel"))
-    });
+    let is_sentinel = urls
+        .first()
+        .is_some_and(|u| clamator::redis::is_sentinel_url(u));
     let conn = match urls.as_slice() {
         [_, ..] if is_sentinel && !args.cluster => {
             ConnectOptions::new(&args.key_prefix, &urls.join(","))?

@@ -97,7 +97,7 @@ impl Target {
             ));
         }
         #[cfg(not(feature = "cluster"))]
-        if cluster || (url.contains(',') && !url.to_ascii_lowercase().contains("+sentinel://")) {
+        if cluster || (url.contains(',') && !clamator_over_redis::is_sentinel_url(url)) {
             return Err(CliError::Usage(
                 "this clamator was built without Redis Cluster support: rebuild it with its \
                  `cluster` feature (on by default) to use --cluster or several --redis-url"

@@ -74,9 +74,7 @@ impl Global {
         // A Sentinel URL lists its sentinels comma-separated
         // (`redis+sentinel://h1,h2,h3/name`): the pieces are one URL, not
         // cluster seeds.
-        let sentinel = self.redis_urls[0]
-            .get(..self.redis_urls[0].find("://").unwrap_or(0))
-            .is_some_and(|scheme| scheme.to_ascii_lowercase().ends_with("+sentinel"));
+        let sentinel = clamator_over_redis::is_sentinel_url(&self.redis_urls[0]);
         if self.redis_urls.len() > 1 && !sentinel {
             self.cluster = true;
         }

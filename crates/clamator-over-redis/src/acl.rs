@@ -14,6 +14,7 @@
 //! | `<prefix>:cmds:<service>` | read and write (`~`): `XGROUP`, `XACK`, `XCLAIM`, `XTRIM` write; `XREADGROUP`, `XPENDING`, `XINFO`, `XRANGE` read | write only (`%W~`): `XADD`, so it cannot read other callers' requests |
 //! | `<prefix>:cancel:<service>` | read only (`%R~`): `XREAD` | write only (`%W~`): `XADD` |
 //! | `<prefix>:dead:<service>` | write only (`%W~`): `XADD` | none |
+//! | `<prefix>:dedupe:<service>:*` | read and write (`~`): `SET ... NX GET`, `SET`, `PEXPIRE` (the dedupe window's records) | none |
 //! | `<prefix>:replies:<instance id>` | write only (`%W~`): `XADD` | read and write (`~`): `XREAD`, `PTTL` read; `XADD`, `PEXPIRE`, `DEL` write |
 //!
 //! Which reply streams is [`ReplyStreams`]: a client with a fresh UUID per
@@ -63,6 +64,10 @@ impl Role {
                 "xinfo|groups",
                 "xtrim",
                 "xrange",
+                // The dedupe window's records (`dedupe.rs`): `SET ... NX GET`,
+                // `SET ... PX`, and their renewal.
+                "set",
+                "pexpire",
                 "time",
                 "ping",
             ],
@@ -212,6 +217,7 @@ impl Role {
                     key("~", "cmds", service);
                     key("%R~", "cancel", service);
                     key("%W~", "dead", service);
+                    key("~", "dedupe", &format!("{service}:*"));
                 }
             }
         }
@@ -377,7 +383,7 @@ mod tests {
         assert!(
             server.starts_with(
                 "resetkeys ~myapp:cmds:arith %R~myapp:cancel:arith %W~myapp:dead:arith \
-                 %W~myapp:replies:* resetchannels -@all +xgroup|create"
+                 ~myapp:dedupe:arith:* %W~myapp:replies:* resetchannels -@all +xgroup|create"
             ),
             "{server}"
         );

@@ -41,19 +41,23 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let nominal = self.current.unwrap_or(self.initial);
         self.current = Some(nominal.saturating_mul(2).min(self.max));
-        // A fresh RandomState is randomly keyed: a cheap source of jitter
-        // that needs no RNG dependency.
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let fraction = 0.5 + (random % 1_000) as f64 / 2_000.0;
-        nominal.mul_f64(fraction)
+        nominal.mul_f64(0.5 + random_fraction() / 2.0)
     }
 
     /// Starts over from `initial` (after a success).
     pub(crate) fn reset(&mut self) {
         self.current = None;
     }
+}
+
+/// A random fraction in `[0, 1)`, in steps of 1/1000: enough for jitter.
+pub(crate) fn random_fraction() -> f64 {
+    // A fresh RandomState is randomly keyed: a cheap source of jitter
+    // that needs no RNG dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (random % 1_000) as f64 / 1_000.0
 }
 
 #[cfg(test)]

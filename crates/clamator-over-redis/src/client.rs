@@ -418,7 +418,11 @@ impl RedisRpcClient {
     fn send(&self, call: OutgoingCall, timeout: Option<Duration>) -> CallFuture<'_> {
         let timeout = timeout.unwrap_or(self.inner.options.default_timeout);
         let deadline = Instant::now() + timeout;
-        let (metrics, span, waiting, sending, service) = self.prepare(call, deadline, timeout);
+        let (metrics, span, waiting, send, service) = self.prepare(call, deadline, timeout);
+        let (sending, retrying) = match send {
+            Sender::Once(sending) => (Some(sending), None),
+            Sender::Retrying(retrying) => (None, Some(retrying)),
+        };
         let cancel = CancelOnDrop(
             self.inner
                 .options
@@ -426,7 +430,8 @@ impl RedisRpcClient {
                 .then(|| (Arc::clone(&self.inner), service, Arc::clone(waiting.key()))),
         );
         CallFuture {
-            sending: Some(sending),
+            sending,
+            retrying,
             waiting,
             sleep: tokio::time::sleep_until(deadline),
             timeout,
@@ -437,7 +442,8 @@ impl RedisRpcClient {
     }
 
     /// Starts the call's metrics and span, registers it, and returns the
-    /// boxed send of its request.
+    /// boxed send of its request (with retries on, the boxed sender that
+    /// also sends it again).
     #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
@@ -448,7 +454,7 @@ impl RedisRpcClient {
         crate::metrics::ClientCall,
         tracing::Span,
         clamator_protocol::transport::PendingCall,
-        BoxFuture<'_, Result<(), Error>>,
+        Sender<'_>,
         String,
     ) {
         let metrics = crate::metrics::ClientCall::start(&call.service, &call.method);
@@ -456,6 +462,32 @@ impl RedisRpcClient {
         let span = trace::client_span(&call.service, &call.method, &stream, Some(&call.key));
         let waiting = self.inner.pending.register(call.key);
         let metadata = self.metadata_for(call.metadata);
+        if let Some(policy) = &self.inner.options.retry {
+            let request = Resendable {
+                stream,
+                envelope: call.envelope,
+                metadata,
+                method: call.method,
+            };
+            let retrying = Box::pin(
+                self.send_retrying(
+                    policy,
+                    request,
+                    call.service.clone(),
+                    deadline,
+                    timeout,
+                    span.clone(),
+                )
+                .instrument(span.clone()),
+            );
+            return (
+                metrics,
+                span,
+                waiting,
+                Sender::Retrying(Box::new(retrying)),
+                call.service,
+            );
+        }
         let sending = Box::pin(
             self.send_request(
                 stream,
@@ -467,7 +499,30 @@ impl RedisRpcClient {
             )
             .instrument(span.clone()),
         );
-        (metrics, span, waiting, sending, call.service)
+        (metrics, span, waiting, Sender::Once(sending), call.service)
+    }
+
+    /// The `XADD` of a request to `stream` with this client's `reply-to`
+    /// and the caller's `timeout` (`timeout-ms`).
+    fn request_command(
+        &self,
+        stream: &str,
+        envelope: &str,
+        timeout: Duration,
+        context: Option<&trace::Outgoing>,
+        metadata: &Metadata,
+    ) -> redis::Cmd {
+        commands::add_request(
+            stream,
+            envelope,
+            Some(commands::ReplyTo {
+                stream: &self.inner.reply_stream,
+                timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+                nomkstream: self.inner.options.reply_stream_ttl.is_some(),
+            }),
+            context.map(trace::Outgoing::fields),
+            metadata,
+        )
     }
 
     /// XADDs a request envelope with this client's `reply-to` to `stream`,
@@ -487,17 +542,7 @@ impl RedisRpcClient {
             return Err(TransportError::Stopped.into());
         }
         let context = trace::outgoing(&span);
-        let xadd = commands::add_request(
-            &stream,
-            &envelope,
-            Some(commands::ReplyTo {
-                stream: &self.inner.reply_stream,
-                timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
-                nomkstream: self.inner.options.reply_stream_ttl.is_some(),
-            }),
-            context.as_ref().map(trace::Outgoing::fields),
-            &metadata,
-        );
+        let xadd = self.request_command(&stream, &envelope, timeout, context.as_ref(), &metadata);
         drop(envelope);
         match self
             .inner
@@ -514,6 +559,111 @@ impl RedisRpcClient {
             Err(e) => Err(e
                 .into_transport(&format!("sending the request to {stream} (XADD)"))
                 .into()),
+        }
+    }
+
+    /// Sends a request (retries on: `ClientOptions::retry`), and sends it
+    /// again, the same envelope to the same stream with the same
+    /// `reply-to`: after an `XADD` that failed in a way Redis may take
+    /// later (backoff with jitter), and every `resend_after` while no reply
+    /// comes (the call drops this future when its reply comes), within the
+    /// policy's attempts and the call's deadline.
+    ///
+    /// Fails only while Redis has taken no copy yet: with a refusal a
+    /// retry cannot fix, or the last error once attempts or time run out
+    /// (`Timeout` at the deadline). Once a copy was taken it ends `Ok` when
+    /// there is nothing left to send, and the call waits for the reply.
+    async fn send_retrying(
+        &self,
+        policy: &crate::retry::RetryPolicy,
+        request: Resendable,
+        service: String,
+        deadline: Instant,
+        timeout: Duration,
+        span: tracing::Span,
+    ) -> Result<(), Error> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(TransportError::Stopped.into());
+        }
+        let context = trace::outgoing(&span);
+        let mut backoff = policy.backoff();
+        // Whether Redis took a copy.
+        let mut sent = false;
+        let mut attempt: u32 = 1;
+        loop {
+            // A copy's `timeout-ms` is what is left of the call's timeout:
+            // servers skip it once the caller gave up.
+            let left = match attempt {
+                1 => timeout,
+                _ => deadline.saturating_duration_since(Instant::now()),
+            };
+            let xadd = self.request_command(
+                &request.stream,
+                &request.envelope,
+                left.max(Duration::from_millis(1)),
+                context.as_ref(),
+                &request.metadata,
+            );
+            let outcome = self
+                .inner
+                .shared
+                .query_until::<redis::Value>(&xadd, self.inner.conn.command_timeout, Some(deadline))
+                .await;
+            drop(xadd);
+            let reason = match outcome {
+                Ok(id) => {
+                    trace::record_message_id(&span, &id);
+                    sent = true;
+                    backoff.reset();
+                    let at = Instant::now() + policy.next_resend();
+                    if attempt >= policy.max_attempts || at >= deadline {
+                        return Ok(());
+                    }
+                    tokio::time::sleep_until(at).await;
+                    "no_reply"
+                }
+                Err(error) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return match sent {
+                            true => Ok(()),
+                            false => Err(TransportError::Timeout { timeout }.into()),
+                        };
+                    }
+                    let at = now + backoff.next_delay().max(error.refused_for());
+                    if !error.may_resend() || attempt >= policy.max_attempts || at >= deadline {
+                        if sent {
+                            tracing::debug!(%error, attempt,
+                                "sending a copy of the request failed; waiting for the reply \
+                                 of the copy Redis took");
+                            return Ok(());
+                        }
+                        // The stream named: an ACL user limited to some services learns which.
+                        return Err(error
+                            .into_transport(&format!(
+                                "sending the request to {} (XADD, attempt {attempt} of {})",
+                                request.stream, policy.max_attempts
+                            ))
+                            .into());
+                    }
+                    tracing::debug!(%error, attempt,
+                        "sending the request failed in a way Redis may take it later; \
+                         sending it again after a backoff");
+                    tokio::time::sleep_until(at).await;
+                    "send_failed"
+                }
+            };
+            // Closed through another clone: nothing would read the reply
+            // (the call itself fails with `Stopped`).
+            if self.inner.shutdown.is_cancelled() {
+                return match sent {
+                    true => Ok(()),
+                    false => Err(TransportError::Stopped.into()),
+                };
+            }
+            trace::record_retries(&span, attempt);
+            crate::metrics::client_retry(&service, &request.method, reason);
+            attempt += 1;
         }
     }
 
@@ -555,13 +705,41 @@ impl RedisRpcClient {
     }
 }
 
+/// How a call's request is sent: once (the send is polled to completion
+/// before the reply is awaited), or with retries (`ClientOptions::retry`).
+enum Sender<'a> {
+    /// One `XADD`.
+    Once(BoxFuture<'a, Result<(), Error>>),
+    /// `RedisRpcClient::send_retrying`, polled beside the reply (a thin
+    /// pointer: a call without retries pays one word for it).
+    Retrying(Box<BoxFuture<'a, Result<(), Error>>>),
+}
+
+/// What a call's request needs to be sent again (only with retries on;
+/// without, the envelope is dropped once it is in the `XADD`).
+#[derive(Debug)]
+struct Resendable {
+    /// The command stream.
+    stream: String,
+    /// The request envelope (one id for every copy).
+    envelope: String,
+    /// The metadata fields.
+    metadata: Metadata,
+    /// The method, for the retry metric.
+    method: String,
+}
+
 pin_project_lite::pin_project! {
     /// One call: sends its request (boxed, freed once Redis took it), then
     /// waits for the reply until the deadline. Written by hand rather than
     /// as an `async fn`, which would keep copies of its state: this is what
-    /// every call in flight costs the client (BENCHMARKS.md).
+    /// every call in flight costs the client (BENCHMARKS.md). With retries
+    /// on, the boxed sender in `retrying` (which sends the request again
+    /// while no reply comes) is polled beside the reply instead, and
+    /// dropped with it.
     struct CallFuture<'a> {
         sending: Option<BoxFuture<'a, Result<(), Error>>>,
+        retrying: Option<Box<BoxFuture<'a, Result<(), Error>>>>,
         waiting: clamator_protocol::transport::PendingCall,
         #[pin]
         sleep: tokio::time::Sleep,
@@ -642,20 +820,53 @@ impl std::future::Future for CallFuture<'_> {
                 this.cancel.disarm();
                 Err(TransportError::Stopped.into())
             }
-            Poll::Pending => match this.sleep.poll(cx) {
-                // The cancel goes now (dropping the armed guard), not when
-                // the caller drops this future.
-                Poll::Ready(()) => {
-                    drop(std::mem::replace(this.cancel, CancelOnDrop(None)));
-                    Err(TransportError::Timeout {
-                        timeout: *this.timeout,
-                    }
-                    .into())
+            Poll::Pending => match poll_retrying(this.retrying, cx) {
+                Poll::Ready(e) => {
+                    this.cancel.disarm();
+                    return Poll::Ready(finish(this.span, this.metrics, Err(e)));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => match this.sleep.poll(cx) {
+                    // The cancel goes now (dropping the armed guard), not when
+                    // the caller drops this future.
+                    Poll::Ready(()) => {
+                        drop(std::mem::replace(this.cancel, CancelOnDrop(None)));
+                        Err(TransportError::Timeout {
+                            timeout: *this.timeout,
+                        }
+                        .into())
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
             },
         };
+        // The reply came (or the call ended): no copy is sent any more.
+        *this.retrying = None;
         Poll::Ready(finish(this.span, this.metrics, outcome))
+    }
+}
+
+/// Polls a call's retrying sender, if it has one: `Ready(error)` when the
+/// call fails with it; `Pending` otherwise (a sender that has nothing left
+/// to send is dropped, and the call waits for its reply).
+fn poll_retrying(
+    retrying: &mut Option<Box<BoxFuture<'_, Result<(), Error>>>>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Error> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let Some(sender) = retrying.as_mut() else {
+        return Poll::Pending;
+    };
+    match Pin::as_mut(sender).poll(cx) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(())) => {
+            *retrying = None;
+            Poll::Pending
+        }
+        Poll::Ready(Err(e)) => {
+            *retrying = None;
+            Poll::Ready(e)
+        }
     }
 }
 

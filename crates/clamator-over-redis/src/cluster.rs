@@ -78,7 +78,7 @@ impl ClusterTarget {
         let mut infos = Vec::with_capacity(urls.len());
         for url in &urls {
             let lower = url.to_ascii_lowercase();
-            if lower.contains("+sentinel://") {
+            if crate::is_sentinel_url(url) {
                 return Err(ConfigError::InvalidCluster(format!(
                     "{} is a Sentinel URL; a cluster needs its nodes' URLs",
                     redact(url)

@@ -71,6 +71,7 @@ pub(crate) fn error_reply(
         to: to.to_owned(),
         text: build_error(Some(&id), &error),
         nomkstream: entry.field(keys::FIELD_REPLY_NOMKSTREAM) == Some(b"1"),
+        record: None,
     })
 }
 

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::commands;
 use crate::conn::{Answer, SharedConn};
+use crate::dedupe::Record;
 use crate::health::{Monitor, ServerLoop};
 use crate::pool::InFlight;
 use crate::service_keys::ServiceKeys;
@@ -64,6 +65,8 @@ pub(crate) struct Reply {
     /// Write with `NOMKSTREAM`: the caller keeps its stream alive itself, so a
     /// missing stream means the caller is gone.
     pub(crate) nomkstream: bool,
+    /// The call's dedupe record, written with the reply (before the ack).
+    pub(crate) record: Option<Record>,
 }
 
 /// The reply's `XADD` ([`commands::reply`]).
@@ -260,6 +263,11 @@ impl FinishLoop {
         }
         for done in &replies {
             if let Some(reply) = &done.reply {
+                // The record first: on one Redis a pipeline runs in order,
+                // and the ack goes in a later round trip either way.
+                if let Some(record) = &reply.record {
+                    cmds.push(record.command(&reply.text));
+                }
                 cmds.push(reply_command(reply, self.reply_maxlen));
             }
         }
@@ -314,15 +322,35 @@ impl FinishLoop {
         &self,
         state: &mut State,
         replies: Vec<Done>,
-        answers: impl Iterator<Item = Answer>,
+        mut answers: impl Iterator<Item = Answer>,
         signals: &mut Vec<oneshot::Sender<()>>,
     ) {
         let mut again = 0;
         let mut first_reason = None;
-        for (done, answer) in replies.into_iter().zip(answers) {
+        for done in replies {
             let to = done.reply.as_ref().map_or("", |r| r.to.as_str());
             let entry_id = &done.in_flight.id;
-            match ReplyOutcome::of(&answer) {
+            let recorded = done
+                .reply
+                .as_ref()
+                .and_then(|r| r.record.as_ref())
+                .map(|record| (record, answers.next()));
+            let Some(answer) = answers.next() else {
+                break;
+            };
+            let outcome = match recorded {
+                Some((record, Some(Err(error)))) if error.is_transient() => {
+                    ReplyOutcome::Again(format!("{error} (dedupe record {})", record.key))
+                }
+                Some((record, Some(Err(error)))) => {
+                    tracing::warn!(service = %self.keys.service, %entry_id, record = %record.key,
+                        %error, "Redis refused the call's dedupe record for good; its reply is \
+                        written, but a copy of the call would run again");
+                    ReplyOutcome::of(&answer)
+                }
+                _ => ReplyOutcome::of(&answer),
+            };
+            match outcome {
                 ReplyOutcome::Written => {}
                 ReplyOutcome::Gone => tracing::debug!(service = %self.keys.service,
                     %entry_id, reply_to = %to,

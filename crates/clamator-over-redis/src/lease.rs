@@ -117,6 +117,10 @@ impl Leases {
             }
         }
         self.reset_idle(&owned, None).await?;
+        // The dedupe claims of the handlers running here, too.
+        if let Some(dedupe) = self.pool.worker().dedupe() {
+            dedupe.renew().await;
+        }
         for id in &owned {
             self.pool.in_span(
                 id,

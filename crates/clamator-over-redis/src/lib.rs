@@ -23,7 +23,7 @@
 //! # Public surface
 //! The crate root is what applications use: [`RedisRpcServer`] (built with
 //! [`RedisServerBuilder`]), [`RedisRpcClient`], [`ConnectOptions`],
-//! [`ServerOptions`], [`ClientOptions`], [`ConfigError`], [`ConnectError`]
+//! [`ServerOptions`], [`ClientOptions`] (and its [`RetryPolicy`]), [`ConfigError`], [`ConnectError`]
 //! (what connecting and starting fail with, and its [`Refusal`]), the TLS types
 //! ([`TlsOptions`] with the `tls` feature, [`TlsHandshakeError`],
 //! [`TlsFailure`]), `SentinelOptions` (feature `sentinel`), and [`redis`]
@@ -98,6 +98,8 @@
 //!   tools (a stability note of its own).
 //! - `client`: [`RedisRpcClient`], calls and notifications.
 //! - `reply_loop`: the `XREAD` loop of a client's reply stream.
+//! - `retry`: [`RetryPolicy`], when a client sends a request again
+//!   ([`ClientOptions::retry`]).
 //! - [`metrics`]: the metrics recorded with the `metrics` feature, and their names.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -116,6 +118,7 @@ mod conn;
 mod connect_error;
 mod consumer;
 mod dead_letter;
+mod dedupe;
 mod entry;
 mod finish;
 mod group;
@@ -131,6 +134,7 @@ mod poison_log;
 mod pool;
 mod reclaim;
 mod reply_loop;
+mod retry;
 mod runner;
 #[cfg(feature = "sentinel")]
 pub mod sentinel;
@@ -146,7 +150,8 @@ mod worker;
 pub use client::RedisRpcClient;
 pub use connect_error::{ConnectError, Refusal};
 pub use health::{HealthProbe, LoopHealth, ServerLoop, ServiceHealth};
-pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions};
+pub use options::{ClientOptions, ConfigError, ConnectOptions, ServerOptions, is_sentinel_url};
+pub use retry::RetryPolicy;
 #[cfg(feature = "sentinel")]
 pub use sentinel::SentinelOptions;
 pub use server::{RedisRpcServer, RedisServerBuilder};

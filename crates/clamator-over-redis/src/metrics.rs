@@ -17,6 +17,7 @@
 //! | `clamator.client.calls` | counter | `rpc.service`, `rpc.method`, `outcome` | calls finished: `ok`, `rpc_error`, `timeout`, `transport_error` |
 //! | `clamator.client.calls_in_flight` | gauge | `rpc.service` | calls sent and not yet finished |
 //! | `clamator.client.timeouts` | counter | `rpc.service`, `rpc.method` | calls that got no reply within their timeout |
+//! | `clamator.client.retries` | counter | `rpc.service`, `rpc.method`, `reason` | requests sent again ([`ClientOptions::retry`](crate::ClientOptions::retry)): `send_failed` (the `XADD` failed in a way Redis may take it later), `no_reply` (no reply within `resend_after`) |
 //! | `clamator.client.notifications` | counter | `rpc.service`, `rpc.method`, `outcome` | notifications sent: `ok`, `transport_error` |
 //! | `rpc.server.duration` | histogram (s) | `rpc.service`, `rpc.method`, `outcome` | a handler's run (dispatch), without writing the reply |
 //! | `clamator.server.requests` | counter | `rpc.service`, `rpc.method`, `outcome`, `rpc.jsonrpc.error_code` (only `rpc_error`) | requests handled: `ok`, `rpc_error`, `notification` (no reply, so no outcome to see) |
@@ -26,6 +27,8 @@
 //! | `clamator.server.expired_skipped` | counter | `rpc.service` | requests acked unrun because their caller's timeout had passed |
 //! | `clamator.server.replies_retried` | counter | `rpc.service` | reply writes Redis refused for now (out of memory, a replica, loading, no answer) and that were kept to be written again |
 //! | `clamator.server.replies_abandoned` | counter | `rpc.service` | replies given up because Redis kept refusing them until their caller's deadline passed (their entries acked) |
+//! | `clamator.server.cancelled` | counter | `rpc.service`, `stage` | calls their caller cancelled: `before_start` (skipped), `running` (the handler's context signalled) |
+//! | `clamator.server.deduped` | counter | `rpc.service`, `outcome` | requests the dedupe window decided: `answered` (from the stored reply, handler not run), `took_over` (a copy that waited took a lapsed claim over), `gave_up` (a copy whose caller's deadline passed while it waited) |
 //! | `clamator.server.poison` | counter | `rpc.service`, `kind` | entries dropped unrun (`not-json`, `bad-reply-to`, `no-envelope`, ...) |
 //! | `clamator.server.group.lag` | gauge | `rpc.service` | entries of the command stream the service's group has not been handed yet (`XINFO GROUPS` lag; not set when Redis cannot tell) |
 //! | `clamator.server.group.pending` | gauge | `rpc.service` | entries delivered to the group and not yet acknowledged, by any worker |
@@ -87,6 +90,7 @@ mod on {
     const CLIENT_IN_FLIGHT: &str = "clamator.client.calls_in_flight";
     const CLIENT_TIMEOUTS: &str = "clamator.client.timeouts";
     const CLIENT_NOTIFICATIONS: &str = "clamator.client.notifications";
+    const CLIENT_RETRIES: &str = "clamator.client.retries";
     const SERVER_DURATION: &str = "rpc.server.duration";
     const SERVER_REQUESTS: &str = "clamator.server.requests";
     const SERVER_BUSY: &str = "clamator.server.handlers_busy";
@@ -94,6 +98,7 @@ mod on {
     const SERVER_DEAD: &str = "clamator.server.dead_letters";
     const SERVER_EXPIRED: &str = "clamator.server.expired_skipped";
     const SERVER_CANCELLED: &str = "clamator.server.cancelled";
+    const SERVER_DEDUPED: &str = "clamator.server.deduped";
     const SERVER_POISON: &str = "clamator.server.poison";
     const SERVER_RETRIED: &str = "clamator.server.replies_retried";
     const SERVER_ABANDONED: &str = "clamator.server.replies_abandoned";
@@ -128,6 +133,10 @@ mod on {
                 "RPC calls that got no reply within their timeout"
             );
             describe_counter!(
+                CLIENT_RETRIES,
+                "Requests sent again by this process (client retries), by reason"
+            );
+            describe_counter!(
                 CLIENT_NOTIFICATIONS,
                 "Notifications sent by this process, by outcome"
             );
@@ -154,6 +163,11 @@ mod on {
                 SERVER_CANCELLED,
                 "Calls their caller cancelled: skipped before they started, or a running \
                  handler's context signalled, by stage"
+            );
+            describe_counter!(
+                SERVER_DEDUPED,
+                "Requests the dedupe window decided: answered from a stored reply, a copy \
+                 that took a lapsed claim over, a copy whose caller gave up while it waited"
             );
             describe_counter!(SERVER_POISON, "Entries dropped unrun, by kind");
             describe_counter!(
@@ -234,6 +248,15 @@ mod on {
         fn drop(&mut self) {
             gauge!(CLIENT_IN_FLIGHT, SERVICE => self.service.clone()).decrement(1.0);
         }
+    }
+
+    /// A request of `service.method` was sent again, for `reason`
+    /// (`send_failed`, `no_reply`).
+    pub(crate) fn client_retry(service: &str, method: &str, reason: &'static str) {
+        describe();
+        counter!(CLIENT_RETRIES, SERVICE => service.to_owned(), METHOD => method.to_owned(),
+            "reason" => reason)
+        .increment(1);
     }
 
     /// One notification of a client.
@@ -406,6 +429,13 @@ mod on {
             .increment(n as u64);
     }
 
+    /// A request of `service` the dedupe window decided (`answered`,
+    /// `took_over`, `gave_up`).
+    pub(crate) fn deduped(service: &str, outcome: &'static str) {
+        describe();
+        counter!(SERVER_DEDUPED, SERVICE => service.to_owned(), "outcome" => outcome).increment(1);
+    }
+
     /// A connection of this role (`shared`, `consumer`, `reply`) was re-opened.
     pub(crate) fn reconnect(role: &str) {
         counter!(RECONNECTS, "role" => role.to_owned()).increment(1);
@@ -451,6 +481,9 @@ mod off {
         #[inline(always)]
         pub(crate) fn finish(self, _result: &Result<Response, Error>) {}
     }
+
+    #[inline(always)]
+    pub(crate) fn client_retry(_service: &str, _method: &str, _reason: &'static str) {}
 
     /// Nothing.
     #[derive(Debug)]
@@ -516,6 +549,9 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn cancelled(_service: &str, _stage: &'static str, _n: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn deduped(_service: &str, _outcome: &'static str) {}
 
     #[inline(always)]
     pub(crate) fn reconnect(_role: &str) {}

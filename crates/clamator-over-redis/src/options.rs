@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use crate::retry::RetryPolicy;
+
 /// The Redis URL [`ConnectOptions::from_env`] uses when `$REDIS_URL` is unset.
 pub(crate) const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 /// The environment variable [`ConnectOptions::from_env`] reads.
@@ -135,6 +137,17 @@ pub enum ConfigError {
         setting: &'static str,
         /// What 0 would do.
         why: &'static str,
+    },
+    /// A [`RetryPolicy`](crate::RetryPolicy) whose longest backoff is below its first.
+    #[error(
+        "RetryPolicy::backoff_max ({max:?}) is below RetryPolicy::backoff_first ({first:?}): set \
+         backoff_max at least backoff_first (defaults 1 s and 50 ms)"
+    )]
+    RetryBackoffBelowFirst {
+        /// `backoff_first`.
+        first: Duration,
+        /// `backoff_max`.
+        max: Duration,
     },
     /// The reply stream TTL is too short to be refreshed in time.
     #[error(
@@ -384,8 +397,10 @@ fn redact_one(url: &str) -> String {
     }
 }
 
-/// Whether `url` names a Sentinel deployment (`redis+sentinel://`, `rediss+sentinel://`).
-fn is_sentinel_url(url: &str) -> bool {
+/// Whether `url` names a Sentinel deployment (`redis+sentinel://`,
+/// `rediss+sentinel://`, any case): its comma-separated hosts are the
+/// sentinels of one URL, not the seed nodes of a cluster.
+pub fn is_sentinel_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     lower.starts_with("redis+sentinel://") || lower.starts_with("rediss+sentinel://")
 }
@@ -452,6 +467,8 @@ pub struct ServerOptions {
     pub(crate) handler_timeout: Option<Duration>,
     /// How long `start()` retries while Redis is unreachable; `None`: until it answers.
     pub(crate) start_timeout: Option<Duration>,
+    /// How long a call's reply is kept to answer copies of it; `None`: no dedupe.
+    pub(crate) dedupe_window: Option<Duration>,
     /// The loops' periods and read block: [`Timing::DEFAULT`] but in tests.
     pub(crate) timing: Timing,
 }
@@ -470,6 +487,7 @@ impl Default for ServerOptions {
             skip_expired: true,
             handler_timeout: None,
             start_timeout: None,
+            dedupe_window: None,
             timing: Timing::DEFAULT,
         }
     }
@@ -597,6 +615,36 @@ impl ServerOptions {
         self
     }
 
+    /// Effectively once within a window (default `None`: off, at-least-once
+    /// as the peers). With `Some(window)`, a request is one call per
+    /// `(reply-to, JSON-RPC id)`, whoever sent it (Rust, Python or
+    /// TypeScript callers):
+    ///
+    /// - a copy of a call answered within the last `window` (a client's
+    ///   retry, an entry `XADD`ed twice, an entry redelivered after its ack
+    ///   was lost) is answered with the stored reply, its handler not run;
+    /// - a copy that arrives while the first still runs, on this worker or
+    ///   another, is not started: it waits for the first's reply (up to its
+    ///   caller's deadline) and answers with it;
+    /// - another caller's request with the same id is a call of its own.
+    ///
+    /// The record is a string key `<prefix>:dedupe:<service>:<caller>:<id>`
+    /// (under the prefix: `clamator acl server` grants it): `running <entry>`
+    /// while a handler runs (set with `SET NX` before the handler starts,
+    /// TTL `consumer_claim_idle`, renewed with the lease), then the reply
+    /// itself, kept for `window`, written in the same round trip as the
+    /// reply and always before the entry's `XACK`. The cost: one more
+    /// command per call before the handler, one more in the reply's round
+    /// trip, and Redis memory of about (calls per second × window × reply
+    /// size) (BENCHMARKS.md). Which crashes can still run a handler twice is
+    /// in the README, "What is guaranteed". The window must be at least
+    /// 1 ms; make it longer than a caller's timeout plus its retries.
+    #[must_use]
+    pub fn dedupe_window(mut self, window: Option<Duration>) -> Self {
+        self.dedupe_window = window;
+        self
+    }
+
     /// For clamator's own tests only, not a setting (unstable: it may change
     /// or go away in any release): the housekeeping loop passes every `tick`,
     /// the reclaim loop every `max(tick, consumer_claim_idle / 4)`, and each
@@ -641,6 +689,12 @@ impl ServerOptions {
         if self.consumer_claim_idle.is_zero() {
             return Err(ConfigError::ZeroDuration("consumer_claim_idle"));
         }
+        if self
+            .dedupe_window
+            .is_some_and(|w| w < Duration::from_millis(1))
+        {
+            return Err(ConfigError::ZeroDuration("dedupe_window"));
+        }
         Ok(())
     }
 
@@ -672,6 +726,8 @@ pub struct ClientOptions {
     pub(crate) reply_stream_ttl: Option<Duration>,
     /// Whether a call that times out or is dropped is cancelled on the servers.
     pub(crate) cancel_abandoned_calls: bool,
+    /// When requests are sent again; `None`: each is sent once.
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 impl Default for ClientOptions {
@@ -681,6 +737,7 @@ impl Default for ClientOptions {
             default_timeout: DEFAULT_CALL_TIMEOUT,
             reply_stream_ttl: Some(DEFAULT_REPLY_STREAM_TTL),
             cancel_abandoned_calls: true,
+            retry: None,
         }
     }
 }
@@ -730,9 +787,29 @@ impl ClientOptions {
         self
     }
 
+    /// Whether (and when) a call's request is sent again, with the same
+    /// JSON-RPC id, within the call's timeout: after an `XADD` Redis may or
+    /// may not have taken (a lost connection, no answer) or refused for now
+    /// (a failover, out of memory, a slot moving), and when no reply came
+    /// for a while (a request Redis lost in a failover); see
+    /// [`RetryPolicy`]. Default `None`: each request is
+    /// sent once.
+    ///
+    /// **Safe only against servers that dedupe** (Rust servers with
+    /// `ServerOptions::dedupe_window`) **or with idempotent handlers**: a
+    /// resent request may otherwise run its handler again.
+    #[must_use]
+    pub fn retry(mut self, policy: Option<RetryPolicy>) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// Checks every setting.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_instance_id(self.instance_id.as_ref())?;
+        if let Some(policy) = &self.retry {
+            policy.validate()?;
+        }
         if self.default_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("default_timeout"));
         }

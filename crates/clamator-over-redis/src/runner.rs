@@ -23,6 +23,7 @@ use crate::cancel::Cancels;
 use crate::conn::{BlockingConn, Connector, SharedConn, Unblocker};
 use crate::consumer::ConsumerLoop;
 use crate::dead_letter::DeadLetters;
+use crate::dedupe::Dedupe;
 use crate::finish::{DoneQueue, FinishLoop};
 use crate::health::{Monitor, ServerLoop, ServiceHealth};
 use crate::housekeeping::HousekeepingLoop;
@@ -67,6 +68,7 @@ impl ServiceParts {
         instance_id: &str,
         dispatcher: &clamator_protocol::Dispatcher,
         options: &ServerOptions,
+        shared: &Arc<SharedConn>,
     ) -> ServiceParts {
         let keys = Arc::new(ServiceKeys::new(key_prefix, service, instance_id));
         let metrics = Arc::new(ServiceMetrics::new(service, dispatcher));
@@ -76,6 +78,15 @@ impl ServiceParts {
         let rules = Rules {
             skip_expired: options.skip_expired,
             handler_timeout: options.handler_timeout,
+            dedupe: options.dedupe_window.map(|window| {
+                Dedupe::new(
+                    key_prefix,
+                    service,
+                    window,
+                    options.consumer_claim_idle,
+                    Arc::clone(shared),
+                )
+            }),
         };
         let worker = Worker::new(
             Arc::clone(&keys),

@@ -186,6 +186,7 @@ impl Starting {
                 &self.instance_id,
                 &self.dispatcher,
                 &self.options,
+                &self.shared,
             );
             let keys = &parts.keys;
             group::ensure(keys, &self.shared).await.map_err(|e| {
@@ -215,6 +216,15 @@ impl Starting {
                         e,
                     )
                 })?;
+            if let Some(dedupe) = parts.pool.worker().dedupe() {
+                dedupe.check().await.map_err(|e| {
+                    let doing = "writing a dedupe record under";
+                    (
+                        format!("{doing} {}:dedupe:{service} (SET)", self.conn.key_prefix),
+                        e,
+                    )
+                })?;
+            }
             let mut conn = BlockingConn::new(self.connector.clone(), &keys.stream);
             conn.connect()
                 .await

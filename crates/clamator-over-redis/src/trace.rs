@@ -69,7 +69,8 @@ pub(crate) fn client_span(
             rpc.jsonrpc.version = "2.0", rpc.jsonrpc.request_id = Empty,
             rpc.jsonrpc.error_code = Empty, error.type = Empty,
             messaging.system = MESSAGING_SYSTEM, messaging.destination.name = %stream,
-            messaging.message.id = Empty, trace_id = Empty, span_id = Empty),
+            messaging.message.id = Empty, trace_id = Empty, span_id = Empty,
+            clamator.retries = Empty),
         None => tracing::info_span!("clamator.notify",
             otel.name = Empty, otel.kind = "client", otel.status_code = Empty,
             rpc.system = "jsonrpc", rpc.service = %service, rpc.method = %method,
@@ -134,6 +135,12 @@ pub(crate) fn record_message_id(span: &Span, reply: &redis::Value) {
     if let Some(id) = id {
         span.record("messaging.message.id", id);
     }
+}
+
+/// Records on a call's span how many times its request was sent again
+/// (`clamator.retries`; absent when it was sent once).
+pub(crate) fn record_retries(span: &Span, resends: u32) {
+    span.record("clamator.retries", resends);
 }
 
 /// Records how a call ended: an error response's code, or a failure.

@@ -13,6 +13,7 @@ use tracing::{Instrument, Span};
 
 use crate::cancel::Cancels;
 use crate::conn::{ConnError, SharedConn};
+use crate::dedupe::{Claim, Dedupe, Record};
 use crate::entry::Entry;
 use crate::finish::{Done, Reply};
 use crate::keys;
@@ -51,18 +52,31 @@ pub(crate) struct Worker {
     skip_expired: bool,
     /// How long a handler may run before it is cancelled (config `handler_timeout`).
     handler_timeout: Option<std::time::Duration>,
+    /// The dedupe window (config `dedupe_window`), if on.
+    dedupe: Option<Dedupe>,
     /// Handled entries go to the service's finish loop, which writes replies
     /// and acks in batches.
     done: mpsc::UnboundedSender<Done>,
 }
 
 /// How a worker treats requests (from `ServerOptions`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct Rules {
     /// Whether requests whose caller gave up are skipped.
     pub(crate) skip_expired: bool,
     /// How long a handler may run before it is cancelled.
     pub(crate) handler_timeout: Option<std::time::Duration>,
+    /// The dedupe window, if on.
+    pub(crate) dedupe: Option<Dedupe>,
+}
+
+/// What [`Worker::run`] made of a request.
+enum Ran {
+    /// The reply to write, if any, and the dedupe record to write it to.
+    Reply(Option<String>, Option<Record>),
+    /// Leave the entry pending, unanswered (the server abandons its
+    /// handlers while a copy waited for the call's first run).
+    Leave,
 }
 
 /// What [`Worker::run`] needs of the entry it runs.
@@ -114,8 +128,14 @@ impl Worker {
             clock_offset_ms: AtomicI64::new(0),
             skip_expired: rules.skip_expired,
             handler_timeout: rules.handler_timeout,
+            dedupe: rules.dedupe,
             done,
         }
+    }
+
+    /// The dedupe window, if on.
+    pub(crate) fn dedupe(&self) -> Option<&Dedupe> {
+        self.dedupe.as_ref()
     }
 
     /// The service's keys and names.
@@ -168,18 +188,27 @@ impl Worker {
             give_up_at,
             in_flight: &in_flight,
         };
-        let reply = self.run(&envelope, run, span, trace).await;
+        let (reply, record) = match self.run(&envelope, run, span, trace).await {
+            Ran::Reply(reply, record) => (reply, record),
+            // Dropping its in-flight mark unacked: another worker reclaims it.
+            Ran::Leave => return,
+        };
+        let claimed = record.is_some();
         let reply = match (reply_to, reply) {
             (Some(to), Some(text)) => Some(Reply {
                 to,
                 text,
                 nomkstream: entry.nomkstream,
+                record,
             }),
             _ => None,
         };
         self.finish(give_up_at, reply, in_flight)
             .instrument(span.clone())
             .await;
+        if claimed && let Some(dedupe) = &self.dedupe {
+            dedupe.release(&entry.id);
+        }
     }
 
     /// Where the entry's reply goes: `Ok(None)` without a `reply-to`,
@@ -214,7 +243,7 @@ impl Worker {
     }
 
     /// Parses the envelope once and runs a request; returns the reply text,
-    /// if any (`answerable`: the entry names a reply stream).
+    /// if any, and its dedupe record when the window is on.
     async fn run(
         &self,
         envelope: &[u8],
@@ -226,7 +255,7 @@ impl Worker {
         }: Run<'_>,
         span: &Span,
         trace: &trace::ServerTrace,
-    ) -> Option<String> {
+    ) -> Ran {
         let request = match read_incoming(envelope) {
             Err(poison) => {
                 let answered = poison.reply().is_some() && reply_to.is_some();
@@ -246,10 +275,10 @@ impl Worker {
                     ),
                 );
                 // -32700 / -32600 to its id, when the id could be read.
-                return poison.into_reply();
+                return Ran::Reply(poison.into_reply(), None);
             }
             // A response on a command stream: nothing to run, nobody to answer.
-            Ok(None) => return None,
+            Ok(None) => return Ran::Reply(None, None),
             Ok(Some(request)) => request,
         };
         trace::record_request(
@@ -267,8 +296,8 @@ impl Worker {
             });
         }
         // The caller cancelled it before it could start (see `cancel`).
-        let call = reply_to.zip(request.id.clone());
-        if let Some((to, id)) = &call
+        let call = reply_to.zip(request.id.as_ref());
+        if let Some((to, id)) = call
             && self.cancels.take_cancelled(to, id)
         {
             span.in_scope(|| {
@@ -276,8 +305,40 @@ impl Worker {
                 "the caller cancelled the call before it started; acked without running it")
             });
             metrics::cancelled(&self.keys.service, "before_start", 1);
-            return None;
+            return Ran::Reply(None, None);
         }
+        // Within the dedupe window a call runs once (see `dedupe`).
+        let record = match (&self.dedupe, call) {
+            (Some(dedupe), Some((to, id))) => {
+                let key = dedupe.key(to, id);
+                match dedupe
+                    .claim(key, &entry.id, give_up_at, || in_flight.abandoned())
+                    .instrument(span.clone())
+                    .await
+                {
+                    Claim::Run(record) => Some(record),
+                    Claim::Unrecorded => None,
+                    Claim::Answered(reply) => {
+                        span.in_scope(|| {
+                            tracing::debug!(service = %self.keys.service, entry_id = %entry.id,
+                            "the call was answered within the dedupe window; answered with \
+                             its stored reply, handler not run")
+                        });
+                        return Ran::Reply(Some(reply), None);
+                    }
+                    Claim::GaveUp => {
+                        span.in_scope(|| {
+                            tracing::debug!(service = %self.keys.service, entry_id = %entry.id,
+                            "a copy of a call running elsewhere waited until its caller \
+                             gave up; acked without running it")
+                        });
+                        return Ran::Reply(None, None);
+                    }
+                    Claim::Leave => return Ran::Leave,
+                }
+            }
+            _ => None,
+        };
         let handled = self.metrics.request(&request);
         let limit = self.handler_timeout.map(|limit| HandlerLimit {
             limit,
@@ -291,7 +352,7 @@ impl Worker {
         // A cancel of this call fires the context's signal while it runs.
         let _registered = ctx
             .as_ref()
-            .zip(call.as_ref())
+            .zip(call)
             .map(|(ctx, (to, id))| self.cancels.register(to, id, ctx));
         let signal = ctx.clone();
         let run = self.dispatcher.dispatch_limited_with(
@@ -300,9 +361,10 @@ impl Worker {
             limit,
         );
         let run = cancel_at_deadline(run, signal);
-        trace::handling(context, handled.wrap(run))
+        let reply = trace::handling(context, handled.wrap(run))
             .instrument(span.clone())
-            .await
+            .await;
+        Ran::Reply(reply, record)
     }
 
     /// The handler's view of its request: the caller's deadline, the

@@ -270,9 +270,11 @@ async fn each_role_runs_with_exactly_its_documented_acl() {
         .await
         .unwrap();
 
+    // With the dedupe window: its records are under the documented rules too.
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(600))
         .shutdown_grace(Duration::from_millis(200))
+        .dedupe_window(Some(Duration::from_secs(60)))
         .__loop_tick(LOOP_TICK);
     let server = within(
         RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))
@@ -491,9 +493,11 @@ async fn users_limited_to_a_service_use_it_and_are_refused_on_another() {
     create_user_with(&srv, &server_rules).await;
     create_user_with(&cli, &client_rules).await;
 
+    // With the dedupe window: its records are under the documented rules too.
     let options = ServerOptions::default()
         .consumer_claim_idle(Duration::from_millis(600))
         .shutdown_grace(Duration::from_millis(200))
+        .dedupe_window(Some(Duration::from_secs(60)))
         .__loop_tick(LOOP_TICK);
     let server = within(
         RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))

@@ -7,7 +7,8 @@
 //! before sending, timed out, handlers run twice) and assert what is
 //! guaranteed: no call outlives its timeout, traffic resumes without
 //! restarting anything, and (resharding, where Redis loses nothing) every
-//! call is answered.
+//! call is answered. With a dedupe window on the server and retries on the
+//! client, a killed primary fails no call and runs no handler twice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
-    ClientOptions, ConnectError, ConnectOptions, RedisRpcClient, ServerOptions,
+    ClientOptions, ConnectError, ConnectOptions, RedisRpcClient, RetryPolicy, ServerOptions,
 };
 use clamator_protocol::contract::{ContractDescriptor, MethodDescriptor};
 use clamator_protocol::service::{HandlerFuture, Service};
@@ -261,14 +262,15 @@ struct Disruption {
 
 impl Disruption {
     /// Starts everything and waits until 50 calls were handled.
-    async fn start(cluster: &ClusterSetup, options: ServerOptions) -> Disruption {
+    async fn start(
+        cluster: &ClusterSetup,
+        options: ServerOptions,
+        client: ClientOptions,
+    ) -> Disruption {
         let ctx = TestContext::on_cluster(cluster);
         let arith = TestArith::new();
         let server = ctx.server(options, &arith).await;
-        let client = Arc::new(
-            ctx.client_with(ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT))
-                .await,
-        );
+        let client = Arc::new(ctx.client_with(client).await);
         let (stop, after) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
@@ -323,13 +325,20 @@ impl Disruption {
 /// How long a call may wait for its reply in the disruption tests.
 const DISRUPTION_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
+/// Kills the primary of the command stream's slot mid-traffic (a cluster
+/// of its own, 3 primaries with a replica each), waits for its replica to
+/// take over and for 50 more calls, prints what happened, and returns it
+/// with the number of second handler runs.
+async fn primary_killed_mid_traffic(
+    what: &str,
+    options: ServerOptions,
+    timeout: Duration,
+    client: ClientOptions,
+) -> (Report, usize) {
     let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 1))
         .await
         .unwrap();
-    let options = ServerOptions::default().consumer_claim_idle(Duration::from_secs(2));
-    let d = Disruption::start(&cluster, options).await;
+    let d = Disruption::start(&cluster, options, client.default_timeout(timeout)).await;
     let ctx = &d.ctx;
 
     let stream = ctx.stream();
@@ -344,27 +353,69 @@ async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
     let failover = killed_at.elapsed();
     let mut d = d;
     let report = d.finish_after(50).await;
-    let arith = &d.arith;
+    let twice = ran_twice(&d.arith);
     println!(
-        "failover report: primary {old} killed, replica {new_primary} took over in {} ms; \
-         {} calls answered ({} after the takeover), {} failed before Redis took them, {} timed \
-         out ({} s timeout), {} handler runs were second runs; longest call {} ms",
+        "failover report ({what}): primary {old} killed, replica {new_primary} took over in \
+         {} ms; {} calls answered ({} after the takeover), {} failed before Redis took them, \
+         {} timed out ({} s timeout), {} handler runs were second runs; longest call {} ms",
         failover.as_millis(),
         report.answered,
         report.answered_after,
         report.not_sent,
         report.timed_out,
-        DISRUPTION_CALL_TIMEOUT.as_secs(),
-        ran_twice(arith),
+        timeout.as_secs(),
+        twice,
         report.longest.as_millis(),
     );
     // (Calls counted as handled may still be on their way back: fewer than 50.)
     assert!(report.answered_after >= 20, "{report:?}");
     assert!(
-        report.longest < DISRUPTION_CALL_TIMEOUT + Duration::from_secs(3),
+        report.longest < timeout + Duration::from_secs(3),
         "a call outlived its timeout: {report:?}"
     );
     d.close().await;
+    (report, twice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_mid_traffic_fails_over_and_traffic_resumes() {
+    let options = ServerOptions::default().consumer_claim_idle(Duration::from_secs(2));
+    primary_killed_mid_traffic(
+        "at least once",
+        options,
+        DISRUPTION_CALL_TIMEOUT,
+        ClientOptions::default(),
+    )
+    .await;
+}
+
+/// The same with a dedupe window on the server and retries on the client
+/// (15 s timeouts): no call fails or times out, no handler runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_with_dedupe_and_retries_costs_latency_not_errors() {
+    let options = ServerOptions::default()
+        .consumer_claim_idle(Duration::from_secs(2))
+        .dedupe_window(Some(Duration::from_secs(60)));
+    let retries = ClientOptions::default().retry(Some(
+        RetryPolicy::new()
+            .resend_after(Duration::from_secs(1))
+            .max_attempts(100)
+            .backoff_first(Duration::from_millis(50))
+            .backoff_max(Duration::from_millis(500)),
+    ));
+    let (report, twice) = primary_killed_mid_traffic(
+        "dedupe window and client retries on",
+        options,
+        Duration::from_secs(15),
+        retries,
+    )
+    .await;
+    assert_eq!(
+        (report.not_sent, report.timed_out),
+        (0, 0),
+        "with retries no call fails: {report:?}"
+    );
+    assert_eq!(twice, 0, "with dedupe no handler runs twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,7 +423,12 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
     let cluster = tokio::task::spawn_blocking(|| ClusterSetup::start(3, 0))
         .await
         .unwrap();
-    let d = Disruption::start(&cluster, ServerOptions::default()).await;
+    let d = Disruption::start(
+        &cluster,
+        ServerOptions::default(),
+        ClientOptions::default().default_timeout(DISRUPTION_CALL_TIMEOUT),
+    )
+    .await;
     let (ctx, arith, client) = (&d.ctx, &d.arith, &d.client);
     let mut moves = Vec::new();
     for key in [ctx.stream(), client.reply_stream().to_owned()] {

@@ -23,6 +23,8 @@ const DEPLOYMENT: Deployment = Deployment::Cluster;
 mod conformance;
 #[path = "dead_letter.rs"]
 mod dead_letter;
+#[path = "dedupe.rs"]
+mod dedupe;
 #[path = "faults.rs"]
 mod faults;
 #[path = "lifecycle.rs"]

@@ -7,6 +7,10 @@
 //!   (SIGKILL) mid-traffic. No call hangs past its timeout, calls succeed
 //!   again on the new primary without restarting the server or the client,
 //!   and every successful call was answered by a real run of its handler.
+//! - `a_killed_primary_with_dedupe_and_retries_costs_latency_not_errors`:
+//!   the same kill with a dedupe window on the server and retries on the
+//!   client (15 s timeouts): no call fails or times out and no handler runs
+//!   twice; the longest call is printed.
 //! - `a_demoted_primary_is_left_for_the_new_one`: `SENTINEL FAILOVER` with the
 //!   primary alive: it becomes a replica, and the loops connected to it move
 //!   to the new primary.
@@ -31,8 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clamator_over_redis::{
-    ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions, TlsFailure,
-    TlsOptions,
+    ClientOptions, ConnectError, ConnectOptions, RedisRpcClient, RedisRpcServer, RetryPolicy,
+    ServerOptions, TlsFailure, TlsOptions,
 };
 use clamator_protocol::service::unary;
 use clamator_protocol::{
@@ -44,8 +48,54 @@ use clamator_test_support::tls::TestPki;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Per-call timeout of the callers.
+/// Per-call timeout of the callers (at least once).
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the server and the client run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The defaults: at least once, each request sent once, 2 s timeouts.
+    AtLeastOnce,
+    /// A dedupe window on the server, retries on the client, 15 s timeouts:
+    /// a failover must cost latency only (no failed call, no second run).
+    EffectivelyOnce,
+}
+
+impl Mode {
+    /// The callers' timeout.
+    fn call_timeout(self) -> Duration {
+        match self {
+            Mode::AtLeastOnce => CALL_TIMEOUT,
+            Mode::EffectivelyOnce => Duration::from_secs(15),
+        }
+    }
+
+    /// The server's options.
+    fn server(self) -> ServerOptions {
+        let options = ServerOptions::default()
+            .consumer_claim_idle(Duration::from_secs(5))
+            .start_timeout(Some(Duration::from_secs(10)));
+        match self {
+            Mode::AtLeastOnce => options,
+            Mode::EffectivelyOnce => options.dedupe_window(Some(Duration::from_secs(60))),
+        }
+    }
+
+    /// The client's options.
+    fn client(self) -> ClientOptions {
+        let options = ClientOptions::default().default_timeout(self.call_timeout());
+        match self {
+            Mode::AtLeastOnce => options,
+            Mode::EffectivelyOnce => options.retry(Some(
+                RetryPolicy::new()
+                    .resend_after(Duration::from_secs(1))
+                    .max_attempts(100)
+                    .backoff_first(Duration::from_millis(50))
+                    .backoff_max(Duration::from_millis(500)),
+            )),
+        }
+    }
+}
 /// How much later than its timeout a call may complete: scheduling on a
 /// loaded 2-core machine, nothing more.
 const SLACK: Duration = Duration::from_millis(1_000);
@@ -146,13 +196,14 @@ struct Call {
 
 /// Callers making calls continuously through one client.
 struct Traffic {
+    timeout: Duration,
     calls: Arc<Mutex<Vec<Call>>>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Traffic {
-    fn start(client: &Arc<RedisRpcClient>, callers: usize) -> Traffic {
+    fn start(client: &Arc<RedisRpcClient>, callers: usize, timeout: Duration) -> Traffic {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicU64::new(0));
@@ -169,7 +220,7 @@ impl Traffic {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let started = Instant::now();
                         let result = client
-                            .call("counted", "echo", json!({ "n": n }), Some(CALL_TIMEOUT))
+                            .call("counted", "echo", json!({ "n": n }), Some(timeout))
                             .await;
                         let how = match result {
                             Ok(v) => {
@@ -194,7 +245,12 @@ impl Traffic {
                 })
             })
             .collect();
-        Traffic { calls, stop, tasks }
+        Traffic {
+            calls,
+            stop,
+            tasks,
+            timeout,
+        }
     }
 
     /// The first call that started after `t` and succeeded, if any yet.
@@ -223,7 +279,7 @@ impl Traffic {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             // Every caller's last call ends within its timeout.
-            tokio::time::timeout(CALL_TIMEOUT + SLACK * 2, t)
+            tokio::time::timeout(self.timeout + SLACK * 2, t)
                 .await
                 .expect("a caller hung")
                 .unwrap();
@@ -302,20 +358,21 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn serve(
     conn: ConnectOptions,
     runs: &Arc<Mutex<HashMap<u64, u32>>>,
+    mode: Mode,
 ) -> (RedisRpcServer, Arc<RedisRpcClient>) {
     assert!(conn.sentinel_options().is_some());
     let server = RedisRpcServer::builder(conn.clone())
-        .options(
-            ServerOptions::default()
-                .consumer_claim_idle(Duration::from_secs(5))
-                .start_timeout(Some(Duration::from_secs(10))),
-        )
+        .options(mode.server())
         .register_service(Arc::new(Counted::new(Arc::clone(runs))))
         .unwrap()
         .start()
         .await
         .unwrap();
-    let client = Arc::new(RedisRpcClient::connect(conn).await.unwrap());
+    let client = Arc::new(
+        RedisRpcClient::connect_with(conn, mode.client())
+            .await
+            .unwrap(),
+    );
     (server, client)
 }
 
@@ -326,13 +383,14 @@ async fn failover_under_traffic(
     what: &str,
     setup: &mut SentinelSetup,
     conn: ConnectOptions,
-    callers: usize,
+    (callers, mode): (usize, Mode),
     fail_over: impl FnOnce(&mut SentinelSetup, u16) -> Instant,
 ) {
     let runs = Arc::new(Mutex::new(HashMap::new()));
-    let (server, client) = serve(conn, &runs).await;
+    let (server, client) = serve(conn, &runs, mode).await;
     let old = setup.primary_port().expect("a primary");
-    let traffic = Traffic::start(&client, callers);
+    let timeout = mode.call_timeout();
+    let traffic = Traffic::start(&client, callers, timeout);
     let begun = Instant::now();
     traffic
         .wait_first_success_after(begun, Duration::from_secs(10))
@@ -424,9 +482,18 @@ async fn failover_under_traffic(
         r.ran_twice,
         r.answered_by_rerun,
         r.longest.as_millis(),
-        CALL_TIMEOUT.as_millis(),
+        timeout.as_millis(),
         stop_took.as_millis(),
     );
+    if mode == Mode::EffectivelyOnce {
+        assert_eq!(
+            (r.failed_timeout, r.failed_connection_lost, r.other.len()),
+            (0, 0, 0),
+            "{what}: with dedupe and retries no call fails: {:?}",
+            &r.other[..r.other.len().min(5)]
+        );
+        assert_eq!(r.ran_twice, 0, "{what}: with dedupe no handler runs twice");
+    }
 
     assert!(
         r.other.is_empty(),
@@ -434,8 +501,8 @@ async fn failover_under_traffic(
         &r.other[..r.other.len().min(5)]
     );
     assert!(
-        r.longest <= CALL_TIMEOUT + SLACK,
-        "{what}: a call took {:?}, past its {CALL_TIMEOUT:?} timeout",
+        r.longest <= timeout + SLACK,
+        "{what}: a call took {:?}, past its {timeout:?} timeout",
         r.longest
     );
     assert_eq!(
@@ -464,8 +531,9 @@ fn plain_conn(setup: &SentinelSetup) -> ConnectOptions {
     ConnectOptions::new(clamator_test_support::unique_prefix(), &setup.url()).unwrap()
 }
 
-#[test]
-fn a_killed_primary_fails_over_and_traffic_resumes() {
+/// A Sentinel setup of its own whose primary is killed (SIGKILL) under the
+/// traffic of 20 callers run as `mode` says; the replica must take over.
+fn killed_primary(what: &str, mode: Mode) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     init_tracing();
     let began = Instant::now();
@@ -474,10 +542,10 @@ fn a_killed_primary_fails_over_and_traffic_resumes() {
     println!("Sentinel setup ready in {} ms", began.elapsed().as_millis());
     let conn = plain_conn(&setup);
     runtime().block_on(failover_under_traffic(
-        "primary killed (SIGKILL)",
+        what,
         &mut setup,
         conn,
-        20,
+        (20, mode),
         |setup, old| {
             setup.kill_data_node(old);
             Instant::now()
@@ -486,6 +554,22 @@ fn a_killed_primary_fails_over_and_traffic_resumes() {
     let replica = setup.data_ports()[1];
     assert_eq!(setup.primary_port(), Some(replica));
     println!("test took {} ms", began.elapsed().as_millis());
+}
+
+#[test]
+fn a_killed_primary_fails_over_and_traffic_resumes() {
+    killed_primary("primary killed (SIGKILL)", Mode::AtLeastOnce);
+}
+
+/// The same SIGKILL with a dedupe window on the server and retries on the
+/// client (15 s timeouts): no call fails or times out, no handler runs twice;
+/// the failover costs the calls in it latency (the longest call is printed).
+#[test]
+fn a_killed_primary_with_dedupe_and_retries_costs_latency_not_errors() {
+    killed_primary(
+        "primary killed (SIGKILL), dedupe window and client retries on",
+        Mode::EffectivelyOnce,
+    );
 }
 
 #[test]
@@ -499,7 +583,7 @@ fn a_demoted_primary_is_left_for_the_new_one() {
         "manual failover (SENTINEL FAILOVER, old primary alive)",
         &mut setup,
         conn,
-        20,
+        (20, Mode::AtLeastOnce),
         |setup, _| {
             let t = Instant::now();
             setup.failover().unwrap();
@@ -598,7 +682,7 @@ fn tls_to_the_sentinels_and_the_data_nodes() {
         "manual failover over TLS (SENTINEL FAILOVER, old primary alive)",
         &mut setup,
         conn,
-        5,
+        (5, Mode::AtLeastOnce),
         |setup, _| {
             let t = Instant::now();
             setup.failover().unwrap();

@@ -11,78 +11,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clamator_over_redis::ServerOptions;
 use clamator_over_redis::ops::keys;
 use clamator_protocol::transport::trace_context::TraceParent;
 use clamator_test_support::context::*;
+use clamator_test_support::spans::SpanRecorder;
 use clamator_test_support::{TestArith, TestContext};
 use serde_json::json;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-
-/// One span as recorded: its name and its fields, as text.
-#[derive(Debug, Clone, Default)]
-struct Recorded {
-    name: &'static str,
-    fields: HashMap<String, String>,
-}
-
-impl Recorded {
-    fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
-    }
-}
-
-/// A layer that keeps every span's name and fields.
-#[derive(Clone, Default)]
-struct SpanRecorder {
-    spans: Arc<Mutex<Vec<(u64, Recorded)>>>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanRecorder {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
-        let mut rec = Recorded {
-            name: attrs.metadata().name(),
-            fields: HashMap::new(),
-        };
-        attrs.record(&mut Fields(&mut rec.fields));
-        self.spans.lock().unwrap().push((id.into_u64(), rec));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut spans = self.spans.lock().unwrap();
-        if let Some((_, rec)) = spans.iter_mut().rev().find(|(i, _)| *i == id.into_u64()) {
-            values.record(&mut Fields(&mut rec.fields));
-        }
-    }
-}
-
-impl SpanRecorder {
-    fn named(&self, name: &str) -> Vec<Recorded> {
-        self.spans
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, r)| r.name == name)
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
-}
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The fields of the only request entry on `stream`.
 async fn only_entry(ctx: &TestContext) -> (String, HashMap<String, String>) {

@@ -42,6 +42,8 @@ pub mod proxy;
 pub mod sentinel;
 pub mod server;
 pub mod shared;
+#[cfg(feature = "redis")]
+pub mod spans;
 pub mod tls;
 
 #[cfg(feature = "arith")]

@@ -122,8 +122,9 @@ pub mod redis {
     pub use clamator_over_redis::redis;
     pub use clamator_over_redis::{
         ClientOptions, ConfigError, ConnectError, ConnectOptions, HealthProbe, LoopHealth,
-        RedisRpcClient, RedisRpcServer, RedisServerBuilder, Refusal, ServerLoop, ServerOptions,
-        ServiceHealth, TlsFailure, TlsHandshakeError, behaviour, health, metrics, tls,
+        RedisRpcClient, RedisRpcServer, RedisServerBuilder, Refusal, RetryPolicy, ServerLoop,
+        ServerOptions, ServiceHealth, TlsFailure, TlsHandshakeError, behaviour, health,
+        is_sentinel_url, metrics, tls,
     };
     #[cfg(feature = "sentinel")]
     pub use clamator_over_redis::{SentinelOptions, sentinel};

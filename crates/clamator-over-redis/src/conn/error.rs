@@ -93,6 +93,26 @@ impl ConnError {
         }
     }
 
+    /// Whether a request whose `XADD` failed this way may be sent again
+    /// (client retries): Redis may or may not have taken it (the connection
+    /// failed, or no answer came), or refused it for now (everything
+    /// [`is_transient`](Self::is_transient) covers: a failover, loading, out
+    /// of memory), or the cluster is moving its slot or failing over
+    /// (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, by redis-rs's error kind).
+    /// Refusals a retry cannot fix (`NOPERM`, `WRONGTYPE`, credentials) are not.
+    pub(crate) fn may_resend(&self) -> bool {
+        self.is_transient() || matches!(self, ConnError::Redis(e) if e.is_cluster_error())
+    }
+
+    /// How long the shared connection refuses commands after a failed
+    /// connect (`Unreachable`); zero for other errors.
+    pub(crate) fn refused_for(&self) -> std::time::Duration {
+        match self {
+            ConnError::Unreachable { retry_in, .. } => *retry_in,
+            _ => Duration::ZERO,
+        }
+    }
+
     /// Whether the connection that produced this error must be replaced:
     /// it failed, or it is on a node that is no longer the primary (a new
     /// connection goes where Redis, or Sentinel, now says).
@@ -385,6 +405,38 @@ mod tests {
         let e = answered("WRONGTYPE Operation against a key holding the wrong kind of value");
         assert!(!e.is_transient());
         assert!(e.into_transport("x").to_string().contains("key prefix"));
+    }
+
+    #[test]
+    fn a_request_is_resent_only_when_redis_may_take_it_later() {
+        for line in [
+            "READONLY You can't write against a read only replica.",
+            "MASTERDOWN Link with MASTER is down",
+            "LOADING Redis is loading the dataset in memory",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "MOVED 3999 127.0.0.1:6381",
+            "ASK 3999 127.0.0.1:6381",
+        ] {
+            assert!(answered(line).may_resend(), "{line}");
+        }
+        assert!(io(std::io::ErrorKind::ConnectionReset).may_resend());
+        assert!(ConnError::TimedOut(Duration::from_secs(1)).may_resend());
+        let unreachable = ConnError::Unreachable {
+            last_error: "connection refused".to_owned(),
+            retry_in: Duration::from_millis(300),
+        };
+        assert!(unreachable.may_resend());
+        assert_eq!(unreachable.refused_for(), Duration::from_millis(300));
+        for line in [
+            "NOPERM User app has no permissions to run the 'xadd' command",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "NOAUTH Authentication required.",
+            "ERR syntax error",
+        ] {
+            assert!(!answered(line).may_resend(), "{line}");
+        }
     }
 
     #[test]

@@ -134,3 +134,46 @@ fn rejects_unusable_settings() {
         ConfigError::ReplyStreamTtlTooShort(_)
     ));
 }
+
+#[test]
+fn client_retries_are_off_by_default_and_checked_at_connect() {
+    use crate::retry::RetryPolicy;
+    assert!(ClientOptions::default().retry.is_none());
+    ClientOptions::default()
+        .retry(Some(RetryPolicy::default()))
+        .validate()
+        .unwrap();
+    let client = |p: RetryPolicy| {
+        ClientOptions::default()
+            .retry(Some(p))
+            .validate()
+            .unwrap_err()
+    };
+    assert!(matches!(
+        client(RetryPolicy::new().resend_after(Duration::ZERO)),
+        ConfigError::ZeroDuration("RetryPolicy::resend_after")
+    ));
+    assert!(matches!(
+        client(RetryPolicy::new().max_attempts(0)),
+        ConfigError::ZeroCount {
+            setting: "RetryPolicy::max_attempts",
+            ..
+        }
+    ));
+    assert!(matches!(
+        client(
+            RetryPolicy::new()
+                .backoff_first(Duration::from_secs(1))
+                .backoff_max(Duration::from_millis(10))
+        ),
+        ConfigError::RetryBackoffBelowFirst { .. }
+    ));
+    // `None` turns retries off again.
+    assert!(
+        ClientOptions::default()
+            .retry(Some(RetryPolicy::default()))
+            .retry(None)
+            .retry
+            .is_none()
+    );
+}
