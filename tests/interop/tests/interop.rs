@@ -140,7 +140,13 @@ fn mebibyte_text() -> String {
 fn basic_calls(env: &Env, dir: Dir) -> Result<(), String> {
     let prefix = env.prefix();
     let id = format!("basic-{}", dir.server().name());
-    let server = env.server(dir.server(), &prefix, ServerOpts::traced(&id))?;
+    // A Rust server answers with a dedupe window on (its records hold the
+    // replies, the 1 MiB echo's too): the peer's calls are calls as before.
+    let opts = ServerOpts {
+        dedupe_window_ms: Some(60_000),
+        ..ServerOpts::traced(&id)
+    };
+    let server = env.server(dir.server(), &prefix, opts)?;
     let big = mebibyte_text();
     let specs = vec![
         add(2.0, 3.0),
@@ -474,7 +480,13 @@ fn mixed_worker_pool(env: &Env) -> Outcomes {
     let prefix = env.prefix();
     let fail_both = |e: String| Dir::ALL.iter().map(|d| (*d, Err(e.clone()))).collect();
     let (rust, python) = std::thread::scope(|s| {
-        let r = s.spawn(|| env.server(Lang::Rust, &prefix, ServerOpts::traced("pool-rust")));
+        // The Rust worker with a dedupe window: the pool's calls, from both
+        // languages' clients, are answered once each all the same.
+        let deduping = ServerOpts {
+            dedupe_window_ms: Some(60_000),
+            ..ServerOpts::traced("pool-rust")
+        };
+        let r = s.spawn(|| env.server(Lang::Rust, &prefix, deduping));
         let p = env.server(Lang::Python, &prefix, ServerOpts::traced("pool-python"));
         (r.join().unwrap_or_else(|_| Err("panicked".into())), p)
     });

@@ -199,6 +199,9 @@ impl Env {
         if opts.trace_calls {
             cmd.arg("--trace-calls");
         }
+        if let (Lang::Rust, Some(ms)) = (lang, opts.dedupe_window_ms) {
+            cmd.args(["--dedupe-window-ms", &ms.to_string()]);
+        }
         let label = format!(
             "{} server {}",
             lang.name(),
@@ -277,6 +280,8 @@ pub(crate) struct ServerOpts {
     pub(crate) claim_idle_ms: Option<u64>,
     /// `--trace-calls`.
     pub(crate) trace_calls: bool,
+    /// `--dedupe-window-ms` (Rust servers only; the peer has no dedupe).
+    pub(crate) dedupe_window_ms: Option<u64>,
 }
 
 impl ServerOpts {
