@@ -85,6 +85,8 @@ pub(crate) enum Claim {
 /// The dedupe window of one service on one server.
 #[derive(Debug)]
 pub(crate) struct Dedupe {
+    /// The service (metrics, logs).
+    service: String,
     /// `<prefix>:dedupe:<service>:`.
     base: String,
     /// `<prefix>:replies:` (the caller's instance id follows in `reply-to`).
@@ -109,6 +111,7 @@ impl Dedupe {
         shared: Arc<SharedConn>,
     ) -> Dedupe {
         Dedupe {
+            service: service.to_owned(),
             base: format!("{key_prefix}:dedupe:{service}:"),
             replies: format!("{key_prefix}:replies:"),
             window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1),
@@ -274,12 +277,9 @@ impl Dedupe {
         }
     }
 
-    /// The service's name (from the record key base), for metrics.
+    /// The service's name, for metrics.
     fn service(&self) -> &str {
-        self.base
-            .strip_suffix(':')
-            .and_then(|b| b.rsplit_once(":dedupe:"))
-            .map_or("", |(_, s)| s)
+        &self.service
     }
 }
 

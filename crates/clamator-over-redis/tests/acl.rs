@@ -379,17 +379,13 @@ async fn a_server_without_the_optional_commands_still_stops_and_says_so_once() {
     assert!(objects.iter().any(|o| o == "client|id"), "{objects:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_of_one_prefix_is_refused_on_another_with_the_command_named() {
-    let (mine, theirs) = (unique_prefix(), unique_prefix());
-    let (srv, cli) = (format!("srv-{mine}"), format!("cli-{mine}"));
-    create_user(&srv, Role::Server, &mine, true).await;
-    create_user(&cli, Role::Client, &mine, false).await;
-
+/// Starts a server hosting `service` under `prefix` as `user`: it must fail
+/// with `ConnectError::Refused` for lack of permission; returns the error.
+async fn start_refused_permission(user: &str, prefix: &str, service: &str) -> ConnectError {
     let err = within(
-        RedisRpcServer::builder(conn_as(&srv, "pw", &theirs))
+        RedisRpcServer::builder(conn_as(user, "pw", prefix))
             .options(ServerOptions::default().start_timeout(Some(Duration::from_secs(5))))
-            .register_service(Sleeper::named("acl"))
+            .register_service(Sleeper::named(service))
             .unwrap()
             .start(),
     )
@@ -405,6 +401,17 @@ async fn a_user_of_one_prefix_is_refused_on_another_with_the_command_named() {
         ),
         "{err:?}"
     );
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_of_one_prefix_is_refused_on_another_with_the_command_named() {
+    let (mine, theirs) = (unique_prefix(), unique_prefix());
+    let (srv, cli) = (format!("srv-{mine}"), format!("cli-{mine}"));
+    create_user(&srv, Role::Server, &mine, true).await;
+    create_user(&cli, Role::Client, &mine, false).await;
+
+    let err = start_refused_permission(&srv, &theirs, "acl").await;
     let text = err.to_string();
     assert!(
         text.contains("XGROUP CREATE") && text.contains("permissions") && text.contains("ACL"),
@@ -607,25 +614,7 @@ async fn users_limited_to_a_service_use_it_and_are_refused_on_another() {
         .await
         .unwrap_err();
     assert_eq!(read.code(), Some("NOPERM"), "{read}");
-    let err = within(
-        RedisRpcServer::builder(conn_as(&srv, "pw", &prefix))
-            .options(ServerOptions::default().start_timeout(Some(Duration::from_secs(5))))
-            .register_service(Sleeper::named("billing"))
-            .unwrap()
-            .start(),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ConnectError::Refused {
-                reason: Refusal::Permission,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    start_refused_permission(&srv, &prefix, "billing").await;
     // It answers callers but cannot read their replies.
     let read = redis::cmd("XREAD")
         .arg("STREAMS")

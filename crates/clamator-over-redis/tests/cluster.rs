@@ -470,44 +470,14 @@ async fn moving_the_slots_of_the_command_and_reply_streams_mid_traffic_loses_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
-    use clamator_over_redis::ops::acl::Role;
-    use clamator_test_support::sentinel::{Resp, command};
     let cluster = shared_cluster();
     let prefix = unique_prefix();
     let suffix = &prefix[2..10];
-    let (server_user, client_user) = (format!("srv-{suffix}"), format!("cli-{suffix}"));
-    for &port in cluster.ports() {
-        for (user, role) in [(&server_user, Role::Server), (&client_user, Role::Client)] {
-            let rules = role.cluster_rules(&prefix, true);
-            let mut args = vec!["ACL", "SETUSER", user.as_str(), "on", ">pw"];
-            args.extend(rules.split(' '));
-            assert_eq!(command(port, &args).unwrap(), Resp::Simple("OK".into()));
-        }
-    }
-    let seeds_as = |user: &str| -> Vec<String> {
-        cluster
-            .ports()
-            .iter()
-            .map(|p| format!("redis://{user}:pw@127.0.0.1:{p}"))
-            .collect()
-    };
-    let arith = TestArith::new();
-    let ctx = TestContext::on_cluster(cluster);
-    let server_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&server_user))
-        .unwrap()
-        .command_timeout(COMMAND_TIMEOUT);
-    let server = ctx
-        .server_on(server_conn, ServerOptions::default(), &arith)
-        .await;
-    let client_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&client_user))
-        .unwrap()
-        .command_timeout(COMMAND_TIMEOUT);
-    let client = within(RedisRpcClient::connect_with(
-        client_conn,
-        ClientOptions::default().default_timeout(CALL_TIMEOUT),
-    ))
-    .await
-    .unwrap();
+    let users = (format!("srv-{suffix}"), format!("cli-{suffix}"));
+    let (arith, server, client) = served_as_users(cluster, &prefix, &users, |role| {
+        role.cluster_rules(&prefix, true)
+    })
+    .await;
     for i in 0..20 {
         let sum = within(client.call("arith", "add", json!({"a": i, "b": 1}), None))
             .await
@@ -520,60 +490,23 @@ async fn acl_users_with_the_documented_cluster_rules_are_refused_nothing() {
     arith.pinged_at_least(1).await;
     client.close().await;
     server.stop().await;
-    for &port in cluster.ports() {
-        let Ok(Resp::Array(Some(entries))) = command(port, &["ACL", "LOG", "100"]) else {
-            panic!("ACL LOG on {port} failed");
-        };
-        let ours: Vec<&Resp> = entries
-            .iter()
-            .filter(|e| format!("{e:?}").contains(suffix))
-            .collect();
-        assert!(ours.is_empty(), "node {port} refused: {ours:?}");
-    }
+    let ours = acl_log_naming(cluster, &[suffix]);
+    assert!(ours.is_empty(), "refused: {ours:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_users_limited_to_a_service_use_it_and_are_refused_on_another() {
-    use clamator_over_redis::ops::acl::{ReplyStreams, Role};
-    use clamator_test_support::sentinel::{Resp, command};
+    use clamator_over_redis::ops::acl::ReplyStreams;
     let cluster = shared_cluster();
     let prefix = unique_prefix();
     let suffix = &prefix[2..10];
-    let (server_user, client_user) = (format!("srv1-{suffix}"), format!("cli1-{suffix}"));
-    for &port in cluster.ports() {
-        for (user, role) in [(&server_user, Role::Server), (&client_user, Role::Client)] {
-            let rules = role
-                .cluster_rules_for(&prefix, &["arith"], ReplyStreams::All, true)
-                .unwrap();
-            let mut args = vec!["ACL", "SETUSER", user.as_str(), "on", ">pw"];
-            args.extend(rules.split(' '));
-            assert_eq!(command(port, &args).unwrap(), Resp::Simple("OK".into()));
-        }
-    }
-    let seeds_as = |user: &str| -> Vec<String> {
-        cluster
-            .ports()
-            .iter()
-            .map(|p| format!("redis://{user}:pw@127.0.0.1:{p}"))
-            .collect()
-    };
-    let arith = TestArith::new();
-    let ctx = TestContext::on_cluster(cluster);
-    let server_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&server_user))
-        .unwrap()
-        .command_timeout(COMMAND_TIMEOUT);
-    let server = ctx
-        .server_on(server_conn, ServerOptions::default(), &arith)
-        .await;
-    let client_conn = ConnectOptions::cluster(prefix.clone(), seeds_as(&client_user))
-        .unwrap()
-        .command_timeout(COMMAND_TIMEOUT);
-    let client = within(RedisRpcClient::connect_with(
-        client_conn,
-        ClientOptions::default().default_timeout(CALL_TIMEOUT),
-    ))
-    .await
-    .unwrap();
+    let users = (format!("srv1-{suffix}"), format!("cli1-{suffix}"));
+    let (server_user, client_user) = &users;
+    let (_arith, server, client) = served_as_users(cluster, &prefix, &users, |role| {
+        role.cluster_rules_for(&prefix, &["arith"], ReplyStreams::All, true)
+            .unwrap()
+    })
+    .await;
     for i in 0..5 {
         let sum = within(client.call("arith", "add", json!({"a": i, "b": 1}), None))
             .await
@@ -589,23 +522,75 @@ async fn acl_users_limited_to_a_service_use_it_and_are_refused_on_another() {
     client.close().await;
     server.stop().await;
     // Only billing's request was refused, on the node that holds its slot.
-    let mut refusals = Vec::new();
+    let refusals = acl_log_naming(cluster, &[server_user.as_str(), client_user.as_str()]);
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0].contains(&billing) && refusals[0].contains(client_user.as_str()),
+        "{refusals:?}"
+    );
+}
+
+/// On every node of `cluster`, the ACL users `(server, client)` (password
+/// `pw`) with the rules `rules` gives each role; then a server hosting a
+/// fresh `arith` and a client under `prefix`, connected as them.
+async fn served_as_users(
+    cluster: &ClusterSetup,
+    prefix: &str,
+    (server_user, client_user): &(String, String),
+    rules: impl Fn(clamator_over_redis::ops::acl::Role) -> String,
+) -> (
+    TestArith,
+    clamator_over_redis::RedisRpcServer,
+    RedisRpcClient,
+) {
+    use clamator_over_redis::ops::acl::Role;
+    use clamator_test_support::sentinel::{Resp, command};
+    for &port in cluster.ports() {
+        for (user, role) in [(server_user, Role::Server), (client_user, Role::Client)] {
+            let rules = rules(role);
+            let mut args = vec!["ACL", "SETUSER", user.as_str(), "on", ">pw"];
+            args.extend(rules.split(' '));
+            assert_eq!(command(port, &args).unwrap(), Resp::Simple("OK".into()));
+        }
+    }
+    let conn_as = |user: &str| {
+        let seeds = cluster
+            .ports()
+            .iter()
+            .map(|p| format!("redis://{user}:pw@127.0.0.1:{p}"));
+        ConnectOptions::cluster(prefix.to_owned(), seeds.collect::<Vec<_>>())
+            .unwrap()
+            .command_timeout(COMMAND_TIMEOUT)
+    };
+    let arith = TestArith::new();
+    let server = TestContext::on_cluster(cluster)
+        .server_on(conn_as(server_user), ServerOptions::default(), &arith)
+        .await;
+    let client = within(RedisRpcClient::connect_with(
+        conn_as(client_user),
+        ClientOptions::default().default_timeout(CALL_TIMEOUT),
+    ))
+    .await
+    .unwrap();
+    (arith, server, client)
+}
+
+/// The `ACL LOG` entries of every node of `cluster` that name any of `needles`.
+fn acl_log_naming(cluster: &ClusterSetup, needles: &[&str]) -> Vec<String> {
+    use clamator_test_support::sentinel::{Resp, command};
+    let mut found = Vec::new();
     for &port in cluster.ports() {
         let Ok(Resp::Array(Some(entries))) = command(port, &["ACL", "LOG", "100"]) else {
             panic!("ACL LOG on {port} failed");
         };
-        refusals.extend(
+        found.extend(
             entries
                 .into_iter()
                 .map(|e| format!("{e:?}"))
-                .filter(|e| e.contains(&server_user) || e.contains(&client_user)),
+                .filter(|e| needles.iter().any(|n| e.contains(n))),
         );
     }
-    assert_eq!(refusals.len(), 1, "{refusals:?}");
-    assert!(
-        refusals[0].contains(&billing) && refusals[0].contains(&client_user),
-        "{refusals:?}"
-    );
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
