@@ -184,16 +184,33 @@ fn dispatch_arm(p: &TokenStream, m: &Method) -> TokenStream {
         Some(ContextArg::Owned) => quote!(typed, ctx),
         Some(ContextArg::Borrowed) => quote!(typed, &ctx),
     };
+    // Only a method that takes a context gets one made when the transport
+    // gave none: the others pay nothing for it.
+    let ctx = m.context.as_ref().map(|_| {
+        quote! {
+            let ctx = ctx.unwrap_or_else(|| #p::Context::new(
+                ::core::clone::Clone::clone(&self.descriptor.service),
+                method,
+                ::core::option::Option::None,
+            ));
+        }
+    });
     match &m.result {
         Some(_) => quote! {
-            #wire => ::core::option::Option::Some(#p::unary(params, #check, move |typed| async move {
-                handler.#ident(#args).await.map_err(::core::convert::Into::<#p::RpcError>::into)
-            })),
+            #wire => {
+                #ctx
+                ::core::option::Option::Some(#p::unary(params, #check, move |typed| async move {
+                    handler.#ident(#args).await.map_err(::core::convert::Into::<#p::RpcError>::into)
+                }))
+            }
         },
         None => quote! {
-            #wire => ::core::option::Option::Some(#p::notification(params, #check, move |typed| async move {
-                handler.#ident(#args).await
-            })),
+            #wire => {
+                #ctx
+                ::core::option::Option::Some(#p::notification(params, #check, move |typed| async move {
+                    handler.#ident(#args).await
+                }))
+            }
         },
     }
 }
@@ -223,6 +240,22 @@ fn service_adapter(c: &Contract) -> TokenStream {
             descriptor: #p::ContractDescriptor,
         }
 
+        impl<#h: #tr> #service<#h> {
+            #[allow(unused_variables)]
+            fn __clamator_call(
+                &self,
+                method: &str,
+                params: #p::Value,
+                ctx: ::core::option::Option<#p::Context>,
+            ) -> ::core::option::Option<#p::HandlerFuture> {
+                let handler = ::core::clone::Clone::clone(&self.handler);
+                match method {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
         impl<#h: #tr> #p::Service for #service<#h> {
             fn descriptor(&self) -> &#p::ContractDescriptor {
                 &self.descriptor
@@ -232,28 +265,18 @@ fn service_adapter(c: &Contract) -> TokenStream {
                 method: &str,
                 params: #p::Value,
             ) -> ::core::option::Option<#p::HandlerFuture> {
-                let ctx = #p::Context::new(
-                    ::core::clone::Clone::clone(&self.descriptor.service),
-                    method,
-                    ::core::option::Option::None,
-                );
-                #p::Service::call_with(self, method, params, ctx)
+                self.__clamator_call(method, params, ::core::option::Option::None)
             }
             fn wants_context(&self, method: &str) -> bool {
                 #wants_context
             }
-            #[allow(unused_variables)]
             fn call_with(
                 &self,
                 method: &str,
                 params: #p::Value,
                 ctx: #p::Context,
             ) -> ::core::option::Option<#p::HandlerFuture> {
-                let handler = ::core::clone::Clone::clone(&self.handler);
-                match method {
-                    #(#arms)*
-                    _ => ::core::option::Option::None,
-                }
+                self.__clamator_call(method, params, ::core::option::Option::Some(ctx))
             }
         }
     }

@@ -38,7 +38,7 @@ use crate::commands;
 use crate::conn::{Answer, SharedConn};
 use crate::dedupe::Record;
 use crate::health::{Monitor, ServerLoop};
-use crate::pool::InFlight;
+use crate::pool::{InFlight, Slot};
 use crate::service_keys::ServiceKeys;
 
 /// The most replies one round trip writes.
@@ -113,9 +113,31 @@ pub(crate) struct Done {
     /// Whether Redis refused it before (only such a reply is given up: the
     /// first attempt is made whatever the time, as it costs one `XADD`).
     pub(crate) refused: bool,
-    /// Signalled once the reply is settled (written, or never to be), or
+    /// Released once the reply is settled (written, or never to be), or
     /// dropped when the loop ends first (the entry then stays pending).
-    pub(crate) written: oneshot::Sender<()>,
+    pub(crate) settle: Settle,
+}
+
+/// What a handled entry holds until its reply is settled: its handler slot
+/// (so replies Redis refuses for now keep theirs, and `stop()` waits for
+/// them) and, for a handler that waits for the write, its signal.
+#[derive(Debug)]
+pub(crate) struct Settle {
+    /// The handler slot, released when this is dropped.
+    pub(crate) _slot: Slot,
+    /// Signalled once settled, for a handler that waits (a dedupe claim to
+    /// release after the record is written); `None` for the others, whose
+    /// tasks have ended already.
+    pub(crate) written: Option<oneshot::Sender<()>>,
+}
+
+impl Settle {
+    /// The reply is settled: releases the slot and tells a waiting handler.
+    fn settled(self) {
+        if let Some(written) = self.written {
+            let _ = written.send(());
+        }
+    }
 }
 
 /// Where handlers queue their finished entries for the finish loop. The
@@ -242,7 +264,7 @@ impl FinishLoop {
         let mut signals = Vec::with_capacity(settled.len() + replies.len());
         for done in settled {
             state.acks.push(done.in_flight);
-            signals.push(done.written);
+            signals.push(done.settle);
         }
         let due =
             flush || state.acks.len() >= ACK_BATCH || state.ack_at.is_some_and(|at| at <= now);
@@ -257,7 +279,7 @@ impl FinishLoop {
             let mut ack = redis::cmd("XACK");
             ack.arg(&self.keys.stream).arg(&self.keys.group);
             for mark in &acked {
-                ack.arg(&mark.id);
+                ack.arg(&*mark.id);
             }
             cmds.push(ack);
         }
@@ -285,8 +307,8 @@ impl FinishLoop {
         if !state.acks.is_empty() && state.ack_at.is_none() {
             state.ack_at = Some(now + ACK_LINGER);
         }
-        for written in signals {
-            let _ = written.send(());
+        for settle in signals {
+            settle.settled();
         }
     }
 
@@ -323,7 +345,7 @@ impl FinishLoop {
         state: &mut State,
         replies: Vec<Done>,
         mut answers: impl Iterator<Item = Answer>,
-        signals: &mut Vec<oneshot::Sender<()>>,
+        signals: &mut Vec<Settle>,
     ) {
         let mut again = 0;
         let mut first_reason = None;
@@ -369,7 +391,7 @@ impl FinishLoop {
                 }
             }
             state.acks.push(done.in_flight);
-            signals.push(done.written);
+            signals.push(done.settle);
         }
         if let Some(reason) = first_reason {
             crate::metrics::replies_retried(&self.keys.service, again);

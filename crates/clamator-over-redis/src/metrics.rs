@@ -386,14 +386,23 @@ mod on {
     }
 
     impl Handled {
-        /// Awaits the dispatch and records its outcome, read from the reply.
-        pub(crate) async fn wrap<F>(self, dispatch: F) -> F::Output
+        /// The dispatch, recording its outcome (read from the reply) when
+        /// it ends. A future written by hand: an `async fn` would hold the
+        /// dispatch's future twice in every handler's task.
+        pub(crate) fn wrap<F>(self, dispatch: F) -> Recorded<F>
         where
             F: Future<Output = Option<String>> + Send,
         {
-            let reply = dispatch.await;
+            Recorded {
+                dispatch,
+                handled: Some(self),
+            }
+        }
+
+        /// Records the outcome of a dispatch that answered `reply`.
+        fn record(self, reply: Option<&str>) {
             let elapsed = self.started.elapsed().as_secs_f64();
-            let (outcome, code) = match reply.as_deref().map(super::reply_outcome) {
+            let (outcome, code) = match reply.map(super::reply_outcome) {
                 None => ("notification", None),
                 Some(Some(Ok(()))) => ("ok", None),
                 Some(Some(Err(code))) => ("rpc_error", Some(code)),
@@ -413,7 +422,31 @@ mod on {
                     counter!(SERVER_REQUESTS, labels).increment(1);
                 }
             }
-            reply
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// A dispatch whose outcome is recorded when it ends ([`Handled::wrap`]).
+        pub(crate) struct Recorded<F> {
+            #[pin]
+            dispatch: F,
+            handled: Option<Handled>,
+        }
+    }
+
+    impl<F: Future<Output = Option<String>>> Future for Recorded<F> {
+        type Output = Option<String>;
+
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<String>> {
+            let this = self.project();
+            let reply = std::task::ready!(this.dispatch.poll(cx));
+            if let Some(handled) = this.handled.take() {
+                handled.record(reply.as_deref());
+            }
+            std::task::Poll::Ready(reply)
         }
     }
 

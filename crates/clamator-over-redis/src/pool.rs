@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use crate::entry::Entry;
@@ -26,7 +27,7 @@ pub(crate) struct HandlerPool {
     /// Entry ids whose handler runs here now: the reclaim loop must not start
     /// them a second time when it claims them back from ourselves. With the
     /// server span of each, so lease events land in it.
-    in_flight: Mutex<HashMap<String, Span>>,
+    in_flight: Mutex<HashMap<Arc<str>, Span>>,
     /// The handler tasks, so `stop()` can wait for them.
     handlers: TaskTracker,
     /// Fired when handlers must be abandoned (grace over, or dropped):
@@ -41,8 +42,18 @@ pub(crate) struct HandlerPool {
 pub(crate) struct InFlight {
     /// The pool the entry's handler ran in.
     pool: Arc<HandlerPool>,
-    /// The entry id.
-    pub(crate) id: String,
+    /// The entry id (shared with the in-flight set).
+    pub(crate) id: Arc<str>,
+}
+
+/// A handler slot, held from the entry's start until its reply is settled
+/// (the finish loop drops it then): a semaphore permit (`max_concurrency`)
+/// and a token of the pool's task tracker, so `stop()` waits for replies
+/// still being written as for handlers still running.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _token: TaskTrackerToken,
 }
 
 impl InFlight {
@@ -77,7 +88,7 @@ impl HandlerPool {
         &self.worker
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, HashMap<String, Span>> {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<Arc<str>, Span>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -93,7 +104,7 @@ impl HandlerPool {
 
     /// The ids of the entries whose handlers run here now.
     pub(crate) fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight().keys().cloned().collect()
+        self.in_flight().keys().map(|id| id.to_string()).collect()
     }
 
     /// Runs `f` (an event) in the server span of in-flight entry `id`.
@@ -140,9 +151,9 @@ impl HandlerPool {
     /// whether a handler was started.
     pub(crate) fn spawn(self: &Arc<Self>, entry: Entry, permit: OwnedSemaphorePermit) -> bool {
         let keys = self.worker.keys();
-        let (span, trace) = {
+        let (span, trace, id) = {
             let mut in_flight = self.in_flight();
-            if in_flight.contains_key(&entry.id) {
+            if in_flight.contains_key(entry.id.as_str()) {
                 tracing::debug!(service = %keys.service, entry_id = %entry.id,
                     "entry already being handled here; not starting it twice");
                 return false;
@@ -154,27 +165,34 @@ impl HandlerPool {
                 &keys.consumer,
                 &entry,
             );
-            in_flight.insert(entry.id.clone(), span.clone());
-            (span, trace)
+            // One copy of the id, shared by the set, the mark and the task.
+            let id: Arc<str> = Arc::from(entry.id.as_str());
+            in_flight.insert(Arc::clone(&id), span.clone());
+            (span, trace, id)
         };
         self.worker.metrics().handler_started();
+        let guard_id = Arc::clone(&id);
         let guard = InFlight {
             pool: Arc::clone(self),
-            id: entry.id.clone(),
+            id,
         };
         let pool = Arc::clone(self);
-        let guard_id = entry.id.clone();
+        let slot = Slot {
+            _permit: permit,
+            _token: self.handlers.token(),
+        };
         // Not instrumented here: `handle` enters the span once the envelope
         // told its name (entering starts an OpenTelemetry span).
         self.handlers.spawn(async move {
-            let _permit = permit;
             tokio::select! {
                 () = pool.abandon.cancelled() => {
                     trace.event(&span, || tracing::debug!(service = %pool.worker.keys().service,
                         entry_id = %guard_id,
                         "handler abandoned at shutdown; the entry stays pending for reclaim"));
                 }
-                () = pool.worker.handle(entry, &span, &trace, guard) => {}
+                // Boxed: the task (which tokio copies as it spawns and
+                // ends it) stays small; the handling is moved once.
+                () = Box::pin(pool.worker.handle(entry, &span, &trace, guard, slot)) => {}
             }
         });
         true

@@ -288,8 +288,14 @@ pub(crate) fn record_request(
 }
 
 /// Runs `fut` (a handler) with `ctx` as the context its calls continue.
-pub(crate) async fn handling<F: Future>(ctx: TraceParent, fut: F) -> F::Output {
-    HANDLING.scope(ctx, fut).await
+/// The task-local future itself, not an `async fn` around it: that would
+/// hold `fut` twice (its argument and its awaited copy), in every
+/// handler's task.
+pub(crate) fn handling<F: Future>(
+    ctx: TraceParent,
+    fut: F,
+) -> tokio::task::futures::TaskLocalFuture<TraceParent, F> {
+    HANDLING.scope(ctx, fut)
 }
 
 #[cfg(feature = "opentelemetry")]

@@ -15,11 +15,11 @@ use crate::cancel::Cancels;
 use crate::conn::{ConnError, SharedConn};
 use crate::dedupe::{Claim, Dedupe, Record};
 use crate::entry::Entry;
-use crate::finish::{Done, Reply};
+use crate::finish::{Done, Reply, Settle};
 use crate::keys;
 use crate::metrics;
 use crate::poison_log::PoisonLog;
-use crate::pool::InFlight;
+use crate::pool::{InFlight, Slot};
 use crate::service_keys::ServiceKeys;
 use crate::trace;
 
@@ -91,21 +91,52 @@ struct Run<'a> {
     in_flight: &'a InFlight,
 }
 
-/// Runs `handler`, firing `ctx`'s cancellation signal when the caller's
-/// deadline passes while it still runs (then goes on awaiting it: stopping
-/// is the handler's choice; `handler_timeout` is the server's). Without a
-/// context or a deadline, just the handler.
-async fn cancel_at_deadline<F: std::future::Future>(handler: F, ctx: Option<Context>) -> F::Output {
-    let Some((ctx, deadline)) = ctx.and_then(|c| c.deadline().map(|d| (c, d))) else {
-        return handler.await;
-    };
-    tokio::pin!(handler);
-    tokio::select! {
-        biased;
-        out = &mut handler => return out,
-        () = tokio::time::sleep_until(deadline.into()) => ctx.cancel(),
+pin_project_lite::pin_project! {
+    /// Runs `handler`, firing `ctx`'s cancellation signal when the caller's
+    /// deadline passes while it still runs (then goes on polling it: stopping
+    /// is the handler's choice; `handler_timeout` is the server's). Written
+    /// by hand: an `async fn` would hold the handler's future twice (its
+    /// argument and its awaited copy) in every handler's task.
+    struct CancelAtDeadline<F> {
+        #[pin]
+        handler: F,
+        // Boxed, and only for a handler that takes a context and has a deadline.
+        deadline: Option<(Context, std::pin::Pin<Box<tokio::time::Sleep>>)>,
     }
-    handler.await
+}
+
+impl<F: std::future::Future> std::future::Future for CancelAtDeadline<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        if let std::task::Poll::Ready(out) = this.handler.poll(cx) {
+            return std::task::Poll::Ready(out);
+        }
+        if let Some((ctx, sleep)) = this.deadline
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            ctx.cancel();
+            *this.deadline = None;
+        }
+        std::task::Poll::Pending
+    }
+}
+
+/// `handler`, with `ctx`'s signal fired at its deadline (see
+/// [`CancelAtDeadline`]); without a context or a deadline, just the handler.
+fn cancel_at_deadline<F: std::future::Future>(
+    handler: F,
+    ctx: Option<Context>,
+) -> CancelAtDeadline<F> {
+    let deadline = ctx.and_then(|c| {
+        let at = c.deadline()?;
+        Some((c, Box::pin(tokio::time::sleep_until(at.into()))))
+    });
+    CancelAtDeadline { handler, deadline }
 }
 
 impl Worker {
@@ -161,15 +192,16 @@ impl Worker {
         span: &Span,
         trace: &trace::ServerTrace,
         in_flight: InFlight,
+        slot: Slot,
     ) {
-        let Ok(reply_to) = self.reply_target(&entry, span, trace) else {
-            return self.drop_unrun(in_flight, span).await;
+        let Ok(reply_to) = self.reply_target(&mut entry, span, trace) else {
+            return self.drop_unrun(in_flight, slot, span).await;
         };
         if self.caller_gave_up(&entry) {
             trace.event(span, || tracing::debug!(service = %self.keys.service, entry_id = %entry.id,
                 "the caller's timeout passed before the request could start; acked without running it"));
             self.metrics.expired();
-            return self.drop_unrun(in_flight, span).await;
+            return self.drop_unrun(in_flight, slot, span).await;
         }
         let give_up_at = self.caller_deadline(&entry);
         let Some(envelope) = entry.envelope.take() else {
@@ -180,7 +212,7 @@ impl Worker {
                     &"entry without an envelope field",
                 );
             });
-            return self.drop_unrun(in_flight, span).await;
+            return self.drop_unrun(in_flight, slot, span).await;
         };
         let run = Run {
             entry: &entry,
@@ -203,7 +235,9 @@ impl Worker {
             }),
             _ => None,
         };
-        self.finish(give_up_at, reply, in_flight)
+        // Only a claim to release waits for the write; the others' tasks
+        // end here (their slots go with the reply, in the finish loop).
+        self.finish(give_up_at, reply, in_flight, slot, claimed)
             .instrument(span.clone())
             .await;
         if claimed && let Some(dedupe) = &self.dedupe {
@@ -216,19 +250,24 @@ impl Worker {
     /// stream of this prefix. A command stream, a dead-letter stream or a key
     /// of another application would let one request write to, and trim,
     /// that key: such an entry is not run at all.
+    /// The entry's `reply-to` is taken out of it (not copied).
     fn reply_target(
         &self,
-        entry: &Entry,
+        entry: &mut Entry,
         span: &Span,
         trace: &trace::ServerTrace,
     ) -> Result<Option<String>, ()> {
-        let Some(raw) = &entry.reply_to else {
+        let Some(raw) = entry.reply_to.take() else {
             return Ok(None);
         };
-        if let Some(to) = keys::reply_target(&self.keys.key_prefix, raw) {
-            return Ok(Some(to.to_owned()));
-        }
-        let shown: String = String::from_utf8_lossy(raw).chars().take(200).collect();
+        let raw = match String::from_utf8(raw) {
+            Ok(to) if keys::reply_target(&self.keys.key_prefix, to.as_bytes()).is_some() => {
+                return Ok(Some(to));
+            }
+            Ok(text) => text.into_bytes(),
+            Err(not_utf8) => not_utf8.into_bytes(),
+        };
+        let shown: String = String::from_utf8_lossy(&raw).chars().take(200).collect();
         trace.event(span, || {
             self.poison_log.report(
                 &entry.id,
@@ -311,11 +350,11 @@ impl Worker {
         let record = match (&self.dedupe, call) {
             (Some(dedupe), Some((to, id))) => {
                 let key = dedupe.key(to, id);
-                match dedupe
-                    .claim(key, &entry.id, give_up_at, || in_flight.abandoned())
-                    .instrument(span.clone())
-                    .await
-                {
+                // Boxed: its polling loop would otherwise enlarge every
+                // handler's task, window or not.
+                let claim =
+                    Box::pin(dedupe.claim(key, &entry.id, give_up_at, || in_flight.abandoned()));
+                match claim.instrument(span.clone()).await {
                     Claim::Run(record) => Some(record),
                     Claim::Unrecorded => None,
                     Claim::Answered(reply) => {
@@ -394,8 +433,8 @@ impl Worker {
     }
 
     /// Acks an entry that is not run, with nothing to answer.
-    async fn drop_unrun(&self, in_flight: InFlight, span: &Span) {
-        self.finish(None, None, in_flight)
+    async fn drop_unrun(&self, in_flight: InFlight, slot: Slot, span: &Span) {
+        self.finish(None, None, in_flight, slot, false)
             .instrument(span.clone())
             .await;
     }
@@ -441,25 +480,68 @@ impl Worker {
     }
 
     /// Hands the reply (if any) and the ack to the service's finish loop,
-    /// which writes them with those of other entries that finished together,
-    /// and waits until they are written (or failed: then the entry stays
-    /// pending and is reclaimed later).
+    /// which writes them with those of other entries that finished together
+    /// and releases `slot` once the reply is settled. With `wait`, waits
+    /// until then (or until it failed: then the entry stays pending and is
+    /// reclaimed later).
     async fn finish(
         &self,
         give_up_at: Option<tokio::time::Instant>,
         reply: Option<Reply>,
         in_flight: InFlight,
+        slot: Slot,
+        wait: bool,
     ) {
-        let (written, done) = oneshot::channel();
+        let (written, done) = if wait {
+            let (written, done) = oneshot::channel();
+            (Some(written), Some(done))
+        } else {
+            (None, None)
+        };
         let queued = self.done.send(Done {
             give_up_at,
             refused: false,
             reply,
-            written,
             in_flight,
+            settle: Settle {
+                _slot: slot,
+                written,
+            },
         });
-        if queued.is_ok() {
+        if queued.is_ok()
+            && let Some(done) = done
+        {
             let _ = done.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `f` returns (a future here), without calling it.
+    fn returned_size<'a, F, R>(_: F) -> usize
+    where
+        F: FnOnce(&'a Worker, Entry, &'a Span, &'a trace::ServerTrace, InFlight, Slot) -> R,
+    {
+        std::mem::size_of::<R>()
+    }
+
+    /// Every request's handling is one of these futures, moved onto the heap
+    /// once per request: wrappers written as `async fn` around another
+    /// future hold it twice, and once made the handler task 5.7 KB, copied
+    /// several times per call (callgrind counted two thirds of the server's
+    /// instructions in those copies). A guard rail, as the bench's are: a
+    /// new field or await point is fine, a doubling is not.
+    #[test]
+    fn the_handling_of_a_request_stays_small() {
+        let size = returned_size(Worker::handle);
+        assert!(
+            size <= 2560,
+            "Worker::handle's future is {size} bytes (at most 2560; 1,912 when written): an async \
+             fn wrapping a future holds it twice; write such wrappers as futures by hand (see \
+             CancelAtDeadline) or box the rarely taken branch"
+        );
     }
 }
