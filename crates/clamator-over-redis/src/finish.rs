@@ -3,13 +3,10 @@
 //!
 //! Handlers hand their outcome to this loop with their slot, which it drops
 //! once the reply is settled, so a handler's slot and its in-flight mark
-//! (whose lease the lease loop renews) last until then. There is no timer on
-//! the happy path: the loop writes whatever has finished when it gets to
-//! run, so a lone call is written at once, and batches grow only when
-//! handlers finish faster than Redis answers. Two round trips may be on
-//! their way at once: a reply that finishes while one is out goes in the
-//! next without waiting for the first's answer (under load: p50 latency
-//! and calls/s, BENCHMARKS.md).
+//! (whose lease the lease loop renews) last until then. There is no timer on the happy path: the
+//! loop writes whatever has finished when it gets to run, so a lone call is
+//! written at once and batches grow only when handlers finish faster than
+//! Redis answers.
 //!
 //! Settled entries (reply written, or none to write) are acked together:
 //! their `XACK` rides on a round trip of replies once the oldest has waited
@@ -31,9 +28,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::stream::FuturesOrdered;
-use redis::{Cmd, Value};
+use redis::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -48,8 +43,6 @@ use crate::service_keys::ServiceKeys;
 
 /// The most replies one round trip writes.
 const MAX_BATCH: usize = 128;
-/// The most round trips on their way at once.
-const ROUNDS_IN_FLIGHT: usize = 2;
 /// The first and the longest wait before writing refused replies again.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
@@ -181,52 +174,24 @@ struct State {
     ack_at: Option<Instant>,
 }
 
-/// A round trip on its way to Redis: what it carries, settled when Redis
-/// answers.
-#[derive(Debug)]
-struct Sent {
-    /// When the round started.
-    now: Instant,
-    /// The entries its `XACK` (the first command, if any) acknowledges.
-    acked: Vec<InFlight>,
-    /// The entries whose replies it writes.
-    replies: Vec<Done>,
-    /// Entries settled by this round (no reply, or given up), and those
-    /// whose replies it writes.
-    signals: Vec<Settle>,
-}
-
-/// A round trip Redis has not answered yet.
-type Sending = std::pin::Pin<Box<dyn std::future::Future<Output = (Sent, Vec<Answer>)> + Send>>;
-
 impl FinishLoop {
     /// Runs until `close` fires (the runner's stop, once no handler runs
     /// any more) and what was queued is written, or until every sender is
     /// gone. Replies still refused then are dropped unacked: their entries
     /// stay pending and another worker (or a reclaim) runs them again.
-    ///
-    /// Up to [`ROUNDS_IN_FLIGHT`] round trips are on their way at once, so
-    /// a reply that finishes while one is out goes at once instead of
-    /// waiting for its answer; an entry's ack always goes in a round that
-    /// starts after its reply's round was answered.
     pub(crate) async fn run(self, close: CancellationToken) {
         let mut rx = self.rx.lock().await;
         let mut state = State::default();
         let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
         let mut closing = false;
-        let mut sending: FuturesOrdered<Sending> = FuturesOrdered::new();
         loop {
-            if sending.is_empty() && state.acks.is_empty() && state.retry.is_empty() {
+            if state.acks.is_empty() && state.retry.is_empty() {
                 // Between rounds, with nothing of its own held: where an
                 // injected panic loses no entry.
                 self.monitor.trip(ServerLoop::Finish);
             }
             let mut batch = Vec::new();
             if closing {
-                // Closing: one round at a time, after those on their way.
-                while let Some((sent, answers)) = sending.next().await {
-                    self.end(&mut state, sent, answers);
-                }
                 match rx.recv().await {
                     Some(done) => batch.push(done),
                     None => break,
@@ -234,22 +199,16 @@ impl FinishLoop {
             } else {
                 let retry_at = state.retry_at;
                 let ack_at = state.ack_at;
-                let room = sending.len() < ROUNDS_IN_FLIGHT;
                 tokio::select! {
-                    Some((sent, answers)) = sending.next(), if !sending.is_empty() => {
-                        self.end(&mut state, sent, answers);
-                        backoff_retry(&mut state, &mut backoff);
-                        continue;
-                    }
-                    next = rx.recv(), if room => match next {
+                    next = rx.recv() => match next {
                         Some(done) => batch.push(done),
                         None => break,
                     },
-                    () = sleep_until(retry_at), if room => {
+                    () = sleep_until(retry_at) => {
                         state.retry_at = None;
                         batch.append(&mut state.retry);
                     }
-                    () = sleep_until(ack_at), if room => {}
+                    () = sleep_until(ack_at) => {}
                     () = close.cancelled() => {
                         // No new sends; what is queued is still received.
                         rx.close();
@@ -264,29 +223,17 @@ impl FinishLoop {
                     Err(_) => break,
                 }
             }
-            let (sent, cmds) = self.start(&mut state, batch, false);
-            if closing || cmds.is_empty() {
-                let answers = self.shared.each(cmds, self.shared.command_timeout()).await;
-                self.end(&mut state, sent, answers);
-            } else {
-                let shared = Arc::clone(&self.shared);
-                let limit = self.shared.command_timeout();
-                sending.push_back(Box::pin(async move {
-                    let answers = shared.each(cmds, limit).await;
-                    (sent, answers)
-                }));
+            self.round(&mut state, batch, false).await;
+            if state.retry.is_empty() && state.retry_at.is_none() {
+                backoff.reset();
+            } else if !state.retry.is_empty() && state.retry_at.is_none() {
+                state.retry_at = Some(Instant::now() + backoff.next_delay());
             }
-            backoff_retry(&mut state, &mut backoff);
-        }
-        while let Some((sent, answers)) = sending.next().await {
-            self.end(&mut state, sent, answers);
         }
         // Closing: the acks of settled entries still go; refused replies stay
         // pending (their handlers were abandoned or ended).
         if !state.acks.is_empty() {
-            let (sent, cmds) = self.start(&mut state, Vec::new(), true);
-            let answers = self.shared.each(cmds, self.shared.command_timeout()).await;
-            self.end(&mut state, sent, answers);
+            self.round(&mut state, Vec::new(), true).await;
         }
         if !state.retry.is_empty() || !state.acks.is_empty() {
             tracing::warn!(service = %self.keys.service, replies = state.retry.len(),
@@ -296,10 +243,10 @@ impl FinishLoop {
         }
     }
 
-    /// Starts a round trip: the `XACK` of `state.acks` when due (or
-    /// `flush`), and an `XADD` per reply of `batch`; returns what it carries
-    /// and its commands (none: nothing to send).
-    fn start(&self, state: &mut State, batch: Vec<Done>, flush: bool) -> (Sent, Vec<Cmd>) {
+    /// One round trip: the `XACK` of `state.acks` when due (or `flush`),
+    /// and an `XADD` per reply of `batch`; settles what it can and keeps the
+    /// rest in `state`.
+    async fn round(&self, state: &mut State, batch: Vec<Done>, flush: bool) {
         let now = Instant::now();
         let mut replies = Vec::with_capacity(batch.len());
         let mut settled = Vec::new();
@@ -321,7 +268,7 @@ impl FinishLoop {
         }
         let due =
             flush || state.acks.len() >= ACK_BATCH || state.ack_at.is_some_and(|at| at <= now);
-        let acked: Vec<InFlight> = if due {
+        let mut acked: Vec<InFlight> = if due {
             state.ack_at = None;
             std::mem::take(&mut state.acks)
         } else {
@@ -346,25 +293,11 @@ impl FinishLoop {
                 cmds.push(reply_command(reply, self.reply_maxlen));
             }
         }
-        let sent = Sent {
-            now,
-            acked,
-            replies,
-            signals,
-        };
-        (sent, cmds)
-    }
-
-    /// Ends a round trip with Redis's `answers`: settles what it can and
-    /// keeps the rest in `state`.
-    fn end(&self, state: &mut State, sent: Sent, answers: Vec<Answer>) {
-        let Sent {
-            now,
-            mut acked,
-            replies,
-            mut signals,
-        } = sent;
-        let mut answers = answers.into_iter();
+        let mut answers = self
+            .shared
+            .each(cmds, self.shared.command_timeout())
+            .await
+            .into_iter();
         if !acked.is_empty() {
             self.acked(state, &mut acked, answers.next(), now);
         }
@@ -476,16 +409,6 @@ impl FinishLoop {
             reply_to = %done.reply.as_ref().map_or("", |r| r.to.as_str()),
             "Redis refused the reply until its caller's deadline passed; the reply is \
              dropped and the entry acked (its caller has timed out)");
-    }
-}
-
-/// Schedules the writing again of replies Redis refused for now, with
-/// backoff; resets the backoff once none is left.
-fn backoff_retry(state: &mut State, backoff: &mut Backoff) {
-    if state.retry.is_empty() && state.retry_at.is_none() {
-        backoff.reset();
-    } else if !state.retry.is_empty() && state.retry_at.is_none() {
-        state.retry_at = Some(Instant::now() + backoff.next_delay());
     }
 }
 
