@@ -3,6 +3,8 @@
 //! - Redis out of memory while handlers run: every reply Redis refused is
 //!   kept and written once memory is freed; every call answered exactly
 //!   once, no handler run twice, nothing left pending;
+//! - a reply Redis refuses for now while the server stops: `stop()` waits
+//!   for it within the grace; answered once, acked, nothing pending;
 //! - a call made while Redis is full fails at once, saying Redis is full;
 //! - a connection reset (RST both ways) or forgotten by a proxy (RST to
 //!   Redis, silence to the worker): the worker notices within about a
@@ -31,6 +33,56 @@ async fn replies_refused_while_redis_is_full_are_written_once_it_is_freed() {
     let ctx = TestContext::own_server();
     let nodes = [ctx.url().to_owned()];
     faults::out_of_memory_while_handlers_run(&ctx, &nodes, 100).await;
+}
+
+/// A handler's reply that Redis refuses for now still holds its slot after
+/// the handler's task ended (the finish loop owns it): `stop()` waits for
+/// it within the grace, so the reply is written once Redis is freed and the
+/// entry acked; it is neither dropped nor left to a second run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_waits_within_its_grace_for_a_reply_redis_refuses_for_now() {
+    let ctx = TestContext::own_server();
+    let nodes = [ctx.url().to_owned()];
+    let arith = TestArith::new();
+    let server = ctx
+        .server(
+            ServerOptions::default().shutdown_grace(Duration::from_secs(20)),
+            &arith,
+        )
+        .await;
+    let client = ctx.client().await;
+    let call = client.call(
+        "arith",
+        "slowAdd",
+        json!({"a": 41, "b": 1, "sleepMs": 300}),
+        Some(Duration::from_secs(30)),
+    );
+    let answer = async {
+        let (answer, ()) = tokio::join!(call, async {
+            arith.slow_started_at_least(1).await;
+            faults::set_maxmemory(&nodes, "1").await;
+            arith
+                .until("the handler ended while Redis is full", |a| {
+                    a.slow_running() == 0
+                })
+                .await;
+            let stopping = tokio::spawn(server.stop());
+            // Redis stays full for a while: stop() must not end meanwhile.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(
+                !stopping.is_finished(),
+                "stop() ended while the reply was still refused"
+            );
+            faults::set_maxmemory(&nodes, "0").await;
+            within(stopping).await.unwrap();
+        });
+        answer
+    };
+    assert_eq!(within(answer).await.unwrap(), json!({"sum": 42.0}));
+    assert_eq!(arith.handled(), vec![41.0], "the handler ran once");
+    let raw: RawConn = ctx.raw().await;
+    nothing_pending(&raw, &ctx.stream(), "after stop").await;
+    within(client.close()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
