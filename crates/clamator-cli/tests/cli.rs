@@ -13,7 +13,7 @@ use clamator_over_redis::ops::keys;
 use clamator_over_redis::{
     ClientOptions, ConnectOptions, RedisRpcClient, RedisRpcServer, ServerOptions,
 };
-use clamator_test_support::{RedisServer, free_port, unique_prefix};
+use clamator_test_support::{ClosedPort, RedisServer, unique_prefix};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -122,11 +122,6 @@ fn stdout_json(out: &std::process::Output) -> Value {
 
 fn stdout_text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A URL where nothing listens.
-fn closed_url() -> String {
-    format!("redis://127.0.0.1:{}", free_port())
 }
 
 #[test]
@@ -298,7 +293,8 @@ fn bench_is_not_a_cli_command() {
 
 #[test]
 fn transport_failures_exit_3() {
-    let url = closed_url();
+    let closed = ClosedPort::reserve();
+    let url = closed.url();
     for args in [
         vec!["call", "arith.add", "{}"],
         vec!["notify", "arith.ping"],
@@ -901,8 +897,9 @@ fn demo_runs_against_the_given_redis_and_cleans_up() {
 
 #[test]
 fn demo_starts_a_throwaway_redis_when_none_answers() {
+    let closed = ClosedPort::reserve();
     let out = bare_cli()
-        .args(["demo", "--redis-url", &closed_url()])
+        .args(["demo", "--redis-url", &closed.url()])
         .output()
         .unwrap();
     let text = stdout_text(&out);
@@ -915,7 +912,7 @@ fn demo_starts_a_throwaway_redis_when_none_answers() {
     // With no redis-server binary either, it says how to get one.
     let out = bare_cli()
         .env("PATH", "")
-        .args(["demo", "--redis-url", &closed_url()])
+        .args(["demo", "--redis-url", &closed.url()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -1016,9 +1013,10 @@ fn a_frozen_redis_fails_a_call_within_its_timeout() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 
     // Nothing listening fails as fast.
+    let closed = ClosedPort::reserve();
     let started = Instant::now();
     let out = bare_cli()
-        .args(["--redis-url", &closed_url(), "--key-prefix", "p"])
+        .args(["--redis-url", &closed.url(), "--key-prefix", "p"])
         .args(["call", "arith.add", "{}", "--timeout-ms", "300"])
         .output()
         .unwrap();

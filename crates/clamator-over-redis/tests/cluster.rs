@@ -153,7 +153,8 @@ async fn one_seed_is_enough_and_bad_seeds_say_what_to_do() {
     server.stop().await;
 
     // A node that is not there: connecting fails within the command timeout, saying so.
-    let dead = format!("redis://127.0.0.1:{}", clamator_test_support::free_port());
+    let closed = clamator_test_support::ClosedPort::reserve();
+    let dead = closed.url();
     let conn = ConnectOptions::cluster(prefix, [dead.as_str()])
         .unwrap()
         .command_timeout(Duration::from_millis(500));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clamator_over_redis::ops::Conn;
 use clamator_over_redis::{ConfigError, ConnectError, ConnectOptions, Refusal};
-use clamator_test_support::{RedisServer, free_port};
+use clamator_test_support::{ClosedPort, RedisServer};
 
 /// Bound on every await.
 const WAIT: Duration = Duration::from_secs(15);
@@ -30,7 +30,8 @@ async fn opens_a_connection_that_runs_commands() {
 
 #[tokio::test]
 async fn nothing_listening_is_unreachable_within_the_timeout() {
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    let closed = ClosedPort::reserve();
+    let url = closed.url();
     let options = ConnectOptions::new("open", &url)
         .unwrap()
         .command_timeout(Duration::from_secs(1));

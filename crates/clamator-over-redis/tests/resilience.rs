@@ -11,7 +11,7 @@ use clamator_over_redis::{
 };
 use clamator_protocol::Error;
 use clamator_test_support::context::*;
-use clamator_test_support::{TestArith, TestContext, free_port, unique_prefix};
+use clamator_test_support::{ClosedPort, TestArith, TestContext, unique_prefix};
 use serde_json::json;
 
 const CALL_TIMEOUT: Duration = Duration::from_millis(800);
@@ -138,7 +138,8 @@ async fn survives_a_redis_restart_mid_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_fails_fast_when_redis_is_unreachable() {
     init_tracing();
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    let closed = ClosedPort::reserve();
+    let url = closed.url();
     let conn = ConnectOptions::new(unique_prefix(), &url).unwrap();
     let r = within(RedisRpcClient::connect_with(
         conn.clone(),

@@ -55,7 +55,7 @@ pub use arith::TestArith;
 pub use clamator_arith;
 #[cfg(feature = "redis")]
 pub use context::TestContext;
-pub use server::{RedisServer, StartError, free_port};
+pub use server::{ClosedPort, RedisServer, StartError, free_port};
 pub use shared::{SharedRedis, shared_redis};
 
 /// A key prefix no other test uses (`t-<uuid>`), so tests sharing a server stay apart.

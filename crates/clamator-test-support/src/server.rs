@@ -17,6 +17,53 @@ pub fn free_port() -> u16 {
     clamator_over_redis::ops::throwaway::free_port().expect("bind 127.0.0.1:0 to find a free port")
 }
 
+/// A port on 127.0.0.1 where nothing listens for as long as this lives: a
+/// socket bound to it and never put to listen, so a connection is refused
+/// (`ECONNREFUSED`) and no other process or test can take the port meanwhile.
+///
+/// For tests of "nothing listens there": a port from [`free_port`] is only
+/// free a moment ago, and a `redis-server` another test starts (or stops:
+/// a connection to a server being killed is reset) can be on it by the time
+/// the test connects.
+#[derive(Debug)]
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Binds a fresh port on 127.0.0.1 and keeps it.
+    ///
+    /// Panics when no socket can be bound (no loopback interface).
+    pub fn reserve() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("open a TCP socket");
+        // No SO_REUSEADDR: a listener cannot share the port with this socket.
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("the bound socket has an IPv4 address");
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
 /// A `redis-server` child process on a free port, with persistence off,
 /// owned by one test: it can be killed, restarted and frozen.
 ///
