@@ -448,36 +448,101 @@ impl Dispatcher {
     where
         T: Future<Output = ()> + Send + 'static,
     {
-        // What the time-limit answer needs, copied only when there is a limit.
-        let names = limit
-            .as_ref()
-            .map(|_| (req.service.clone(), req.method.clone(), req.id.clone()));
-        let run = self.dispatch_with(req, ctx);
-        async move {
-            let (Some(HandlerLimit { limit, timer }), Some((service, method, id))) = (limit, names)
-            else {
-                return run.await;
+        let Some(HandlerLimit { limit, timer }) = limit else {
+            return Limited::Unlimited {
+                run: self.dispatch_with(req, ctx),
             };
-            futures::pin_mut!(run, timer);
-            match futures::future::select(run, timer).await {
-                futures::future::Either::Left((reply, _)) => reply,
-                futures::future::Either::Right(((), _)) => {
-                    tracing::warn!(%service, %method, limit_ms = limit.as_millis() as u64,
-                        "handler ran longer than its time limit; cancelled it");
-                    let error = RpcError::internal(
-                        "HandlerTimeout",
-                        format!(
-                            "the handler ran longer than the server's handler_timeout ({} ms) \
-                             and was cancelled",
-                            limit.as_millis()
-                        ),
-                    );
-                    crate::trace_context::record_rpc_error(&error);
-                    id.map(|id| build_error(Some(&id), &error))
+        };
+        // What the time-limit answer needs, copied only when there is a limit.
+        let names = Box::new((req.service.clone(), req.method.clone(), req.id.clone()));
+        Limited::Timed {
+            run: self.dispatch_with(req, ctx),
+            timer,
+            limit,
+            names: Some(names),
+        }
+    }
+}
+
+/// The service, method and id a time-limit answer names.
+type Names = (String, String, Option<crate::envelope::Id>);
+
+pin_project_lite::pin_project! {
+    /// What [`Dispatcher::dispatch_limited_with`] returns: the request's run,
+    /// raced against its timer when it has a time limit. Written by hand: an
+    /// `async` block would hold the run's future twice (its capture and its
+    /// awaited copy), and every request's task holds this one.
+    #[project = LimitedProj]
+    enum Limited<F, T> {
+        Unlimited { #[pin] run: F },
+        Timed {
+            #[pin]
+            run: F,
+            #[pin]
+            timer: T,
+            limit: std::time::Duration,
+            // Taken when the timer fires; boxed so the common case stays small.
+            names: Option<Box<Names>>,
+        },
+    }
+}
+
+impl<F, T> Future for Limited<F, T>
+where
+    F: Future<Output = Option<String>>,
+    T: Future<Output = ()>,
+{
+    type Output = Option<String>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<String>> {
+        use std::task::Poll;
+        match self.project() {
+            LimitedProj::Unlimited { run } => run.poll(cx),
+            LimitedProj::Timed {
+                run,
+                timer,
+                limit,
+                names,
+            } => {
+                if let Poll::Ready(reply) = run.poll(cx) {
+                    return Poll::Ready(reply);
                 }
+                if timer.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let Some(names) = names.take() else {
+                    // Polled again after it answered: it has nothing more to say.
+                    return Poll::Ready(None);
+                };
+                let (service, method, id) = *names;
+                Poll::Ready(timed_out(&service, &method, id, *limit))
             }
         }
     }
+}
+
+/// The answer for a handler cancelled at its time limit (`None` for a
+/// notification), logged and recorded on the span.
+fn timed_out(
+    service: &str,
+    method: &str,
+    id: Option<crate::envelope::Id>,
+    limit: std::time::Duration,
+) -> Option<String> {
+    tracing::warn!(%service, %method, limit_ms = limit.as_millis() as u64,
+        "handler ran longer than its time limit; cancelled it");
+    let error = RpcError::internal(
+        "HandlerTimeout",
+        format!(
+            "the handler ran longer than the server's handler_timeout ({} ms) and was cancelled",
+            limit.as_millis()
+        ),
+    );
+    crate::trace_context::record_rpc_error(&error);
+    id.map(|id| build_error(Some(&id), &error))
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -164,3 +164,54 @@ async fn a_cancelled_context_stops_a_handler_that_listens() {
     assert_eq!(result(reply).await["cancelled"], json!(true));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn a_time_limit_cancels_a_handler_still_running_and_answers_handler_timeout() {
+    use clamator::protocol::transport::HandlerLimit;
+    let d = dispatcher();
+    fn limit<T>(timer: T) -> Option<HandlerLimit<T>> {
+        Some(HandlerLimit {
+            limit: Duration::from_millis(250),
+            timer,
+        })
+    }
+    // The timer has fired: a handler still waiting is dropped and its caller told why.
+    let reply = d
+        .dispatch_limited_with(
+            request("wait", json!({"ms": 60_000})),
+            None,
+            limit(futures::future::ready(())),
+        )
+        .await
+        .unwrap();
+    match Envelope::parse_response(reply.as_bytes()).unwrap() {
+        Response::Error { id, error } => {
+            assert_eq!(id, Some(Id::Str("r-1".into())));
+            assert_eq!(error.code, -32603);
+            assert_eq!(error.data["name"], "HandlerTimeout");
+            let text = error.data["message"].as_str().unwrap_or_default();
+            assert!(text.contains("handler_timeout (250 ms)"), "{}", error.data);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A handler that is done first answers as usual, whatever the timer.
+    let reply = d.dispatch_limited_with(
+        request("plain", json!({})),
+        None,
+        limit(futures::future::ready(())),
+    );
+    assert_eq!(result(reply.await).await, json!({}));
+    // A timer that never fires, and no limit at all: the handler's own answer.
+    let reply = d.dispatch_limited_with(
+        request("plain", json!({})),
+        None,
+        limit(futures::future::pending::<()>()),
+    );
+    assert_eq!(result(reply.await).await, json!({}));
+    let reply = d.dispatch_limited_with(
+        request("plain", json!({})),
+        None,
+        None::<HandlerLimit<futures::future::Ready<()>>>,
+    );
+    assert_eq!(result(reply.await).await, json!({}));
+}
