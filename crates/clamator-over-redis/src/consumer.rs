@@ -93,6 +93,9 @@ impl ConsumerLoop {
         match self.conn.read(&cmd, self.block).await {
             Ok(reply) => match parse_read(reply) {
                 Ok(entries) => {
+                    if let Some(last) = entries.last() {
+                        self.monitor.delivered().up_to(&last.id);
+                    }
                     for mut entry in entries {
                         // Read with `>`: never delivered before.
                         entry.deliveries = Some(1);

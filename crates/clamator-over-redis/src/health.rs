@@ -233,6 +233,8 @@ pub(crate) struct Monitor {
     answering: AtomicBool,
     /// `GROUP_UNKNOWN`, `GROUP_EXISTS` or `GROUP_MISSING`.
     group: AtomicU8,
+    /// What this process knows the group delivered (the heal looks above it).
+    delivered: crate::group::Delivered,
 }
 
 impl Monitor {
@@ -248,6 +250,7 @@ impl Monitor {
             last_answer_ms: AtomicU64::new(0),
             answering: AtomicBool::new(true),
             group: AtomicU8::new(GROUP_UNKNOWN),
+            delivered: crate::group::Delivered::default(),
         }
     }
 
@@ -291,8 +294,16 @@ impl Monitor {
 
     /// Records whether the service's group exists.
     pub(crate) fn group_seen(&self, exists: bool) {
+        if !exists {
+            self.delivered.forget();
+        }
         let v = if exists { GROUP_EXISTS } else { GROUP_MISSING };
         self.group.store(v, Ordering::Relaxed);
+    }
+
+    /// What this process knows the service's group delivered.
+    pub(crate) fn delivered(&self) -> &crate::group::Delivered {
+        &self.delivered
     }
 
     /// Makes loop `which` panic at its next pass (the fault-injection hook).

@@ -93,7 +93,10 @@ impl HousekeepingLoop {
         self.monitor
             .group_seen(groups.groups.iter().any(|g| g.name == self.keys.group));
         self.metrics.group_info(&groups, &self.keys.group);
-        if group::heal_if_skipped(&self.keys, &self.shared, &groups).await? || !self.trim {
+        if group::heal_if_skipped(&self.keys, &self.shared, &groups, self.monitor.delivered())
+            .await?
+            || !self.trim
+        {
             return Ok(0);
         }
         trim::trim(&self.keys, &self.shared, &groups).await

@@ -306,8 +306,8 @@ impl Disruption {
 
     /// Marks the disruption over, waits until `n` calls started after it
     /// were answered (handler runs would not do: after a failover, second
-    /// runs of entries whose acks the lost primary took with it come
-    /// first), ends the traffic and returns what it saw.
+    /// runs of entries reclaimed before their acks reached the new primary
+    /// may come first), ends the traffic and returns what it saw.
     async fn finish_after(&mut self, n: usize) -> Report {
         self.after.store(true, Ordering::Relaxed);
         within(self.answered_late.wait_for(|answered| *answered >= n))

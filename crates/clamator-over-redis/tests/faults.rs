@@ -235,6 +235,132 @@ async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
     within(server.stop()).await;
 }
 
+/// The service's group as `XINFO GROUPS` tells it: (last-delivered id, entries-read).
+async fn group_state(conn: &mut RawConn, stream: &str) -> (String, Option<usize>) {
+    let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .unwrap();
+    let own = info.groups.iter().find(|g| g.name == "arith").unwrap();
+    (own.last_delivered_id.clone(), own.entries_read)
+}
+
+/// Redis 7.0 replicates a delivery as `XCLAIM ... LASTID`, which moves a
+/// replica's group without counting: a replica promoted by a failover
+/// (Sentinel, Cluster) holds a group that delivered and acked everything with
+/// `entries-read` nil, lag 0 and nothing pending, the very state of a group a
+/// peer created at `$` over a backlog. (`XGROUP SETID` to the group's own
+/// position makes that state on one Redis.) A server that read those entries
+/// itself knows they were delivered: it does not move the group back, and
+/// nothing runs twice. (It did: every entry the stream held ran again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_delivered_everything_is_not_moved_back_when_redis_stops_counting() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
+    let mut conn = ctx.raw().await;
+    let arith = TestArith::new();
+    // Not trimmed: the acked entries stay in the stream, as they do where
+    // trimming is off or another group on the stream holds them.
+    let options = ServerOptions::default().trim_command_streams(false);
+    let server = ctx.server(options, &arith).await;
+    for i in 0..20 {
+        xadd_request(&mut conn, &stream, &reply_to, i).await;
+    }
+    assert_each_once(
+        &collect_replies(&ctx, &mut conn, &reply_to, 20).await,
+        0..20,
+    );
+    nothing_pending(&conn, &stream, "the 20 entries are acked").await;
+    assert_eq!(xlen(&mut conn, &stream).await, 20);
+
+    let (position, _) = group_state(&mut conn, &stream).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg(&stream)
+        .arg("arith")
+        .arg(&position)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        group_state(&mut conn, &stream).await,
+        (position.clone(), None),
+        "the state of a promoted replica's group"
+    );
+    housekeeping_passes(&server, 3).await;
+    assert_eq!(
+        group_state(&mut conn, &stream).await.0,
+        position,
+        "not moved back"
+    );
+
+    // The next request is answered, and nothing before it ran again.
+    xadd_request(&mut conn, &stream, &reply_to, 20).await;
+    assert_each_once(
+        &collect_replies(&ctx, &mut conn, &reply_to, 21).await,
+        0..21,
+    );
+    assert_eq!(arith.handled().len(), 21, "no entry ran twice");
+    within(server.stop()).await;
+}
+
+/// The heal still works while a server runs and has read entries: Redis lost
+/// the stream (restarted without persistence), requests were queued again
+/// and a peer worker recreated the group at `$` over them before this
+/// server's next read. The queued entries lie above what this server had
+/// delivered: the group is moved back to there, and each is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_skipped_after_the_stream_was_lost_is_healed_while_serving() {
+    let ctx = TestContext::on(crate::DEPLOYMENT);
+    let stream = ctx.stream();
+    let reply_to = keys::reply_stream(ctx.prefix(), "wire-client");
+    let mut conn = ctx.raw().await;
+    let arith = TestArith::new();
+    let server = ctx.server(ServerOptions::default(), &arith).await;
+    for i in 0..10 {
+        xadd_request(&mut conn, &stream, &reply_to, i).await;
+    }
+    assert_each_once(
+        &collect_replies(&ctx, &mut conn, &reply_to, 10).await,
+        0..10,
+    );
+
+    // At once, as a restarted Redis and a fast peer would leave it.
+    let mut lost = redis::pipe();
+    lost.atomic().cmd("DEL").arg(&stream).ignore();
+    for i in 10..30 {
+        let envelope = json!({"jsonrpc": "2.0", "method": "arith.add",
+            "params": {"a": i, "b": 0}, "id": format!("r{i}")});
+        lost.cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(envelope.to_string())
+            .arg("reply-to")
+            .arg(&reply_to)
+            .ignore();
+    }
+    lost.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("arith")
+        .arg("$")
+        .ignore();
+    let () = lost.query_async(&mut conn).await.unwrap();
+
+    assert_each_once(
+        &collect_replies(&ctx, &mut conn, &reply_to, 30).await,
+        0..30,
+    );
+    assert_eq!(arith.handled().len(), 30, "each once");
+    within(server.stop()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_that_is_not_a_reply_stream_of_the_prefix_is_never_written() {
     // Changes a server-wide setting: a server of its own.
