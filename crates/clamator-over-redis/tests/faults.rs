@@ -97,6 +97,19 @@ async fn collect_replies(
     seen
 }
 
+/// Collects the replies on `reply_to` until one per id came (see
+/// [`collect_replies`]) and asserts requests `r<i>`, `i` in `ids`, were each
+/// answered once.
+async fn assert_answered_once(
+    ctx: &TestContext,
+    conn: &mut RawConn,
+    reply_to: &str,
+    ids: std::ops::Range<usize>,
+) {
+    let seen = collect_replies(ctx, conn, reply_to, ids.len()).await;
+    assert_each_once(&seen, ids);
+}
+
 fn assert_each_once(seen: &HashMap<String, usize>, ids: impl IntoIterator<Item = usize>) {
     for i in ids {
         let n = seen.get(&format!("r{i}")).copied().unwrap_or(0);
@@ -137,8 +150,7 @@ async fn requests_added_right_after_a_restart_without_persistence_are_answered_o
         for i in base..base + 200 {
             xadd_request(&mut conn, &stream, &reply_to, i).await;
         }
-        let seen = collect_replies(&ctx, &mut conn, &reply_to, 200).await;
-        assert_each_once(&seen, base..base + 200);
+        assert_answered_once(&ctx, &mut conn, &reply_to, base..base + 200).await;
         // And the Rust client works again without being restarted.
         let deadline = Instant::now() + WAIT;
         loop {
@@ -198,8 +210,7 @@ async fn a_backlog_queued_before_any_worker_is_answered_once_one_starts() {
     .await;
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&ctx, &mut conn, &reply_to, 100).await;
-    assert_each_once(&seen, 0..100);
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..100).await;
     assert_eq!(within(early).await.unwrap().unwrap(), json!({"sum": 501.0}));
     assert_eq!(arith.handled().len(), 101, "each request ran once");
     // Handled and acked, the backlog is trimmed away.
@@ -230,8 +241,7 @@ async fn a_backlog_skipped_by_a_group_created_at_dollar_is_healed() {
     create_group(&mut conn, &stream).await;
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&ctx, &mut conn, &reply_to, 30).await;
-    assert_each_once(&seen, 0..30);
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..30).await;
     within(server.stop()).await;
 }
 
@@ -269,10 +279,7 @@ async fn a_group_that_delivered_everything_is_not_moved_back_when_redis_stops_co
     for i in 0..20 {
         xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
-    assert_each_once(
-        &collect_replies(&ctx, &mut conn, &reply_to, 20).await,
-        0..20,
-    );
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..20).await;
     nothing_pending(&conn, &stream, "the 20 entries are acked").await;
     assert_eq!(xlen(&mut conn, &stream).await, 20);
 
@@ -299,10 +306,7 @@ async fn a_group_that_delivered_everything_is_not_moved_back_when_redis_stops_co
 
     // The next request is answered, and nothing before it ran again.
     xadd_request(&mut conn, &stream, &reply_to, 20).await;
-    assert_each_once(
-        &collect_replies(&ctx, &mut conn, &reply_to, 21).await,
-        0..21,
-    );
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..21).await;
     assert_eq!(arith.handled().len(), 21, "no entry ran twice");
     within(server.stop()).await;
 }
@@ -323,10 +327,7 @@ async fn a_backlog_skipped_after_the_stream_was_lost_is_healed_while_serving() {
     for i in 0..10 {
         xadd_request(&mut conn, &stream, &reply_to, i).await;
     }
-    assert_each_once(
-        &collect_replies(&ctx, &mut conn, &reply_to, 10).await,
-        0..10,
-    );
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..10).await;
 
     // At once, as a restarted Redis and a fast peer would leave it.
     let mut lost = redis::pipe();
@@ -353,10 +354,7 @@ async fn a_backlog_skipped_after_the_stream_was_lost_is_healed_while_serving() {
         .ignore();
     let () = lost.query_async(&mut conn).await.unwrap();
 
-    assert_each_once(
-        &collect_replies(&ctx, &mut conn, &reply_to, 30).await,
-        0..30,
-    );
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..30).await;
     assert_eq!(arith.handled().len(), 30, "each once");
     within(server.stop()).await;
 }
@@ -667,8 +665,7 @@ async fn an_entry_deleted_at_the_tail_never_makes_handled_requests_run_again() {
         .unwrap();
     let arith = TestArith::new();
     let server = ctx.server(ServerOptions::default(), &arith).await;
-    let seen = collect_replies(&ctx, &mut conn, &reply_to, 19).await;
-    assert_each_once(&seen, 0..19);
+    assert_answered_once(&ctx, &mut conn, &reply_to, 0..19).await;
     // Three more passes of the housekeeping loop (which would move the group
     // back): still once each.
     housekeeping_passes(&server, 3).await;
